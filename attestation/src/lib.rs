@@ -1,0 +1,27 @@
+//! Evidence formats, verification and policy appraisal for confidential VMs.
+//!
+//! This crate answers one question: is this evidence genuine hardware evidence that our
+//! policy accepts? It follows four layers per platform (DESIGN.md section 2):
+//!
+//! 1. **parse** bytes into typed structures ([`snp::SnpReport`], [`tdx::Quote`]),
+//! 2. **verify** signatures, certificate chains and collateral at a caller-given time
+//!    ([`snp::verify`], [`tdx::verify`]); only these functions can build a
+//!    `Verified…` value,
+//! 3. **appraise** verified claims against an explicit [`policy::Policy`],
+//! 4. **bind** report data to keys, sessions and nonces (later issues).
+//!
+//! The crate does no I/O, never reads the clock and never touches the network: time,
+//! certificates and collateral are inputs. Every rejection carries a stable, typed
+//! [`Reason`] code.
+
+pub mod evidence;
+pub mod inputs;
+pub mod policy;
+pub mod reason;
+pub mod snp;
+pub mod tdx;
+pub mod time;
+pub mod x509;
+
+pub use reason::{Reason, ReasonClass, Rejection};
+pub use time::Timestamp;

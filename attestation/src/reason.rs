@@ -1,0 +1,273 @@
+//! Stable, typed reason codes for every rejection.
+//!
+//! Tests and callers match on [`Reason`], never on messages. The snake_case string from
+//! [`Reason::code`] is part of the public interface (the CLI prints it in `--json`), so a
+//! variant's code never changes once released; new variants may be added.
+
+use std::fmt;
+
+/// Why evidence was rejected. Grouped by the layer that found the problem.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    // ---- parse: the bytes are not well-formed evidence ----
+    /// The input ends before the structure it claims to hold.
+    Truncated,
+    /// Bytes follow the structure where none are allowed.
+    TrailingData,
+    /// A version field names a format we do not support.
+    UnsupportedVersion,
+    /// A field holds a value outside its allowed set (enum, algorithm, TEE type, ...).
+    InvalidField,
+    /// A reserved or must-be-zero field is not zero.
+    ReservedNotZero,
+    /// The input is not recognised as any evidence, certificate, CRL or collateral.
+    UnknownInput,
+    /// A certificate could not be parsed.
+    MalformedCertificate,
+    /// A CRL could not be parsed.
+    MalformedCrl,
+    /// Collateral (TCB info, QE identity, collateral JSON) could not be parsed.
+    MalformedCollateral,
+    /// The set of inputs is not one piece of evidence (none, or several).
+    AmbiguousInput,
+
+    // ---- signature: a signature over received bytes does not verify ----
+    /// The SEV-SNP report signature does not verify with the VCEK/VLEK.
+    ReportSignatureInvalid,
+    /// The TDX quote signature does not verify with the attestation key.
+    QuoteSignatureInvalid,
+    /// The QE report signature does not verify with the PCK certificate.
+    QeReportSignatureInvalid,
+    /// QE report data does not bind the attestation key and QE authentication data.
+    QeBindingMismatch,
+    /// A certificate's signature does not verify with its issuer's key.
+    CertificateSignatureInvalid,
+    /// A CRL's signature does not verify with its issuer's key.
+    CrlSignatureInvalid,
+    /// TCB info or QE identity signature does not verify over the received JSON bytes.
+    CollateralSignatureInvalid,
+    /// The signature algorithm is not the one the format mandates.
+    UnsupportedAlgorithm,
+
+    // ---- chain: certificates do not lead to a pinned root ----
+    /// A certificate the chain needs was not supplied and is not built in.
+    CertificateMissing,
+    /// The chain ends in a root that is not pinned (or not trusted by this verifier).
+    UntrustedRoot,
+    /// A certificate's issuer is not the next certificate in the chain.
+    IssuerMismatch,
+    /// A certificate is past its notAfter at the verification time.
+    CertificateExpired,
+    /// A certificate is before its notBefore at the verification time.
+    CertificateNotYetValid,
+    /// A certificate is listed on a CRL.
+    CertificateRevoked,
+    /// The chain belongs to another product (e.g. a Genoa VCEK under the Milan ARK).
+    ProductMismatch,
+    /// The report names one signing-key type (VCEK/VLEK) and the certificate is the other.
+    SigningKeyMismatch,
+    /// The VCEK hwID extension does not equal the report's CHIP_ID.
+    HwIdMismatch,
+    /// The VCEK/VLEK TCB extensions do not equal the report's REPORTED_TCB.
+    TcbExtensionMismatch,
+
+    // ---- collateral: TDX collateral missing, stale or for another platform ----
+    /// No collateral was supplied, so the TCB cannot be evaluated.
+    CollateralMissing,
+    /// Collateral (or a CRL) is past its nextUpdate at the verification time.
+    CollateralExpired,
+    /// Collateral (or a CRL) is issued after the verification time.
+    CollateralNotYetValid,
+    /// TCB info is for another FMSPC / TEE type than the PCK certificate.
+    CollateralMismatch,
+
+    // ---- tcb: evaluation of the platform's TCB level ----
+    /// No TCB level in the collateral matches the platform (Intel: TCB not supported).
+    TcbLevelNotFound,
+    /// The platform's TCB level is revoked.
+    TcbRevoked,
+    /// The TDX module identity is unknown or does not match the collateral.
+    TdxModuleMismatch,
+    /// The quoting enclave does not match its QE identity.
+    QeIdentityMismatch,
+
+    // ---- policy: verified claims that the policy does not accept ----
+    /// The policy itself is malformed or incomplete.
+    PolicyInvalid,
+    /// The platform (snp/tdx) is not accepted by the policy.
+    PlatformNotAllowed,
+    /// The product (Milan/Genoa/Turin) is not accepted.
+    ProductNotAllowed,
+    /// Debug is enabled and the policy forbids it.
+    DebugNotAllowed,
+    /// A migration agent is allowed and the policy forbids it.
+    MigrationAgentNotAllowed,
+    /// SMT is allowed and the policy forbids it.
+    SmtNotAllowed,
+    /// The VMPL is not one the policy accepts.
+    VmplNotAllowed,
+    /// The signing key type (VCEK/VLEK) is not accepted.
+    SigningKeyNotAllowed,
+    /// A TCB component is below the policy minimum.
+    TcbBelowMinimum,
+    /// The TCB status (Intel's name) is not in the policy's allowed list.
+    TcbStatusNotAllowed,
+    /// An advisory id the policy forbids applies to the platform.
+    AdvisoryNotAllowed,
+    /// SNP MEASUREMENT or TDX MRTD is not one the policy accepts.
+    MeasurementMismatch,
+    /// A TDX RTMR is not one the policy accepts.
+    RtmrMismatch,
+    /// SNP HOST_DATA or TDX MRCONFIGID is not one the policy accepts.
+    HostDataMismatch,
+    /// REPORT_DATA is not the value the policy (or the binding) expects.
+    ReportDataMismatch,
+    /// The evidence is signed by the simulated (development) root.
+    SimulatedRootNotTrusted,
+}
+
+/// The layer a [`Reason`] belongs to; test vectors name the class they expect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReasonClass {
+    Parse,
+    Signature,
+    Chain,
+    Collateral,
+    Tcb,
+    Policy,
+}
+
+impl ReasonClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasonClass::Parse => "parse",
+            ReasonClass::Signature => "signature",
+            ReasonClass::Chain => "chain",
+            ReasonClass::Collateral => "collateral",
+            ReasonClass::Tcb => "tcb",
+            ReasonClass::Policy => "policy",
+        }
+    }
+}
+
+impl Reason {
+    /// The stable snake_case code printed by the CLI.
+    pub fn code(self) -> &'static str {
+        use Reason::*;
+        match self {
+            Truncated => "truncated",
+            TrailingData => "trailing_data",
+            UnsupportedVersion => "unsupported_version",
+            InvalidField => "invalid_field",
+            ReservedNotZero => "reserved_not_zero",
+            UnknownInput => "unknown_input",
+            MalformedCertificate => "malformed_certificate",
+            MalformedCrl => "malformed_crl",
+            MalformedCollateral => "malformed_collateral",
+            AmbiguousInput => "ambiguous_input",
+            ReportSignatureInvalid => "report_signature_invalid",
+            QuoteSignatureInvalid => "quote_signature_invalid",
+            QeReportSignatureInvalid => "qe_report_signature_invalid",
+            QeBindingMismatch => "qe_binding_mismatch",
+            CertificateSignatureInvalid => "certificate_signature_invalid",
+            CrlSignatureInvalid => "crl_signature_invalid",
+            CollateralSignatureInvalid => "collateral_signature_invalid",
+            UnsupportedAlgorithm => "unsupported_algorithm",
+            CertificateMissing => "certificate_missing",
+            UntrustedRoot => "untrusted_root",
+            IssuerMismatch => "issuer_mismatch",
+            CertificateExpired => "certificate_expired",
+            CertificateNotYetValid => "certificate_not_yet_valid",
+            CertificateRevoked => "certificate_revoked",
+            ProductMismatch => "product_mismatch",
+            SigningKeyMismatch => "signing_key_mismatch",
+            HwIdMismatch => "hwid_mismatch",
+            TcbExtensionMismatch => "tcb_extension_mismatch",
+            CollateralMissing => "collateral_missing",
+            CollateralExpired => "collateral_expired",
+            CollateralNotYetValid => "collateral_not_yet_valid",
+            CollateralMismatch => "collateral_mismatch",
+            TcbLevelNotFound => "tcb_level_not_found",
+            TcbRevoked => "tcb_revoked",
+            TdxModuleMismatch => "tdx_module_mismatch",
+            QeIdentityMismatch => "qe_identity_mismatch",
+            PolicyInvalid => "policy_invalid",
+            PlatformNotAllowed => "platform_not_allowed",
+            ProductNotAllowed => "product_not_allowed",
+            DebugNotAllowed => "debug_not_allowed",
+            MigrationAgentNotAllowed => "migration_agent_not_allowed",
+            SmtNotAllowed => "smt_not_allowed",
+            VmplNotAllowed => "vmpl_not_allowed",
+            SigningKeyNotAllowed => "signing_key_not_allowed",
+            TcbBelowMinimum => "tcb_below_minimum",
+            TcbStatusNotAllowed => "tcb_status_not_allowed",
+            AdvisoryNotAllowed => "advisory_not_allowed",
+            MeasurementMismatch => "measurement_mismatch",
+            RtmrMismatch => "rtmr_mismatch",
+            HostDataMismatch => "host_data_mismatch",
+            ReportDataMismatch => "report_data_mismatch",
+            SimulatedRootNotTrusted => "simulated_root_not_trusted",
+        }
+    }
+
+    /// The layer that produces this reason.
+    pub fn class(self) -> ReasonClass {
+        use Reason::*;
+        match self {
+            Truncated | TrailingData | UnsupportedVersion | InvalidField | ReservedNotZero
+            | UnknownInput | MalformedCertificate | MalformedCrl | MalformedCollateral
+            | AmbiguousInput => ReasonClass::Parse,
+            ReportSignatureInvalid
+            | QuoteSignatureInvalid
+            | QeReportSignatureInvalid
+            | QeBindingMismatch
+            | CertificateSignatureInvalid
+            | CrlSignatureInvalid
+            | CollateralSignatureInvalid
+            | UnsupportedAlgorithm => ReasonClass::Signature,
+            CertificateMissing | UntrustedRoot | IssuerMismatch | CertificateExpired
+            | CertificateNotYetValid | CertificateRevoked | ProductMismatch
+            | SigningKeyMismatch | HwIdMismatch | TcbExtensionMismatch
+            | SimulatedRootNotTrusted => ReasonClass::Chain,
+            CollateralMissing | CollateralExpired | CollateralNotYetValid
+            | CollateralMismatch => ReasonClass::Collateral,
+            TcbLevelNotFound | TcbRevoked | TdxModuleMismatch | QeIdentityMismatch => {
+                ReasonClass::Tcb
+            }
+            PolicyInvalid | PlatformNotAllowed | ProductNotAllowed | DebugNotAllowed
+            | MigrationAgentNotAllowed | SmtNotAllowed | VmplNotAllowed
+            | SigningKeyNotAllowed | TcbBelowMinimum | TcbStatusNotAllowed
+            | AdvisoryNotAllowed | MeasurementMismatch | RtmrMismatch | HostDataMismatch
+            | ReportDataMismatch => ReasonClass::Policy,
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A rejection: the stable [`Reason`] plus a human explanation of what and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {detail}")]
+pub struct Rejection {
+    pub reason: Reason,
+    pub detail: String,
+}
+
+impl Rejection {
+    pub fn new(reason: Reason, detail: impl Into<String>) -> Self {
+        Rejection {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Shorthand for building an `Err(Rejection)`.
+pub fn reject<T>(reason: Reason, detail: impl Into<String>) -> Result<T, Rejection> {
+    Err(Rejection::new(reason, detail))
+}

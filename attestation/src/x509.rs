@@ -1,0 +1,232 @@
+//! Certificate and CRL helpers shared by the SNP and TDX verifiers.
+//!
+//! Parsing is x509-parser's; every signature is checked with ring over the exact bytes
+//! received (the TBS bytes of a certificate or CRL), never over a re-encoding.
+
+use crate::reason::{reject, Reason, Rejection};
+use crate::time::Timestamp;
+use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
+use x509_parser::prelude::*;
+
+const OID_RSASSA_PSS: &str = "1.2.840.113549.1.1.10";
+const OID_ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
+const OID_ECDSA_SHA384: &str = "1.2.840.10045.4.3.3";
+const OID_CURVE_P256: &str = "1.2.840.10045.3.1.7";
+const OID_CURVE_P384: &str = "1.3.132.0.34";
+
+/// Parse one DER certificate; bytes after it are an error (`what` names it in messages).
+pub fn parse_cert<'a>(der: &'a [u8], what: &str) -> Result<X509Certificate<'a>, Rejection> {
+    match X509Certificate::from_der(der) {
+        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
+        Ok((rest, _)) => reject(
+            Reason::TrailingData,
+            format!("{what}: {} bytes after the certificate", rest.len()),
+        ),
+        Err(e) => reject(Reason::MalformedCertificate, format!("{what}: {e}")),
+    }
+}
+
+/// Parse one DER CRL; bytes after it are an error.
+pub fn parse_crl<'a>(
+    der: &'a [u8],
+    what: &str,
+) -> Result<CertificateRevocationList<'a>, Rejection> {
+    match CertificateRevocationList::from_der(der) {
+        Ok((rest, crl)) if rest.is_empty() => Ok(crl),
+        Ok((rest, _)) => reject(
+            Reason::TrailingData,
+            format!("{what}: {} bytes after the CRL", rest.len()),
+        ),
+        Err(e) => reject(Reason::MalformedCrl, format!("{what}: {e}")),
+    }
+}
+
+/// A PEM block's label and DER contents.
+pub struct PemBlock {
+    pub label: String,
+    pub der: Vec<u8>,
+}
+
+/// Every PEM block in `text`, in order. Text with no PEM block gives an empty list.
+pub fn pem_blocks(text: &[u8]) -> Result<Vec<PemBlock>, Rejection> {
+    let mut blocks = Vec::new();
+    for item in Pem::iter_from_buffer(text) {
+        match item {
+            Ok(pem) => blocks.push(PemBlock {
+                label: pem.label,
+                der: pem.contents,
+            }),
+            Err(x509_parser::error::PEMError::MissingHeader) => break,
+            Err(e) => return reject(Reason::MalformedCertificate, format!("PEM: {e}")),
+        }
+    }
+    Ok(blocks)
+}
+
+/// Every certificate (DER) in a PEM text, in order.
+pub fn certs_from_pem(text: &[u8]) -> Result<Vec<Vec<u8>>, Rejection> {
+    Ok(pem_blocks(text)?
+        .into_iter()
+        .filter(|b| b.label == "CERTIFICATE")
+        .map(|b| b.der)
+        .collect())
+}
+
+/// The subject's first common name, if any.
+pub fn common_name(name: &X509Name<'_>) -> Option<String> {
+    name.iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_owned)
+}
+
+/// Check notBefore <= at <= notAfter.
+pub fn check_validity(cert: &X509Certificate<'_>, at: Timestamp, what: &str) -> Result<(), Rejection> {
+    let validity = cert.validity();
+    if at.unix() < validity.not_before.timestamp() {
+        return reject(
+            Reason::CertificateNotYetValid,
+            format!("{what} is valid from {}, verification time {at}", validity.not_before),
+        );
+    }
+    if at.unix() > validity.not_after.timestamp() {
+        return reject(
+            Reason::CertificateExpired,
+            format!("{what} expired {}, verification time {at}", validity.not_after),
+        );
+    }
+    Ok(())
+}
+
+/// The ring algorithm for a signature OID and an issuer key, or `UnsupportedAlgorithm`.
+fn algorithm_for(
+    sig_oid: &str,
+    issuer_key: &SubjectPublicKeyInfo<'_>,
+    what: &str,
+) -> Result<&'static dyn VerificationAlgorithm, Rejection> {
+    let curve = issuer_key
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok())
+        .map(|oid| oid.to_id_string());
+    match (sig_oid, curve.as_deref()) {
+        // AMD signs ASK/ASVK/VCEK/VLEK with RSASSA-PSS SHA-384, MGF1-SHA-384, salt 48:
+        // exactly ring's RSA_PSS_*_SHA384, so other parameters fail verification.
+        (OID_RSASSA_PSS, _) => Ok(&signature::RSA_PSS_2048_8192_SHA384),
+        (OID_ECDSA_SHA256, Some(OID_CURVE_P256)) => Ok(&signature::ECDSA_P256_SHA256_ASN1),
+        (OID_ECDSA_SHA384, Some(OID_CURVE_P384)) => Ok(&signature::ECDSA_P384_SHA384_ASN1),
+        _ => reject(
+            Reason::UnsupportedAlgorithm,
+            format!("{what}: signature algorithm {sig_oid} with issuer key curve {curve:?}"),
+        ),
+    }
+}
+
+/// Verify an X.509-style signature (`sig_oid`, `sig`) over `message` with `issuer_key`.
+pub fn verify_x509_signature(
+    sig_oid: &str,
+    issuer_key: &SubjectPublicKeyInfo<'_>,
+    message: &[u8],
+    sig: &[u8],
+    what: &str,
+) -> Result<(), ring::error::Unspecified> {
+    let alg = algorithm_for(sig_oid, issuer_key, what).map_err(|_| ring::error::Unspecified)?;
+    UnparsedPublicKey::new(alg, &issuer_key.subject_public_key.data).verify(message, sig)
+}
+
+/// Check that `child` names `issuer` as its issuer and carries a valid signature by it.
+pub fn verify_issued_by(
+    child: &X509Certificate<'_>,
+    issuer: &X509Certificate<'_>,
+    what: &str,
+) -> Result<(), Rejection> {
+    if child.issuer().as_raw() != issuer.subject().as_raw() {
+        return reject(
+            Reason::IssuerMismatch,
+            format!(
+                "{what}: issuer \"{}\" is not \"{}\"",
+                child.issuer(),
+                issuer.subject()
+            ),
+        );
+    }
+    let oid = child.signature_algorithm.algorithm.to_id_string();
+    algorithm_for(&oid, issuer.public_key(), what)?;
+    verify_x509_signature(
+        &oid,
+        issuer.public_key(),
+        child.tbs_certificate.as_ref(),
+        &child.signature_value.data,
+        what,
+    )
+    .map_err(|_| {
+        Rejection::new(
+            Reason::CertificateSignatureInvalid,
+            format!("{what}: signature by \"{}\" does not verify", issuer.subject()),
+        )
+    })
+}
+
+/// Check that a CRL is issued and signed by `issuer` and current at `at`.
+pub fn verify_crl(
+    crl: &CertificateRevocationList<'_>,
+    issuer: &X509Certificate<'_>,
+    at: Timestamp,
+    what: &str,
+) -> Result<(), Rejection> {
+    if crl.issuer().as_raw() != issuer.subject().as_raw() {
+        return reject(
+            Reason::IssuerMismatch,
+            format!("{what}: CRL issuer \"{}\" is not \"{}\"", crl.issuer(), issuer.subject()),
+        );
+    }
+    let oid = crl.signature_algorithm.algorithm.to_id_string();
+    algorithm_for(&oid, issuer.public_key(), what)?;
+    verify_x509_signature(
+        &oid,
+        issuer.public_key(),
+        crl.tbs_cert_list.as_ref(),
+        &crl.signature_value.data,
+        what,
+    )
+    .map_err(|_| {
+        Rejection::new(
+            Reason::CrlSignatureInvalid,
+            format!("{what}: CRL signature by \"{}\" does not verify", issuer.subject()),
+        )
+    })?;
+    if at.unix() < crl.last_update().timestamp() {
+        return reject(
+            Reason::CollateralNotYetValid,
+            format!("{what}: CRL thisUpdate {} is after {at}", crl.last_update()),
+        );
+    }
+    if let Some(next) = crl.next_update() {
+        if at.unix() > next.timestamp() {
+            return reject(
+                Reason::CollateralExpired,
+                format!("{what}: CRL nextUpdate {next} is before {at}"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Whether `cert`'s serial number is listed on `crl` (serials compared as raw bytes).
+pub fn is_revoked(crl: &CertificateRevocationList<'_>, cert: &X509Certificate<'_>) -> bool {
+    let serial = strip_leading_zeros(cert.raw_serial());
+    crl.iter_revoked_certificates()
+        .any(|r| strip_leading_zeros(r.raw_serial()) == serial)
+}
+
+fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    &bytes[first..]
+}
+
+/// SHA-256 of a byte string (certificate pinning, digests in claims).
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    digest.as_ref().try_into().expect("SHA-256 is 32 bytes")
+}

@@ -1,0 +1,1 @@
+//! Simulated TEE and fake signers. TODO
