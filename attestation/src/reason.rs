@@ -125,6 +125,11 @@ pub enum Reason {
     ReportDataMismatch,
     /// The evidence is signed by the simulated (development) root.
     SimulatedRootNotTrusted,
+
+    // ---- appended: catch-all of the TDX verifier ----
+    /// dcap-qvl rejected a TDX quote for a reason no other code names (its message is in
+    /// the detail).
+    TdxVerificationFailed,
 }
 
 /// The layer a [`Reason`] belongs to; test vectors name the class they expect.
@@ -208,6 +213,7 @@ impl Reason {
             HostDataMismatch => "host_data_mismatch",
             ReportDataMismatch => "report_data_mismatch",
             SimulatedRootNotTrusted => "simulated_root_not_trusted",
+            TdxVerificationFailed => "tdx_verification_failed",
         }
     }
 
@@ -225,7 +231,8 @@ impl Reason {
             | CertificateSignatureInvalid
             | CrlSignatureInvalid
             | CollateralSignatureInvalid
-            | UnsupportedAlgorithm => ReasonClass::Signature,
+            | UnsupportedAlgorithm
+            | TdxVerificationFailed => ReasonClass::Signature,
             CertificateMissing | UntrustedRoot | IssuerMismatch | CertificateExpired
             | CertificateNotYetValid | CertificateRevoked | ProductMismatch
             | SigningKeyMismatch | HwIdMismatch | TcbExtensionMismatch

@@ -17,7 +17,7 @@ const OID_CURVE_P384: &str = "1.3.132.0.34";
 /// Parse one DER certificate; bytes after it are an error (`what` names it in messages).
 pub fn parse_cert<'a>(der: &'a [u8], what: &str) -> Result<X509Certificate<'a>, Rejection> {
     match X509Certificate::from_der(der) {
-        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
+        Ok(([], cert)) => Ok(cert),
         Ok((rest, _)) => reject(
             Reason::TrailingData,
             format!("{what}: {} bytes after the certificate", rest.len()),
@@ -32,7 +32,7 @@ pub fn parse_crl<'a>(
     what: &str,
 ) -> Result<CertificateRevocationList<'a>, Rejection> {
     match CertificateRevocationList::from_der(der) {
-        Ok((rest, crl)) if rest.is_empty() => Ok(crl),
+        Ok(([], crl)) => Ok(crl),
         Ok((rest, _)) => reject(
             Reason::TrailingData,
             format!("{what}: {} bytes after the CRL", rest.len()),

@@ -1,0 +1,528 @@
+//! TDX quote verification: our own signature checks, collateral time window, then
+//! dcap-qvl for collateral and TCB evaluation; builds the proof-carrying
+//! [`VerifiedTdxQuote`].
+
+use super::collateral::TdxCollateral;
+use super::quote::{Quote, TdReport};
+use super::{TcbStatus, TdxTrustAnchors};
+use crate::reason::{reject, Reason, Rejection};
+use crate::time::Timestamp;
+use crate::x509;
+use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
+use serde::Serialize;
+use x509_parser::prelude::X509Certificate;
+
+const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
+const OID_CURVE_P256: &str = "1.2.840.10045.3.1.7";
+
+/// A TDX quote whose signatures, PCK chain and collateral verified at a given time.
+/// Only [`verify`] constructs it.
+#[derive(Debug, Clone)]
+pub struct VerifiedTdxQuote {
+    quote: Quote,
+    tcb_status: TcbStatus,
+    advisory_ids: Vec<String>,
+    platform_tcb_status: String,
+    qe_tcb_status: String,
+    fmspc: [u8; 6],
+    custom_root: bool,
+}
+
+impl VerifiedTdxQuote {
+    pub fn quote(&self) -> &Quote {
+        &self.quote
+    }
+
+    /// The converged TCB status (platform, TDX module, QE).
+    pub fn tcb_status(&self) -> TcbStatus {
+        self.tcb_status
+    }
+
+    /// Intel advisory ids that apply to the platform's TCB level.
+    pub fn advisory_ids(&self) -> &[String] {
+        &self.advisory_ids
+    }
+
+    /// The platform's FMSPC, from the PCK certificate.
+    pub fn fmspc(&self) -> [u8; 6] {
+        self.fmspc
+    }
+
+    /// Whether the chain was verified to a `dangerous_custom_root`, not Intel's root.
+    pub fn custom_root(&self) -> bool {
+        self.custom_root
+    }
+
+    /// The verified claims, flat and hex-encoded, for policy, logs and `--json`.
+    pub fn claims(&self) -> TdxClaims {
+        let b: &TdReport = &self.quote.body;
+        let module_version = b.tdx_module_version();
+        TdxClaims {
+            platform: "tdx",
+            quote_version: self.quote.header.version,
+            body: self.quote.body_type().as_str(),
+            tcb_status: self.tcb_status,
+            advisory_ids: self.advisory_ids.clone(),
+            platform_tcb_status: self.platform_tcb_status.clone(),
+            qe_tcb_status: self.qe_tcb_status.clone(),
+            fmspc: hex::encode(self.fmspc),
+            mr_td: hex::encode(b.mr_td),
+            rtmr0: hex::encode(b.rtmr[0]),
+            rtmr1: hex::encode(b.rtmr[1]),
+            rtmr2: hex::encode(b.rtmr[2]),
+            rtmr3: hex::encode(b.rtmr[3]),
+            mr_config_id: hex::encode(b.mr_config_id),
+            mr_owner: hex::encode(b.mr_owner),
+            mr_owner_config: hex::encode(b.mr_owner_config),
+            mr_seam: hex::encode(b.mr_seam),
+            mr_signer_seam: hex::encode(b.mr_signer_seam),
+            report_data: hex::encode(b.report_data),
+            td_attributes: hex::encode(b.td_attributes),
+            debug: b.debug(),
+            under_debug: b.under_debug(),
+            sept_ve_disable: b.sept_ve_disable(),
+            xfam: hex::encode(b.xfam),
+            seam_attributes: hex::encode(b.seam_attributes),
+            tee_tcb_svn: hex::encode(b.tee_tcb_svn),
+            tee_tcb_svn2: b.tee_tcb_svn2.map(hex::encode),
+            mr_service_td: b.mr_service_td.map(hex::encode),
+            tdx_module: (module_version != 0).then(|| format!("TDX_{module_version:02X}")),
+            tdx_module_isvsvn: b.tdx_module_isvsvn(),
+            qe_isv_svn: self.quote.signature.qe_report.isv_svn,
+            trailing_bytes: self.quote.trailing_bytes(),
+            custom_root: self.custom_root,
+        }
+    }
+}
+
+/// Verified TDX claims (hex strings for byte fields).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TdxClaims {
+    /// Always "tdx".
+    pub platform: &'static str,
+    pub quote_version: u16,
+    /// "TD10" or "TD15".
+    pub body: &'static str,
+    pub tcb_status: TcbStatus,
+    pub advisory_ids: Vec<String>,
+    /// Platform TCB level status before converging with the QE (Intel's name).
+    pub platform_tcb_status: String,
+    /// QE identity TCB level status (Intel's name).
+    pub qe_tcb_status: String,
+    pub fmspc: String,
+    pub mr_td: String,
+    pub rtmr0: String,
+    pub rtmr1: String,
+    pub rtmr2: String,
+    pub rtmr3: String,
+    pub mr_config_id: String,
+    pub mr_owner: String,
+    pub mr_owner_config: String,
+    pub mr_seam: String,
+    pub mr_signer_seam: String,
+    pub report_data: String,
+    pub td_attributes: String,
+    /// TD_ATTRIBUTES bit 0.
+    pub debug: bool,
+    /// Any TUD bit (debug or profiling).
+    pub under_debug: bool,
+    pub sept_ve_disable: bool,
+    pub xfam: String,
+    pub seam_attributes: String,
+    pub tee_tcb_svn: String,
+    pub tee_tcb_svn2: Option<String>,
+    pub mr_service_td: Option<String>,
+    /// "TDX_01" style module identity id (None when `TEE_TCB_SVN[1]` is 0).
+    pub tdx_module: Option<String>,
+    pub tdx_module_isvsvn: u8,
+    pub qe_isv_svn: u16,
+    /// Bytes after the signature data (covered by no signature).
+    pub trailing_bytes: usize,
+    /// Verified to a `dangerous_custom_root`.
+    pub custom_root: bool,
+}
+
+/// Verify a TDX quote at time `at` (fail closed; see the module docs for the order).
+pub fn verify(
+    quote: &[u8],
+    collateral: Option<&TdxCollateral>,
+    anchors: &TdxTrustAnchors,
+    at: Timestamp,
+) -> Result<VerifiedTdxQuote, Rejection> {
+    let parsed = Quote::parse(quote)?;
+    let fmspc = verify_signatures(&parsed, anchors, at)?;
+
+    let Some(collateral) = collateral else {
+        return reject(
+            Reason::CollateralMissing,
+            "no TDX collateral (TCB info, QE identity, CRLs): signatures verified, TCB not evaluated",
+        );
+    };
+    collateral.check_time(at)?;
+    let now = u64::try_from(at.unix()).map_err(|_| {
+        Rejection::new(
+            Reason::InvalidField,
+            format!("verification time {at} before 1970"),
+        )
+    })?;
+
+    // allow_debug(true): debug is our policy's decision (see module docs).
+    let report = dcap_qvl::verify::QuoteVerifier::new(anchors.root_der().to_vec())
+        .allow_debug(true)
+        .verify(quote, collateral.dcap_qvl(), now)
+        .map_err(|e| map_dcap_error(&format!("{e:#}")))?;
+
+    // dcap-qvl parsed the same bytes on its own; a disagreement means the two parsers
+    // read different quotes, which must never be accepted.
+    let same = report.report.as_td10().is_some_and(|r| {
+        r.mr_td == parsed.body.mr_td
+            && r.report_data == parsed.body.report_data
+            && r.td_attributes == parsed.body.td_attributes
+            && r.rt_mr3 == parsed.body.rtmr[3]
+    });
+    if !same {
+        return reject(
+            Reason::TdxVerificationFailed,
+            "dcap-qvl's TD report differs from ours",
+        );
+    }
+    let tcb_status = TcbStatus::parse(&report.status).ok_or_else(|| {
+        Rejection::new(
+            Reason::TdxVerificationFailed,
+            format!("dcap-qvl returned unknown TCB status {:?}", report.status),
+        )
+    })?;
+    Ok(VerifiedTdxQuote {
+        quote: parsed,
+        tcb_status,
+        advisory_ids: report.advisory_ids,
+        platform_tcb_status: report.platform_status.status.to_string(),
+        qe_tcb_status: report.qe_status.status.to_string(),
+        fmspc,
+        custom_root: anchors.is_custom(),
+    })
+}
+
+/// Our checks over received bytes, with no collateral: PCK chain to the pinned root,
+/// QE report signature, QE binding, quote signature. Returns the PCK's FMSPC.
+fn verify_signatures(
+    quote: &Quote,
+    anchors: &TdxTrustAnchors,
+    at: Timestamp,
+) -> Result<[u8; 6], Rejection> {
+    let root = x509::parse_cert(anchors.root_der(), "pinned Intel SGX Root CA")?;
+    let chain = &quote.signature.pck_chain_der;
+    // The quote normally carries the root last; it must then be the pinned one.
+    let mut certs: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
+    if certs.last().copied() == Some(anchors.root_der()) {
+        certs.pop();
+    }
+    let parsed = certs
+        .iter()
+        .enumerate()
+        .map(|(i, der)| x509::parse_cert(der, &format!("PCK chain certificate {i}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(last) = parsed.last() {
+        if last.subject().as_raw() == last.issuer().as_raw() || parsed.len() > 2 {
+            return reject(
+                Reason::UntrustedRoot,
+                format!(
+                    "the quote's PCK chain ends in \"{}\", not the pinned root",
+                    last.subject()
+                ),
+            );
+        }
+    }
+    let [leaf, ca] = parsed.as_slice() else {
+        return reject(
+            Reason::CertificateMissing,
+            format!(
+                "the quote's PCK chain has {} certificate(s) below the root; need the PCK leaf and its CA",
+                parsed.len()
+            ),
+        );
+    };
+    if ca.issuer().as_raw() != root.subject().as_raw() {
+        return reject(
+            Reason::UntrustedRoot,
+            format!(
+                "PCK CA is issued by \"{}\", not the pinned root",
+                ca.issuer()
+            ),
+        );
+    }
+    x509::verify_issued_by(ca, &root, "PCK CA certificate")?;
+    x509::verify_issued_by(leaf, ca, "PCK certificate")?;
+    x509::check_validity(&root, at, "Intel SGX Root CA")?;
+    x509::check_validity(ca, at, "PCK CA certificate")?;
+    x509::check_validity(leaf, at, "PCK certificate")?;
+
+    let sig = &quote.signature;
+    let pck_key = p256_key(leaf)?;
+    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, pck_key)
+        .verify(&sig.qe_report.raw, &sig.qe_report_signature)
+        .map_err(|_| {
+            Rejection::new(
+                Reason::QeReportSignatureInvalid,
+                "QE report signature does not verify with the PCK certificate key",
+            )
+        })?;
+
+    let mut bound = Vec::with_capacity(64 + sig.qe_auth_data.len());
+    bound.extend_from_slice(&sig.attestation_key);
+    bound.extend_from_slice(&sig.qe_auth_data);
+    let digest = x509::sha256(&bound);
+    let report_data = &sig.qe_report.report_data;
+    if report_data.get(..32) != Some(&digest[..]) || report_data.iter().skip(32).any(|&b| b != 0) {
+        return reject(
+            Reason::QeBindingMismatch,
+            "QE report data is not SHA-256(attestation key || QE auth data) || zeros",
+        );
+    }
+
+    let mut att_key = [0u8; 65];
+    att_key[0] = 0x04;
+    att_key[1..].copy_from_slice(&sig.attestation_key);
+    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &att_key[..])
+        .verify(quote.signed_bytes(), &sig.signature)
+        .map_err(|_| {
+            Rejection::new(
+                Reason::QuoteSignatureInvalid,
+                "quote signature does not verify with the attestation key",
+            )
+        })?;
+
+    let der = chain.first().map(Vec::as_slice).unwrap_or_default();
+    let ext = dcap_qvl::intel::parse_pck_extension(der).map_err(|e| {
+        Rejection::new(
+            Reason::MalformedCertificate,
+            format!("PCK certificate SGX extension: {e:#}"),
+        )
+    })?;
+    Ok(ext.fmspc)
+}
+
+/// The PCK leaf's P-256 public key (uncompressed point), or `UnsupportedAlgorithm`.
+fn p256_key<'a>(cert: &'a X509Certificate<'_>) -> Result<&'a [u8], Rejection> {
+    let spki = cert.public_key();
+    let curve = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok())
+        .map(|oid| oid.to_id_string());
+    if spki.algorithm.algorithm.to_id_string() != OID_EC_PUBLIC_KEY
+        || curve.as_deref() != Some(OID_CURVE_P256)
+    {
+        return reject(
+            Reason::UnsupportedAlgorithm,
+            format!("PCK certificate key is not ECDSA P-256 (curve {curve:?})"),
+        );
+    }
+    Ok(&spki.subject_public_key.data)
+}
+
+/// dcap-qvl =0.7.1 error messages (the `{:#}` chain) → reasons. First match in table
+/// order wins, so specific inner causes come before the contexts that wrap them.
+/// Re-check this table whenever the dcap-qvl pin changes.
+const DCAP_ERRORS: &[(&str, Reason)] = &[
+    // TCB evaluation.
+    ("TCB status is invalid: Revoked", Reason::TcbRevoked),
+    ("No matching TCB level found", Reason::TcbLevelNotFound),
+    ("No TDX module identity with id", Reason::TdxModuleMismatch),
+    ("TDX module ISVSVN", Reason::TdxModuleMismatch),
+    ("TDX module MRSIGNER mismatch", Reason::TdxModuleMismatch),
+    ("TDX module SEAMATTRIBUTES", Reason::TdxModuleMismatch),
+    ("QE MRSIGNER mismatch", Reason::QeIdentityMismatch),
+    ("QE ISVPRODID mismatch", Reason::QeIdentityMismatch),
+    ("QE MISCSELECT mismatch", Reason::QeIdentityMismatch),
+    ("QE ATTRIBUTES mismatch", Reason::QeIdentityMismatch),
+    ("QE report validation failed", Reason::QeIdentityMismatch),
+    ("QE ISVSVN", Reason::QeIdentityMismatch),
+    // Collateral for another platform or TEE.
+    ("Fmspc mismatch", Reason::CollateralMismatch),
+    ("with non-TDX TCB info", Reason::CollateralMismatch),
+    (
+        "Unsupported QE Identity id/version",
+        Reason::CollateralMismatch,
+    ),
+    ("UnknownRevocationStatus", Reason::CollateralMismatch),
+    // Collateral content.
+    (
+        "TDX TCB Info is missing tdxModule",
+        Reason::MalformedCollateral,
+    ),
+    (
+        "No TCB levels found in QE Identity",
+        Reason::MalformedCollateral,
+    ),
+    ("Unrecognized TCB status", Reason::MalformedCollateral),
+    ("component count mismatch", Reason::MalformedCollateral),
+    ("Failed to decode TCB FMSPC", Reason::MalformedCollateral),
+    ("as hex", Reason::MalformedCollateral),
+    ("has invalid length", Reason::MalformedCollateral),
+    ("tcbDate", Reason::MalformedCollateral),
+    ("Failed to decode TcbInfo", Reason::MalformedCollateral),
+    ("Failed to decode QeIdentity", Reason::MalformedCollateral),
+    ("Failed to parse TCB Info", Reason::MalformedCollateral),
+    ("Failed to parse QE Identity", Reason::MalformedCollateral),
+    ("Invalid key length", Reason::MalformedCollateral),
+    // Collateral time.
+    (
+        "TCBInfo issue date is in the future",
+        Reason::CollateralNotYetValid,
+    ),
+    (
+        "QE Identity issue date is in the future",
+        Reason::CollateralNotYetValid,
+    ),
+    ("TCBInfo expired", Reason::CollateralExpired),
+    ("QE Identity expired", Reason::CollateralExpired),
+    ("CrlExpired", Reason::CollateralExpired),
+    // Collateral signatures.
+    (
+        "Signature is invalid for tcb_info",
+        Reason::CollateralSignatureInvalid,
+    ),
+    (
+        "Signature is invalid for qe_identity",
+        Reason::CollateralSignatureInvalid,
+    ),
+    // Certificates and CRLs (webpki error names inside dcap-qvl's contexts).
+    (
+        "InvalidCrlSignatureForPublicKey",
+        Reason::CrlSignatureInvalid,
+    ),
+    ("CertRevoked", Reason::CertificateRevoked),
+    ("CertExpired", Reason::CertificateExpired),
+    ("CertNotValidYet", Reason::CertificateNotYetValid),
+    (
+        "InvalidSignatureForPublicKey",
+        Reason::CertificateSignatureInvalid,
+    ),
+    ("UnknownIssuer", Reason::UntrustedRoot),
+    (
+        "must be issued directly by the root CA",
+        Reason::IssuerMismatch,
+    ),
+    ("Certificate chain is too short", Reason::CertificateMissing),
+    ("Too many intermediate certificates", Reason::InvalidField),
+    ("Failed to parse root CA CRL", Reason::MalformedCrl),
+    ("Failed to parse PCK CRL", Reason::MalformedCrl),
+    ("Failed to load root ca", Reason::MalformedCertificate),
+    (
+        "Failed to parse root CA certificate",
+        Reason::MalformedCertificate,
+    ),
+    ("leaf certificate", Reason::MalformedCertificate),
+    ("Failed to parse certs", Reason::MalformedCertificate),
+    (
+        "Failed to extract PCK certificates",
+        Reason::MalformedCertificate,
+    ),
+    (
+        "Failed to parse PCK certificate",
+        Reason::MalformedCertificate,
+    ),
+    ("Intel extension", Reason::MalformedCertificate),
+    ("Fmspc", Reason::MalformedCertificate),
+    ("CpuSvn", Reason::MalformedCertificate),
+    ("PceSvn", Reason::MalformedCertificate),
+    // Quote (our own checks run first, so these are defence in depth).
+    (
+        "Signature is invalid for qe_report",
+        Reason::QeReportSignatureInvalid,
+    ),
+    ("QE report hash mismatch", Reason::QeBindingMismatch),
+    (
+        "ISV enclave report signature is invalid",
+        Reason::QuoteSignatureInvalid,
+    ),
+    ("Invalid QE auth data length", Reason::InvalidField),
+    ("Failed to decode QE report", Reason::InvalidField),
+    ("Unknown QE vendor ID", Reason::InvalidField),
+    ("Unsupported DCAP quote version", Reason::UnsupportedVersion),
+    ("TEE quote must have version", Reason::UnsupportedVersion),
+    ("Unsupported TEE type", Reason::InvalidField),
+    (
+        "Unsupported DCAP attestation key type",
+        Reason::InvalidField,
+    ),
+    ("Unsupported DCAP PCK cert format", Reason::InvalidField),
+    ("Failed to decode quote", Reason::InvalidField),
+    // TD attributes: dcap-qvl's fixed rules (debug/profiling are off: allow_debug(true)).
+    ("Reserved bits in TD attributes", Reason::ReservedNotZero),
+    ("TD migration is enabled", Reason::MigrationAgentNotAllowed),
+    ("SEPT_VE_DISABLE is not enabled", Reason::InvalidField),
+    ("SERVTD_EXT is enabled", Reason::InvalidField),
+    ("Invalid MR service TD", Reason::InvalidField),
+    ("Failed to parse TD attributes", Reason::InvalidField),
+    ("Debug mode is enabled", Reason::DebugNotAllowed),
+    ("TD profiling is enabled", Reason::DebugNotAllowed),
+];
+
+/// Map one dcap-qvl error chain to a rejection; unknown messages fail closed as
+/// `TdxVerificationFailed`, keeping the message.
+pub(crate) fn map_dcap_error(message: &str) -> Rejection {
+    let reason = DCAP_ERRORS
+        .iter()
+        .find(|(fragment, _)| message.contains(fragment))
+        .map(|&(_, reason)| reason)
+        .unwrap_or(Reason::TdxVerificationFailed);
+    Rejection::new(reason, format!("dcap-qvl: {message}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dcap_messages_map_to_reasons() {
+        let cases = [
+            ("No matching TCB level found", Reason::TcbLevelNotFound),
+            (
+                "Failed to evaluate the current TDX TCB (TEE_TCB_SVN2): No matching TCB level found",
+                Reason::TcbLevelNotFound,
+            ),
+            ("TCB status is invalid: Revoked", Reason::TcbRevoked),
+            ("Fmspc mismatch", Reason::CollateralMismatch),
+            ("Fmspc length mismatch", Reason::MalformedCertificate),
+            (
+                "Signature is invalid for tcb_info in quote_collateral",
+                Reason::CollateralSignatureInvalid,
+            ),
+            (
+                "TDX module identity check: TDX module MRSIGNER mismatch: expected 00, got 01",
+                Reason::TdxModuleMismatch,
+            ),
+            (
+                "TDX module TCB level check: No TDX module identity with id TDX_03 found in TCB Info",
+                Reason::TdxModuleMismatch,
+            ),
+            ("QE ISVSVN 4 is below minimum required 5 from QE Identity", Reason::QeIdentityMismatch),
+            (
+                "Failed to verify certificate chain: CertExpired { time: UnixTime(1), not_after: UnixTime(0) }",
+                Reason::CertificateExpired,
+            ),
+            ("Failed to verify certificate chain: CertRevoked", Reason::CertificateRevoked),
+            (
+                "Failed to parse root CA CRL: InvalidCrlSignatureForPublicKey",
+                Reason::CrlSignatureInvalid,
+            ),
+            ("Failed to parse PCK CRL: BadDer", Reason::MalformedCrl),
+            ("TCBInfo expired", Reason::CollateralExpired),
+            ("QE Identity issue date is in the future", Reason::CollateralNotYetValid),
+            (
+                "Failed to verify certificate chain: UnknownRevocationStatus",
+                Reason::CollateralMismatch,
+            ),
+            ("SEPT_VE_DISABLE is not enabled", Reason::InvalidField),
+            ("something new", Reason::TdxVerificationFailed),
+        ];
+        for (message, reason) in cases {
+            let rejection = map_dcap_error(message);
+            assert_eq!(rejection.reason, reason, "{message}");
+            assert!(rejection.detail.contains(message));
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! `veritee-verify evidence`: read the files, verify, appraise, report.
+
+use attestation::evidence::{Claims, TrustAnchors, VerifiedEvidence};
+use attestation::inputs::EvidenceInputs;
+use attestation::policy::Policy;
+use attestation::{Rejection, Timestamp};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::ExitCode;
+
+const DEFAULT_POLICY_NOTE: &str =
+    "default (pins no measurement, forbids debug and migration agents, accepts only an up-to-date TCB)";
+
+/// Everything the command found, for both text and JSON output.
+struct Outcome {
+    at: Timestamp,
+    policy: String,
+    unpinned: Vec<&'static str>,
+    extra_roots: Vec<String>,
+    inputs: Vec<(String, String)>,
+    platform: Option<&'static str>,
+    claims: Option<Claims>,
+    checks: Vec<String>,
+    rejection: Option<Rejection>,
+}
+
+pub fn run(files: &[std::path::PathBuf], at: &str, policy_path: Option<&Path>, json: bool) -> ExitCode {
+    match prepare(files, at, policy_path) {
+        Ok((inputs, policy, outcome)) => {
+            let outcome = verify(inputs, &policy, outcome);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&to_json(&outcome)).expect("JSON"));
+            } else {
+                print_text(&outcome);
+            }
+            if outcome.rejection.is_none() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+        Err(message) => {
+            if json {
+                println!("{}", json!({ "verdict": "error", "reason": null, "error": message }));
+            }
+            eprintln!("veritee-verify: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Usage-level work: the time, the policy, reading the files. Errors here exit 2.
+fn prepare(
+    files: &[std::path::PathBuf],
+    at: &str,
+    policy_path: Option<&Path>,
+) -> Result<(Vec<(String, Vec<u8>)>, Policy, Outcome), String> {
+    let at = Timestamp::parse_rfc3339(at).map_err(|e| format!("--at: {}", e.detail))?;
+    let (policy, policy_name) = match policy_path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("policy {}: {e}", path.display()))?;
+            let policy = Policy::from_toml(&text)
+                .map_err(|e| format!("policy {}: {}", path.display(), e.detail))?;
+            (policy, path.display().to_string())
+        }
+        None => (Policy::default_verifier(), DEFAULT_POLICY_NOTE.to_string()),
+    };
+    let mut inputs = Vec::new();
+    for file in files {
+        let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        inputs.push((file.display().to_string(), bytes));
+    }
+    let outcome = Outcome {
+        at,
+        unpinned: policy.unpinned_fields(),
+        policy: policy_name,
+        extra_roots: Vec::new(),
+        inputs: Vec::new(),
+        platform: None,
+        claims: None,
+        checks: Vec::new(),
+        rejection: None,
+    };
+    Ok((inputs, policy, outcome))
+}
+
+fn verify(files: Vec<(String, Vec<u8>)>, policy: &Policy, mut out: Outcome) -> Outcome {
+    let mut inputs = EvidenceInputs::new();
+    for (name, bytes) in &files {
+        if let Err(e) = inputs.add(name, bytes) {
+            out.inputs = inputs.recognised().to_vec();
+            out.rejection = Some(e);
+            return out;
+        }
+    }
+    out.inputs = inputs.recognised().to_vec();
+    out.platform = inputs.platform().map(|p| p.as_str());
+    let (anchors, extra_roots) = TrustAnchors::for_policy(policy, inputs.certificates());
+    out.extra_roots = extra_roots;
+    let verified = match inputs.verify(&anchors, out.at) {
+        Ok(v) => v,
+        Err(e) => {
+            out.rejection = Some(e);
+            return out;
+        }
+    };
+    out.checks = checks_passed(&verified, out.at);
+    out.claims = Some(verified.claims());
+    match policy.appraise(&verified) {
+        Ok(_) => out.checks.push("policy: every field appraised and accepted".into()),
+        Err(e) => out.rejection = Some(e),
+    }
+    out
+}
+
+/// What verification established, in the words an auditor checks off.
+fn checks_passed(verified: &VerifiedEvidence, at: Timestamp) -> Vec<String> {
+    match verified {
+        VerifiedEvidence::Snp(r) => vec![
+            "report structure: size, version, reserved fields".into(),
+            format!(
+                "{} chain to the pinned AMD ARK-{} (RSA-PSS SHA-384), every certificate valid at {at}",
+                r.signing_key().as_str().to_uppercase(),
+                r.product().as_str()
+            ),
+            "supplied CRLs: signed by AMD, current, no certificate of the chain revoked".into(),
+            "report signature: ECDSA P-384 over the received bytes 0x000..0x29F".into(),
+            "certificate hwID and TCB extensions equal CHIP_ID and REPORTED_TCB".into(),
+        ],
+        VerifiedEvidence::Tdx(q) => vec![
+            "quote structure: header, TD report body, signature data".into(),
+            format!("PCK chain to the pinned Intel SGX Root CA, valid at {at}"),
+            "QE report signature by the PCK key; QE report data binds the attestation key".into(),
+            "quote signature: ECDSA P-256 over header and body as received".into(),
+            format!("collateral: TCB info, QE identity and CRLs signed by Intel and current at {at}"),
+            format!(
+                "TCB level: {} (FMSPC {})",
+                q.tcb_status().as_str(),
+                hex::encode(q.fmspc())
+            ),
+        ],
+    }
+}
+
+fn to_json(out: &Outcome) -> Value {
+    let rejected = out.rejection.as_ref();
+    json!({
+        "verdict": if rejected.is_none() { "accepted" } else { "rejected" },
+        "reason": rejected.map(|r| r.reason.code()),
+        "reason_class": rejected.map(|r| r.reason.class().as_str()),
+        "detail": rejected.map(|r| r.detail.clone()),
+        "platform": out.platform,
+        "claims": out.claims,
+        "at": out.at.to_rfc3339(),
+        "policy": out.policy,
+        "policy_unpinned": out.unpinned,
+        "dangerous_trusted_roots": out.extra_roots,
+        "checks": out.checks,
+        "inputs": out.inputs.iter().map(|(n, k)| json!({"file": n, "recognised_as": k})).collect::<Vec<_>>(),
+    })
+}
+
+fn print_text(out: &Outcome) {
+    match &out.rejection {
+        None => println!("ACCEPTED"),
+        Some(r) => println!("REJECTED: {} ({})\n  {}", r.reason.code(), r.reason.class().as_str(), r.detail),
+    }
+    println!("\nverification time: {}", out.at);
+    println!("policy: {}", out.policy);
+    if !out.unpinned.is_empty() {
+        println!("  not pinned by the policy: {}", out.unpinned.join(", "));
+    }
+    for root in &out.extra_roots {
+        println!("  WARNING: dangerously trusting extra root {root}");
+    }
+    println!("\ninputs:");
+    for (name, kind) in &out.inputs {
+        println!("  {name}: {kind}");
+    }
+    if !out.checks.is_empty() {
+        println!("\nchecked:");
+        for check in &out.checks {
+            println!("  ok  {check}");
+        }
+    }
+    if let Some(claims) = &out.claims {
+        println!("\nverified claims:");
+        let value = serde_json::to_value(claims).unwrap_or(Value::Null);
+        print_flat("", &value);
+    }
+}
+
+fn print_flat(prefix: &str, value: &Value) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                print_flat(&key, v);
+            }
+        }
+        Value::String(s) => println!("  {prefix}: {s}"),
+        Value::Null => {}
+        other => println!("  {prefix}: {other}"),
+    }
+}
