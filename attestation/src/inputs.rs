@@ -42,6 +42,11 @@ impl EvidenceInputs {
         &self.certs
     }
 
+    /// CRLs supplied for SEV-SNP (Intel CRLs go into the TDX collateral).
+    pub fn snp_crl_count(&self) -> usize {
+        self.crls.len()
+    }
+
     pub fn platform(&self) -> Option<Platform> {
         self.evidence.as_ref().map(|(_, p, _)| *p)
     }

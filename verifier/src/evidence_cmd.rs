@@ -93,6 +93,11 @@ fn verify(files: Vec<(String, Vec<u8>)>, policy: &Policy, mut out: Outcome) -> O
     out.inputs = inputs.recognised().to_vec();
     out.platform = inputs.platform().map(|p| p.as_str());
     let (anchors, extra_roots) = TrustAnchors::for_policy(policy, inputs.certificates());
+    let snp_crls = inputs.snp_crl_count();
+    if let Some(platform) = out.platform {
+        let other = if platform == "snp" { "tdx." } else { "snp." };
+        out.unpinned.retain(|field| !field.starts_with(other));
+    }
     out.extra_roots = extra_roots;
     let verified = match inputs.verify(&anchors, out.at) {
         Ok(v) => v,
@@ -101,7 +106,7 @@ fn verify(files: Vec<(String, Vec<u8>)>, policy: &Policy, mut out: Outcome) -> O
             return out;
         }
     };
-    out.checks = checks_passed(&verified, out.at);
+    out.checks = checks_passed(&verified, out.at, snp_crls);
     out.claims = Some(verified.claims());
     match policy.appraise(&verified) {
         Ok(_) => out.checks.push("policy: every field appraised and accepted".into()),
@@ -111,7 +116,7 @@ fn verify(files: Vec<(String, Vec<u8>)>, policy: &Policy, mut out: Outcome) -> O
 }
 
 /// What verification established, in the words an auditor checks off.
-fn checks_passed(verified: &VerifiedEvidence, at: Timestamp) -> Vec<String> {
+fn checks_passed(verified: &VerifiedEvidence, at: Timestamp, snp_crls: usize) -> Vec<String> {
     match verified {
         VerifiedEvidence::Snp(r) => vec![
             "report structure: size, version, reserved fields".into(),
@@ -120,7 +125,11 @@ fn checks_passed(verified: &VerifiedEvidence, at: Timestamp) -> Vec<String> {
                 r.signing_key().as_str().to_uppercase(),
                 r.product().as_str()
             ),
-            "supplied CRLs: signed by AMD, current, no certificate of the chain revoked".into(),
+            if snp_crls == 0 {
+                "revocation: NOT checked (no AMD CRL supplied)".into()
+            } else {
+                format!("{snp_crls} CRL(s): signed by AMD, current, no certificate of the chain revoked")
+            },
             "report signature: ECDSA P-384 over the received bytes 0x000..0x29F".into(),
             "certificate hwID and TCB extensions equal CHIP_ID and REPORTED_TCB".into(),
         ],

@@ -5,6 +5,7 @@
 //! repository). When it is missing the test says so and passes, except under `CI=true`,
 //! where a missing corpus is a failure.
 
+use attestation::policy::{Permission, Policy};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -62,13 +63,34 @@ fn expectations(root: &Path, platform: &str) -> Vec<Expectation> {
     out
 }
 
-fn run_verifier(exp: &Expectation) -> (i32, Value) {
-    let output = Command::new(env!("CARGO_BIN_EXE_veritee-verify"))
+/// Vectors whose manifest says "accepted" under a policy that "forbids debug", although the
+/// evidence itself allows debugging (read from the bytes, not from here):
+/// - go-sev-guest-milan-v2-vcek: guest POLICY = 0xb0000, bit 19 (DEBUG) set;
+/// - trustee-tdx-v4-50806f-uptodate: TD_ATTRIBUTES = 01 00 00 10 .., bit 0 (DEBUG) set.
+///
+/// For these the test asserts both facts: the default policy rejects them with
+/// `debug_not_allowed` and the claims show debug on, and under a policy that allows debug
+/// (otherwise the default) the manifest's verdict and TCB status hold.
+const DEBUG_VECTORS: &[&str] = &["go-sev-guest-milan-v2-vcek", "trustee-tdx-v4-50806f-uptodate"];
+
+fn debug_allowing_policy(vector: &str) -> PathBuf {
+    let mut policy = Policy::default_verifier();
+    policy.debug = Permission::Allow;
+    let path = std::env::temp_dir().join(format!("veritee-debug-policy-{vector}-{}.toml", std::process::id()));
+    std::fs::write(&path, policy.to_toml()).unwrap();
+    path
+}
+
+fn run_verifier(exp: &Expectation, policy: Option<&Path>) -> (i32, Value) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_veritee-verify"));
+    command
         .arg("evidence")
         .args(exp.inputs.iter().map(|i| exp.dir.join(i)))
-        .args(["--at", &exp.at, "--json"])
-        .output()
-        .unwrap();
+        .args(["--at", &exp.at, "--json"]);
+    if let Some(policy) = policy {
+        command.arg("--policy").arg(policy);
+    }
+    let output = command.output().unwrap();
     let json: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!(
             "{}: not JSON ({e}): {}\n{}",
@@ -86,7 +108,16 @@ fn check_platform(platform: &str, min_vectors: usize) {
     assert!(exps.len() >= min_vectors, "only {} {platform} vectors found", exps.len());
     for exp in &exps {
         let name = exp.dir.file_name().unwrap().to_string_lossy().into_owned();
-        let (code, json) = run_verifier(exp);
+        let (mut code, mut json) = run_verifier(exp, None);
+        if DEBUG_VECTORS.contains(&name.as_str()) {
+            assert_eq!(json["verdict"], "rejected", "{name}: {json:#}");
+            assert_eq!(json["reason"], "debug_not_allowed", "{name}: {json:#}");
+            assert_eq!(code, 1, "{name}");
+            assert_eq!(json["claims"]["debug"], true, "{name}");
+            (code, json) = run_verifier(exp, Some(&debug_allowing_policy(&name)));
+        } else {
+            assert_ne!(json["reason"], "debug_not_allowed", "{name}: {json:#}");
+        }
         assert_eq!(json["verdict"], exp.verdict.as_str(), "{name}: {json:#}");
         assert_eq!(json["platform"], platform, "{name}");
         if exp.verdict == "accepted" {
