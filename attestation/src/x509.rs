@@ -1,11 +1,11 @@
 //! Certificate and CRL helpers shared by the SNP and TDX verifiers.
 //!
-//! Parsing is x509-parser's; every signature is checked with ring over the exact bytes
+//! Parsing is x509-parser's; every signature is checked (crate::crypto) over the exact bytes
 //! received (the TBS bytes of a certificate or CRL), never over a re-encoding.
 
 use crate::reason::{reject, Reason, Rejection};
 use crate::time::Timestamp;
-use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
+use crate::crypto::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use x509_parser::prelude::*;
 
 const OID_RSASSA_PSS: &str = "1.2.840.113549.1.1.10";
@@ -98,7 +98,7 @@ pub fn check_validity(cert: &X509Certificate<'_>, at: Timestamp, what: &str) -> 
     Ok(())
 }
 
-/// The ring algorithm for a signature OID and an issuer key, or `UnsupportedAlgorithm`.
+/// The verification algorithm for a signature OID and an issuer key, or `UnsupportedAlgorithm`.
 fn algorithm_for(
     sig_oid: &str,
     issuer_key: &SubjectPublicKeyInfo<'_>,
@@ -112,7 +112,7 @@ fn algorithm_for(
         .map(|oid| oid.to_id_string());
     match (sig_oid, curve.as_deref()) {
         // AMD signs ASK/ASVK/VCEK/VLEK with RSASSA-PSS SHA-384, MGF1-SHA-384, salt 48:
-        // exactly ring's RSA_PSS_*_SHA384, so other parameters fail verification.
+        // exactly RSA_PSS_*_SHA384, so other parameters fail verification.
         (OID_RSASSA_PSS, _) => Ok(&signature::RSA_PSS_2048_8192_SHA384),
         (OID_ECDSA_SHA256, Some(OID_CURVE_P256)) => Ok(&signature::ECDSA_P256_SHA256_ASN1),
         (OID_ECDSA_SHA384, Some(OID_CURVE_P384)) => Ok(&signature::ECDSA_P384_SHA384_ASN1),
@@ -130,8 +130,8 @@ pub fn verify_x509_signature(
     message: &[u8],
     sig: &[u8],
     what: &str,
-) -> Result<(), ring::error::Unspecified> {
-    let alg = algorithm_for(sig_oid, issuer_key, what).map_err(|_| ring::error::Unspecified)?;
+) -> Result<(), crate::crypto::error::Unspecified> {
+    let alg = algorithm_for(sig_oid, issuer_key, what).map_err(|_| crate::crypto::error::Unspecified)?;
     UnparsedPublicKey::new(alg, &issuer_key.subject_public_key.data).verify(message, sig)
 }
 
@@ -227,6 +227,6 @@ fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
 
 /// SHA-256 of a byte string (certificate pinning, digests in claims).
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
-    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let digest = crate::crypto::digest::digest(&crate::crypto::digest::SHA256, bytes);
     digest.as_ref().try_into().expect("SHA-256 is 32 bytes")
 }

@@ -8,7 +8,7 @@
 
 use super::SnpReport;
 use crate::reason::{reject, Reason, Rejection};
-use ring::digest;
+use crate::crypto::digest;
 
 const HCL_MAGIC: &[u8; 4] = b"HCLA";
 const HCL_HEADER_LEN: usize = 32;

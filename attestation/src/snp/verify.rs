@@ -9,8 +9,9 @@ use super::certs::{self, HwId, Role, SnpTrustAnchors};
 use super::{Product, SigningKey, SnpEvidence, SnpReport, TcbVersion};
 use crate::reason::{reject, Reason, Rejection};
 use crate::time::Timestamp;
+use crate::cache::{KeyBuilder, VerifiedCache, Window};
 use crate::x509;
-use ring::signature::{UnparsedPublicKey, ECDSA_P384_SHA384_FIXED};
+use crate::crypto::signature::{UnparsedPublicKey, ECDSA_P384_SHA384_FIXED};
 use serde::Serialize;
 use std::borrow::Cow;
 use x509_parser::prelude::*;
@@ -196,6 +197,53 @@ pub fn verify(
     anchors: &SnpTrustAnchors,
     at: Timestamp,
 ) -> Result<VerifiedSnpReport, Rejection> {
+    verify_impl(evidence, certs, crls, anchors, at, None)
+}
+
+/// Verifies like [`verify`] with fixed anchors, remembering each certificate chain it
+/// verified (keyed by the exact certificate and CRL bytes, valid while every certificate
+/// and CRL is), so later reports signed through the same chain cost one ECDSA check.
+pub struct SnpVerifier {
+    anchors: SnpTrustAnchors,
+    chains: VerifiedCache<[u8; 32]>,
+}
+
+impl SnpVerifier {
+    pub fn new(anchors: SnpTrustAnchors) -> Self {
+        SnpVerifier {
+            anchors,
+            chains: VerifiedCache::default(),
+        }
+    }
+
+    pub fn anchors(&self) -> &SnpTrustAnchors {
+        &self.anchors
+    }
+
+    pub fn verify(
+        &self,
+        evidence: &[u8],
+        certs: &[Vec<u8>],
+        crls: &[Vec<u8>],
+        at: Timestamp,
+    ) -> Result<VerifiedSnpReport, Rejection> {
+        verify_impl(evidence, certs, crls, &self.anchors, at, Some(&self.chains))
+    }
+
+    /// How many verified chains are remembered.
+    pub fn cached_chains(&self) -> usize {
+        self.chains.len()
+    }
+}
+
+fn verify_impl(
+    evidence: &[u8],
+    certs: &[Vec<u8>],
+    crls: &[Vec<u8>],
+    anchors: &SnpTrustAnchors,
+    at: Timestamp,
+    cache: Option<&VerifiedCache<[u8; 32]>>,
+) -> Result<VerifiedSnpReport, Rejection> {
     let evidence = SnpEvidence::parse(evidence)?;
     let report = evidence.report();
     let key = report.signing_key()?;
@@ -209,7 +257,7 @@ pub fn verify(
 
     let leaf = select_leaf(&supplied, key, report)?;
     let product = leaf_product(leaf, key, report)?;
-    let root_sha256 = verify_chain(&supplied, leaf, key, product, crls, anchors, at)?;
+    let root_sha256 = verify_chain(&supplied, leaf, key, product, crls, anchors, at, cache)?;
     verify_report_signature(report, leaf)?;
     if key == SigningKey::Vcek {
         check_hwid(report, leaf, product)?;
@@ -357,6 +405,7 @@ fn leaf_product(
 }
 
 /// Build and check leaf <- intermediate <- ARK; returns the ARK's SHA-256.
+#[allow(clippy::too_many_arguments)]
 fn verify_chain(
     supplied: &[Supplied<'_>],
     leaf: &X509Certificate<'_>,
@@ -365,6 +414,7 @@ fn verify_chain(
     crls: &[Vec<u8>],
     anchors: &SnpTrustAnchors,
     at: Timestamp,
+    cache: Option<&VerifiedCache<[u8; 32]>>,
 ) -> Result<[u8; 32], Rejection> {
     let wanted_int = match key {
         SigningKey::Vcek => Role::Ask(product),
@@ -459,7 +509,13 @@ fn verify_chain(
     let mut first_err = None;
     for ark in &arks {
         for int in &ints {
-            match check_chain(leaf, int, ark, key, product, crls, anchors, at) {
+            let result = match cache {
+                Some(cache) => {
+                    cached_check_chain(cache, leaf, int, ark, key, product, crls, anchors, at)
+                }
+                None => check_chain(leaf, int, ark, key, product, crls, anchors, at),
+            };
+            match result {
                 Ok(sha) => return Ok(sha),
                 Err(e) => {
                     first_err.get_or_insert(e);
@@ -542,6 +598,58 @@ pub(super) fn check_chain(
         }
     }
     Ok(sha)
+}
+
+/// [`check_chain`] through the cache. The key covers every input of `check_chain` but the
+/// time and the anchors (fixed per cache); the window is where every certificate and CRL
+/// of the chain is valid, exactly the time checks `check_chain` makes.
+#[allow(clippy::too_many_arguments)]
+fn cached_check_chain(
+    cache: &VerifiedCache<[u8; 32]>,
+    leaf: &X509Certificate<'_>,
+    int_der: &[u8],
+    ark_der: &[u8],
+    key: SigningKey,
+    product: Product,
+    crls: &[Vec<u8>],
+    anchors: &SnpTrustAnchors,
+    at: Timestamp,
+) -> Result<[u8; 32], Rejection> {
+    let mut builder = KeyBuilder::new("snp-chain");
+    builder
+        .part(key.as_str().as_bytes())
+        .part(product.as_str().as_bytes())
+        .part(leaf.as_ref())
+        .part(int_der)
+        .part(ark_der);
+    for crl in crls {
+        builder.part(crl);
+    }
+    let cache_key = builder.finish();
+    if let Some(root) = cache.get(&cache_key, at) {
+        return Ok(root);
+    }
+    let root = check_chain(leaf, int_der, ark_der, key, product, crls, anchors, at)?;
+    // check_chain succeeded, so everything below parses.
+    let mut window = Window::ALWAYS;
+    for der in [int_der, ark_der] {
+        let cert = x509::parse_cert(der, "chain")?;
+        window = window.within_inclusive(
+            cert.validity().not_before.timestamp(),
+            cert.validity().not_after.timestamp(),
+        );
+    }
+    window = window.within_inclusive(
+        leaf.validity().not_before.timestamp(),
+        leaf.validity().not_after.timestamp(),
+    );
+    for der in crls {
+        let crl = x509::parse_crl(der, "CRL")?;
+        let until = crl.next_update().map_or(i64::MAX, |t| t.timestamp());
+        window = window.within_inclusive(crl.last_update().timestamp(), until);
+    }
+    cache.insert(cache_key, root, window);
+    Ok(root)
 }
 
 /// ECDSA P-384/SHA-384 over the received bytes 0x000..0x2A0 with the leaf's key.

@@ -49,7 +49,7 @@ pub use collateral::{CollateralParts, TdxCollateral};
 pub use quote::{
     looks_like_tdx_quote, BodyType, QeReport, Quote, QuoteHeader, QuoteSignatureData, TdReport,
 };
-pub use verify::{verify, TdxClaims, VerifiedTdxQuote};
+pub use verify::{verify, TdxClaims, TdxVerifier, VerifiedTdxQuote};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

@@ -7,8 +7,9 @@ use super::quote::{Quote, TdReport};
 use super::{TcbStatus, TdxTrustAnchors};
 use crate::reason::{reject, Reason, Rejection};
 use crate::time::Timestamp;
+use crate::cache::{KeyBuilder, VerifiedCache, Window};
 use crate::x509;
-use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
+use crate::crypto::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
 use serde::Serialize;
 use x509_parser::prelude::X509Certificate;
 
@@ -149,7 +150,152 @@ pub fn verify(
     anchors: &TdxTrustAnchors,
     at: Timestamp,
 ) -> Result<VerifiedTdxQuote, Rejection> {
-    let parsed = Quote::parse(quote)?;
+    verify_uncached(quote, Quote::parse(quote)?, collateral, anchors, at)
+}
+
+/// Verifies like [`verify`] with fixed anchors, remembering each platform it verified:
+/// the PCK chain, QE report, collateral and the TCB level dcap-qvl computed. The key
+/// covers every quote byte those depend on (header, TEE_TCB_SVN(2), MRSIGNERSEAM,
+/// SEAMATTRIBUTES, TD_ATTRIBUTES, MRSERVICETD, the whole signature data but the quote
+/// signature) plus all collateral bytes; the window is where every certificate, CRL and
+/// collateral item is valid. A later quote from the same platform costs one parse and
+/// one ECDSA check of its own signature.
+pub struct TdxVerifier {
+    anchors: TdxTrustAnchors,
+    platforms: VerifiedCache<CachedPlatform>,
+}
+
+/// What a verified platform contributes to a [`VerifiedTdxQuote`].
+#[derive(Clone)]
+struct CachedPlatform {
+    tcb_status: TcbStatus,
+    advisory_ids: Vec<String>,
+    platform_tcb_status: String,
+    qe_tcb_status: String,
+    fmspc: [u8; 6],
+}
+
+impl TdxVerifier {
+    pub fn new(anchors: TdxTrustAnchors) -> Self {
+        TdxVerifier {
+            anchors,
+            platforms: VerifiedCache::default(),
+        }
+    }
+
+    pub fn anchors(&self) -> &TdxTrustAnchors {
+        &self.anchors
+    }
+
+    pub fn verify(
+        &self,
+        quote: &[u8],
+        collateral: Option<&TdxCollateral>,
+        at: Timestamp,
+    ) -> Result<VerifiedTdxQuote, Rejection> {
+        let parsed = Quote::parse(quote)?;
+        let Some(collateral) = collateral else {
+            return verify_uncached(quote, parsed, None, &self.anchors, at);
+        };
+        let key = platform_key(&parsed, collateral, &self.anchors);
+        if let Some(platform) = self.platforms.get(&key, at) {
+            verify_quote_signature(&parsed)?;
+            return Ok(VerifiedTdxQuote {
+                quote: parsed,
+                tcb_status: platform.tcb_status,
+                advisory_ids: platform.advisory_ids,
+                platform_tcb_status: platform.platform_tcb_status,
+                qe_tcb_status: platform.qe_tcb_status,
+                fmspc: platform.fmspc,
+                custom_root: self.anchors.is_custom(),
+            });
+        }
+        let window = platform_window(&parsed, collateral, &self.anchors)?;
+        let verified = verify_uncached(quote, parsed, Some(collateral), &self.anchors, at)?;
+        let platform = CachedPlatform {
+            tcb_status: verified.tcb_status,
+            advisory_ids: verified.advisory_ids.clone(),
+            platform_tcb_status: verified.platform_tcb_status.clone(),
+            qe_tcb_status: verified.qe_tcb_status.clone(),
+            fmspc: verified.fmspc,
+        };
+        self.platforms.insert(key, platform, window);
+        Ok(verified)
+    }
+
+    /// How many verified platforms are remembered.
+    pub fn cached_platforms(&self) -> usize {
+        self.platforms.len()
+    }
+}
+
+/// Every input of the platform verification except the time (see [`TdxVerifier`]).
+fn platform_key(quote: &Quote, collateral: &TdxCollateral, anchors: &TdxTrustAnchors) -> [u8; 32] {
+    let optional = |v: Option<&[u8]>| v.map_or(vec![0], |b| [&[1u8][..], b].concat());
+    let body = &quote.body;
+    let sig = &quote.signature;
+    let c = collateral.dcap_qvl();
+    let mut key = KeyBuilder::new("tdx-platform");
+    key.part(anchors.root_der())
+        .part(quote.signed_bytes().get(..48).unwrap_or_default())
+        .part(quote.body_type().as_str().as_bytes())
+        .part(&body.tee_tcb_svn)
+        .part(&optional(body.tee_tcb_svn2.as_ref().map(|v| &v[..])))
+        .part(&body.mr_signer_seam)
+        .part(&body.seam_attributes)
+        .part(&body.td_attributes)
+        .part(&optional(body.mr_service_td.as_ref().map(|v| &v[..])))
+        .part(&sig.attestation_key)
+        .part(&sig.qe_report.raw)
+        .part(&sig.qe_report_signature)
+        .part(&sig.qe_auth_data);
+    for der in &sig.pck_chain_der {
+        key.part(der);
+    }
+    key.part(c.tcb_info.as_bytes())
+        .part(&c.tcb_info_signature)
+        .part(c.tcb_info_issuer_chain.as_bytes())
+        .part(c.qe_identity.as_bytes())
+        .part(&c.qe_identity_signature)
+        .part(c.qe_identity_issuer_chain.as_bytes())
+        .part(&c.pck_crl)
+        .part(c.pck_crl_issuer_chain.as_bytes())
+        .part(&c.root_ca_crl);
+    key.finish()
+}
+
+/// Where the platform verification's time checks all pass: collateral items (half-open
+/// at nextUpdate, as `check_time`) and every certificate (inclusive).
+fn platform_window(
+    quote: &Quote,
+    collateral: &TdxCollateral,
+    anchors: &TdxTrustAnchors,
+) -> Result<Window, Rejection> {
+    let (from, until) = collateral.validity_window();
+    let mut window = Window::ALWAYS.within(from.unix(), until.map_or(i64::MAX, |t| t.unix()));
+    let c = collateral.dcap_qvl();
+    let mut certs = quote.signature.pck_chain_der.clone();
+    certs.push(anchors.root_der().to_vec());
+    for pem in [&c.tcb_info_issuer_chain, &c.qe_identity_issuer_chain] {
+        certs.extend(x509::certs_from_pem(pem.as_bytes())?);
+    }
+    for der in &certs {
+        let cert = x509::parse_cert(der, "platform certificate")?;
+        window = window.within_inclusive(
+            cert.validity().not_before.timestamp(),
+            cert.validity().not_after.timestamp(),
+        );
+    }
+    Ok(window)
+}
+
+fn verify_uncached(
+    quote: &[u8],
+    parsed: Quote,
+    collateral: Option<&TdxCollateral>,
+    anchors: &TdxTrustAnchors,
+    at: Timestamp,
+) -> Result<VerifiedTdxQuote, Rejection> {
     let fmspc = verify_signatures(&parsed, anchors, at)?;
 
     let Some(collateral) = collateral else {
@@ -280,6 +426,21 @@ fn verify_signatures(
         );
     }
 
+    verify_quote_signature(quote)?;
+
+    let der = chain.first().map(Vec::as_slice).unwrap_or_default();
+    let ext = dcap_qvl::intel::parse_pck_extension(der).map_err(|e| {
+        Rejection::new(
+            Reason::MalformedCertificate,
+            format!("PCK certificate SGX extension: {e:#}"),
+        )
+    })?;
+    Ok(ext.fmspc)
+}
+
+/// The quote signature over header, [v5 descriptor] and body, by the attestation key.
+fn verify_quote_signature(quote: &Quote) -> Result<(), Rejection> {
+    let sig = &quote.signature;
     let mut att_key = [0u8; 65];
     att_key[0] = 0x04;
     att_key[1..].copy_from_slice(&sig.attestation_key);
@@ -290,16 +451,7 @@ fn verify_signatures(
                 Reason::QuoteSignatureInvalid,
                 "quote signature does not verify with the attestation key",
             )
-        })?;
-
-    let der = chain.first().map(Vec::as_slice).unwrap_or_default();
-    let ext = dcap_qvl::intel::parse_pck_extension(der).map_err(|e| {
-        Rejection::new(
-            Reason::MalformedCertificate,
-            format!("PCK certificate SGX extension: {e:#}"),
-        )
-    })?;
-    Ok(ext.fmspc)
+        })
 }
 
 /// The PCK leaf's P-256 public key (uncompressed point), or `UnsupportedAlgorithm`.
