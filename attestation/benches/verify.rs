@@ -14,7 +14,9 @@ use std::hint::black_box;
 use std::path::Path;
 
 fn example(path: &str) -> Vec<u8> {
-    let full = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/evidence").join(path);
+    let full = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/evidence")
+        .join(path);
     std::fs::read(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
 }
 
@@ -33,7 +35,11 @@ fn snp_verification(c: &mut Criterion) {
     let verifier = SnpVerifier::new(anchors.clone());
     verifier.verify(&report, &certs, &[], at).unwrap();
     group.bench_function("verify_cached", |b| {
-        b.iter(|| verifier.verify(black_box(&report), &certs, &[], at).unwrap())
+        b.iter(|| {
+            verifier
+                .verify(black_box(&report), &certs, &[], at)
+                .unwrap()
+        })
     });
     group.finish();
 }
@@ -41,7 +47,8 @@ fn snp_verification(c: &mut Criterion) {
 fn tdx_verification(c: &mut Criterion) {
     let quote = example("tdx-b0c06f/tdx_quote");
     let collateral =
-        TdxCollateral::from_dcap_qvl_json(&example("tdx-b0c06f/tdx_quote_collateral.json")).unwrap();
+        TdxCollateral::from_dcap_qvl_json(&example("tdx-b0c06f/tdx_quote_collateral.json"))
+            .unwrap();
     let anchors = TdxTrustAnchors::intel();
     let at = Timestamp::parse_rfc3339("2025-07-01T00:00:00Z").unwrap();
     tdx::verify(&quote, Some(&collateral), &anchors, at).expect("the example verifies");
@@ -64,7 +71,11 @@ fn tdx_verification(c: &mut Criterion) {
     let verifier = TdxVerifier::new(anchors.clone());
     verifier.verify(&quote, Some(&collateral), at).unwrap();
     group.bench_function("verify_cached", |b| {
-        b.iter(|| verifier.verify(black_box(&quote), Some(&collateral), at).unwrap())
+        b.iter(|| {
+            verifier
+                .verify(black_box(&quote), Some(&collateral), at)
+                .unwrap()
+        })
     });
     group.finish();
 }

@@ -117,7 +117,13 @@ mod tests {
     #[test]
     fn window_is_half_open_and_narrows() {
         let w = Window::ALWAYS.within_inclusive(10, 20).within(12, 30);
-        assert_eq!(w, Window { from: 12, until: 21 });
+        assert_eq!(
+            w,
+            Window {
+                from: 12,
+                until: 21
+            }
+        );
         assert!(!w.contains(Timestamp::from_unix(11)));
         assert!(w.contains(Timestamp::from_unix(12)));
         assert!(w.contains(Timestamp::from_unix(20)));
@@ -140,7 +146,14 @@ mod tests {
     #[test]
     fn entries_expire_outside_their_window() {
         let cache = VerifiedCache::default();
-        cache.insert([1; 32], 7u32, Window { from: 100, until: 200 });
+        cache.insert(
+            [1; 32],
+            7u32,
+            Window {
+                from: 100,
+                until: 200,
+            },
+        );
         assert_eq!(cache.get(&[1; 32], Timestamp::from_unix(150)), Some(7));
         assert_eq!(cache.get(&[1; 32], Timestamp::from_unix(200)), None);
         assert_eq!(cache.get(&[2; 32], Timestamp::from_unix(150)), None);

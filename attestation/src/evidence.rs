@@ -34,8 +34,9 @@ impl fmt::Display for Platform {
 /// verifiers construct the inner values.
 #[derive(Debug)]
 pub enum VerifiedEvidence {
-    Snp(VerifiedSnpReport),
-    Tdx(VerifiedTdxQuote),
+    // Boxed: both carry their parsed evidence (hundreds of bytes to kilobytes).
+    Snp(Box<VerifiedSnpReport>),
+    Tdx(Box<VerifiedTdxQuote>),
 }
 
 /// The verified claims, for printing and JSON output.

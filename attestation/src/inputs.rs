@@ -51,11 +51,18 @@ impl EvidenceInputs {
         self.evidence.as_ref().map(|(_, p, _)| *p)
     }
 
-    fn set_evidence(&mut self, name: &str, platform: Platform, bytes: Vec<u8>) -> Result<(), Rejection> {
+    fn set_evidence(
+        &mut self,
+        name: &str,
+        platform: Platform,
+        bytes: Vec<u8>,
+    ) -> Result<(), Rejection> {
         if let Some((first, _, _)) = &self.evidence {
             return reject(
                 Reason::AmbiguousInput,
-                format!("second piece of evidence; {first} was already given (verify one at a time)"),
+                format!(
+                    "second piece of evidence; {first} was already given (verify one at a time)"
+                ),
             );
         }
         self.evidence = Some((name.to_owned(), platform, bytes));
@@ -76,7 +83,10 @@ impl EvidenceInputs {
             return if self.tdx_parts.offer_json(bytes)? {
                 Ok("TDX collateral (JSON)".into())
             } else {
-                reject(Reason::UnknownInput, "JSON that is neither PCS collateral nor dcap-qvl collateral")
+                reject(
+                    Reason::UnknownInput,
+                    "JSON that is neither PCS collateral nor dcap-qvl collateral",
+                )
             };
         }
         if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
@@ -92,7 +102,10 @@ impl EvidenceInputs {
         }
         reject(
             Reason::UnknownInput,
-            format!("{} bytes not recognised as a report, quote, certificate, CRL or collateral", bytes.len()),
+            format!(
+                "{} bytes not recognised as a report, quote, certificate, CRL or collateral",
+                bytes.len()
+            ),
         )
     }
 
@@ -126,7 +139,10 @@ impl EvidenceInputs {
             }
         }
         if parts.is_empty() {
-            return reject(Reason::UnknownInput, "PEM text without a certificate or CRL");
+            return reject(
+                Reason::UnknownInput,
+                "PEM text without a certificate or CRL",
+            );
         }
         Ok(format!("PEM: {}", parts.join(", ")))
     }
@@ -148,19 +164,26 @@ impl EvidenceInputs {
     }
 
     /// Verify the one piece of evidence with everything else supplied, at `at`.
-    pub fn verify(self, anchors: &TrustAnchors, at: Timestamp) -> Result<VerifiedEvidence, Rejection> {
+    pub fn verify(
+        self,
+        anchors: &TrustAnchors,
+        at: Timestamp,
+    ) -> Result<VerifiedEvidence, Rejection> {
         let Some((name, platform, bytes)) = self.evidence else {
-            return reject(Reason::AmbiguousInput, "no report or quote among the inputs");
+            return reject(
+                Reason::AmbiguousInput,
+                "no report or quote among the inputs",
+            );
         };
         let wrap = |e: Rejection| Rejection::new(e.reason, format!("{name}: {}", e.detail));
         match platform {
             Platform::Snp => snp::verify(&bytes, &self.certs, &self.crls, &anchors.snp, at)
-                .map(VerifiedEvidence::Snp)
+                .map(|report| VerifiedEvidence::Snp(Box::new(report)))
                 .map_err(wrap),
             Platform::Tdx => {
                 let collateral = self.tdx_parts.build()?;
                 tdx::verify(&bytes, collateral.as_ref(), &anchors.tdx, at)
-                    .map(VerifiedEvidence::Tdx)
+                    .map(|quote| VerifiedEvidence::Tdx(Box::new(quote)))
                     .map_err(wrap)
             }
         }
@@ -204,7 +227,9 @@ mod tests {
     #[test]
     fn unknown_bytes_are_rejected_with_the_input_name() {
         let mut inputs = EvidenceInputs::new();
-        let err = inputs.add("mystery.bin", b"\x01\x02\x03 not evidence").unwrap_err();
+        let err = inputs
+            .add("mystery.bin", b"\x01\x02\x03 not evidence")
+            .unwrap_err();
         assert_eq!(err.reason, Reason::UnknownInput);
         assert!(err.detail.starts_with("mystery.bin: "), "{}", err.detail);
     }
@@ -212,7 +237,9 @@ mod tests {
     #[test]
     fn no_evidence_is_ambiguous() {
         let inputs = EvidenceInputs::new();
-        let err = inputs.verify(&TrustAnchors::production(), Timestamp::from_unix(0)).unwrap_err();
+        let err = inputs
+            .verify(&TrustAnchors::production(), Timestamp::from_unix(0))
+            .unwrap_err();
         assert_eq!(err.reason, Reason::AmbiguousInput);
     }
 }

@@ -164,7 +164,11 @@ impl<'de, const N: usize> Deserialize<'de> for Hex<N> {
         let bytes = hex::decode(text.trim())
             .map_err(|e| de::Error::custom(format!("not hex ({e}): {text:?}")))?;
         let array: [u8; N] = bytes.try_into().map_err(|b: Vec<u8>| {
-            de::Error::custom(format!("expected {N} bytes ({} hex digits), got {}", 2 * N, b.len()))
+            de::Error::custom(format!(
+                "expected {N} bytes ({} hex digits), got {}",
+                2 * N,
+                b.len()
+            ))
         })?;
         Ok(Hex(array))
     }
@@ -206,11 +210,17 @@ impl Policy {
         if self.version != POLICY_VERSION {
             return reject(
                 Reason::PolicyInvalid,
-                format!("policy version {} (this build reads {POLICY_VERSION})", self.version),
+                format!(
+                    "policy version {} (this build reads {POLICY_VERSION})",
+                    self.version
+                ),
             );
         }
         if self.platforms.is_empty() {
-            return reject(Reason::PolicyInvalid, "platforms is empty: nothing could pass");
+            return reject(
+                Reason::PolicyInvalid,
+                "platforms is empty: nothing could pass",
+            );
         }
         for (platform, present) in [
             (Platform::Snp, self.snp.is_some()),
@@ -308,34 +318,54 @@ impl Policy {
         }
         match evidence {
             VerifiedEvidence::Snp(report) => {
-                let policy = self.snp.as_ref().ok_or_else(|| {
-                    Rejection::new(Reason::PolicyInvalid, "no [snp] section")
-                })?;
+                let policy = self
+                    .snp
+                    .as_ref()
+                    .ok_or_else(|| Rejection::new(Reason::PolicyInvalid, "no [snp] section"))?;
                 self.appraise_snp(policy, report)?;
             }
             VerifiedEvidence::Tdx(quote) => {
-                let policy = self.tdx.as_ref().ok_or_else(|| {
-                    Rejection::new(Reason::PolicyInvalid, "no [tdx] section")
-                })?;
+                let policy = self
+                    .tdx
+                    .as_ref()
+                    .ok_or_else(|| Rejection::new(Reason::PolicyInvalid, "no [tdx] section"))?;
                 self.appraise_tdx(policy, quote)?;
             }
         }
-        check_exact(&self.report_data, &evidence.report_data(), Reason::ReportDataMismatch, "REPORT_DATA")?;
+        check_exact(
+            &self.report_data,
+            &evidence.report_data(),
+            Reason::ReportDataMismatch,
+            "REPORT_DATA",
+        )?;
         Ok(Appraised { evidence })
     }
 
-    fn appraise_snp(&self, policy: &SnpPolicy, verified: &VerifiedSnpReport) -> Result<(), Rejection> {
+    fn appraise_snp(
+        &self,
+        policy: &SnpPolicy,
+        verified: &VerifiedSnpReport,
+    ) -> Result<(), Rejection> {
         let report = verified.report();
         let product = verified.product();
         if !policy.products.contains(&product) {
-            return reject(Reason::ProductNotAllowed, format!("product {product:?} is not accepted"));
+            return reject(
+                Reason::ProductNotAllowed,
+                format!("product {product:?} is not accepted"),
+            );
         }
         let key = verified.signing_key();
         if !policy.signing_keys.contains(&key) {
-            return reject(Reason::SigningKeyNotAllowed, format!("signing key {key:?} is not accepted"));
+            return reject(
+                Reason::SigningKeyNotAllowed,
+                format!("signing key {key:?} is not accepted"),
+            );
         }
         if self.debug == Permission::Forbid && report.debug_allowed() {
-            return reject(Reason::DebugNotAllowed, "guest policy allows debugging (bit 19)");
+            return reject(
+                Reason::DebugNotAllowed,
+                "guest policy allows debugging (bit 19)",
+            );
         }
         if policy.migration_agent == Permission::Forbid && report.migration_agent_allowed() {
             return reject(
@@ -357,21 +387,47 @@ impl Policy {
         if let Constraint::Only(min) = &policy.min_tcb {
             check_min_tcb(&verified.reported_tcb(), min)?;
         }
-        check_one_of(&policy.measurement, &report.measurement, Reason::MeasurementMismatch, "MEASUREMENT")?;
-        check_one_of(&policy.host_data, &report.host_data, Reason::HostDataMismatch, "HOST_DATA")?;
+        check_one_of(
+            &policy.measurement,
+            &report.measurement,
+            Reason::MeasurementMismatch,
+            "MEASUREMENT",
+        )?;
+        check_one_of(
+            &policy.host_data,
+            &report.host_data,
+            Reason::HostDataMismatch,
+            "HOST_DATA",
+        )?;
         Ok(())
     }
 
-    fn appraise_tdx(&self, policy: &TdxPolicy, verified: &VerifiedTdxQuote) -> Result<(), Rejection> {
+    fn appraise_tdx(
+        &self,
+        policy: &TdxPolicy,
+        verified: &VerifiedTdxQuote,
+    ) -> Result<(), Rejection> {
         let body = &verified.quote().body;
-        if self.debug == Permission::Forbid && body.debug() {
-            return reject(Reason::DebugNotAllowed, "TD_ATTRIBUTES.DEBUG is set");
+        // All of TD_ATTRIBUTES bits 7:0 (TUD: debug, profiling) put the TD under the host's
+        // control, so "forbid" covers every one of them, not just bit 0.
+        if self.debug == Permission::Forbid && body.under_debug() {
+            return reject(
+                Reason::DebugNotAllowed,
+                format!(
+                    "TD_ATTRIBUTES TUD bits 7:0 = {:#04x} (debug/profiling)",
+                    body.td_attributes[0]
+                ),
+            );
         }
         let status = verified.tcb_status();
         if !policy.tcb_statuses.contains(&status) {
             return reject(
                 Reason::TcbStatusNotAllowed,
-                format!("TCB status {} is not in {:?}", status.as_str(), policy.tcb_statuses),
+                format!(
+                    "TCB status {} is not in {:?}",
+                    status.as_str(),
+                    policy.tcb_statuses
+                ),
             );
         }
         if let Some(id) = verified
@@ -381,7 +437,12 @@ impl Policy {
         {
             return reject(Reason::AdvisoryNotAllowed, format!("advisory {id} applies"));
         }
-        check_one_of(&policy.mrtd, &body.mr_td, Reason::MeasurementMismatch, "MRTD")?;
+        check_one_of(
+            &policy.mrtd,
+            &body.mr_td,
+            Reason::MeasurementMismatch,
+            "MRTD",
+        )?;
         for (i, (constraint, value)) in [&policy.rtmr0, &policy.rtmr1, &policy.rtmr2, &policy.rtmr3]
             .into_iter()
             .zip(body.rtmr.iter())
@@ -389,7 +450,12 @@ impl Policy {
         {
             check_one_of(constraint, value, Reason::RtmrMismatch, &format!("RTMR{i}"))?;
         }
-        check_one_of(&policy.mrconfigid, &body.mr_config_id, Reason::HostDataMismatch, "MRCONFIGID")?;
+        check_one_of(
+            &policy.mrconfigid,
+            &body.mr_config_id,
+            Reason::HostDataMismatch,
+            "MRCONFIGID",
+        )?;
         Ok(())
     }
 }
@@ -426,7 +492,10 @@ fn check_one_of<const N: usize>(
         Constraint::Only(allowed) if allowed.iter().any(|h| &h.0 == value) => Ok(()),
         Constraint::Only(_) => reject(
             reason,
-            format!("{what} {} is not one the policy accepts", hex::encode(value)),
+            format!(
+                "{what} {} is not one the policy accepts",
+                hex::encode(value)
+            ),
         ),
     }
 }
@@ -440,7 +509,11 @@ fn check_exact<const N: usize>(
     match constraint {
         Constraint::Only(expected) if &expected.0 != value => reject(
             reason,
-            format!("{what} {} is not the expected {}", hex::encode(value), hex::encode(expected.0)),
+            format!(
+                "{what} {} is not the expected {}",
+                hex::encode(value),
+                hex::encode(expected.0)
+            ),
         ),
         _ => Ok(()),
     }
@@ -485,11 +558,22 @@ mrconfigid = "any"
         assert_eq!(snp.vmpl, Constraint::Only(vec![0]));
         assert_eq!(
             snp.min_tcb,
-            Constraint::Only(MinTcb { bootloader: 3, tee: 0, snp: 8, microcode: 115, fmc: 0 })
+            Constraint::Only(MinTcb {
+                bootloader: 3,
+                tee: 0,
+                snp: 8,
+                microcode: 115,
+                fmc: 0
+            })
         );
-        assert!(matches!(&snp.measurement, Constraint::Only(v) if v.len() == 1 && v[0].0 == [0; 48]));
+        assert!(
+            matches!(&snp.measurement, Constraint::Only(v) if v.len() == 1 && v[0].0 == [0; 48])
+        );
         let tdx = p.tdx.as_ref().unwrap();
-        assert_eq!(tdx.tcb_statuses, vec![TcbStatus::UpToDate, TcbStatus::SwHardeningNeeded]);
+        assert_eq!(
+            tdx.tcb_statuses,
+            vec![TcbStatus::UpToDate, TcbStatus::SwHardeningNeeded]
+        );
         assert!(p.unpinned_fields().contains(&"snp.host_data"));
         assert!(!p.unpinned_fields().contains(&"snp.measurement"));
     }
@@ -544,12 +628,36 @@ mrconfigid = "any"
 
     #[test]
     fn min_tcb_compares_every_component() {
-        let min = MinTcb { bootloader: 3, tee: 0, snp: 8, microcode: 115, fmc: 2 };
-        let ok = TcbVersion { fmc: None, bootloader: 3, tee: 0, snp: 8, microcode: 115 };
-        assert!(check_min_tcb(&ok, &min).is_ok(), "fmc is ignored without an FMC component");
-        let low_ucode = TcbVersion { microcode: 114, ..ok };
-        assert_eq!(check_min_tcb(&low_ucode, &min).unwrap_err().reason, Reason::TcbBelowMinimum);
+        let min = MinTcb {
+            bootloader: 3,
+            tee: 0,
+            snp: 8,
+            microcode: 115,
+            fmc: 2,
+        };
+        let ok = TcbVersion {
+            fmc: None,
+            bootloader: 3,
+            tee: 0,
+            snp: 8,
+            microcode: 115,
+        };
+        assert!(
+            check_min_tcb(&ok, &min).is_ok(),
+            "fmc is ignored without an FMC component"
+        );
+        let low_ucode = TcbVersion {
+            microcode: 114,
+            ..ok
+        };
+        assert_eq!(
+            check_min_tcb(&low_ucode, &min).unwrap_err().reason,
+            Reason::TcbBelowMinimum
+        );
         let turin_low_fmc = TcbVersion { fmc: Some(1), ..ok };
-        assert_eq!(check_min_tcb(&turin_low_fmc, &min).unwrap_err().reason, Reason::TcbBelowMinimum);
+        assert_eq!(
+            check_min_tcb(&turin_low_fmc, &min).unwrap_err().reason,
+            Reason::TcbBelowMinimum
+        );
     }
 }

@@ -233,19 +233,37 @@ impl Reason {
             | CollateralSignatureInvalid
             | UnsupportedAlgorithm
             | TdxVerificationFailed => ReasonClass::Signature,
-            CertificateMissing | UntrustedRoot | IssuerMismatch | CertificateExpired
-            | CertificateNotYetValid | CertificateRevoked | ProductMismatch
-            | SigningKeyMismatch | HwIdMismatch | TcbExtensionMismatch
+            CertificateMissing
+            | UntrustedRoot
+            | IssuerMismatch
+            | CertificateExpired
+            | CertificateNotYetValid
+            | CertificateRevoked
+            | ProductMismatch
+            | SigningKeyMismatch
+            | HwIdMismatch
+            | TcbExtensionMismatch
             | SimulatedRootNotTrusted => ReasonClass::Chain,
-            CollateralMissing | CollateralExpired | CollateralNotYetValid
-            | CollateralMismatch => ReasonClass::Collateral,
+            CollateralMissing | CollateralExpired | CollateralNotYetValid | CollateralMismatch => {
+                ReasonClass::Collateral
+            }
             TcbLevelNotFound | TcbRevoked | TdxModuleMismatch | QeIdentityMismatch => {
                 ReasonClass::Tcb
             }
-            PolicyInvalid | PlatformNotAllowed | ProductNotAllowed | DebugNotAllowed
-            | MigrationAgentNotAllowed | SmtNotAllowed | VmplNotAllowed
-            | SigningKeyNotAllowed | TcbBelowMinimum | TcbStatusNotAllowed
-            | AdvisoryNotAllowed | MeasurementMismatch | RtmrMismatch | HostDataMismatch
+            PolicyInvalid
+            | PlatformNotAllowed
+            | ProductNotAllowed
+            | DebugNotAllowed
+            | MigrationAgentNotAllowed
+            | SmtNotAllowed
+            | VmplNotAllowed
+            | SigningKeyNotAllowed
+            | TcbBelowMinimum
+            | TcbStatusNotAllowed
+            | AdvisoryNotAllowed
+            | MeasurementMismatch
+            | RtmrMismatch
+            | HostDataMismatch
             | ReportDataMismatch => ReasonClass::Policy,
         }
     }

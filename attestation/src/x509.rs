@@ -3,9 +3,9 @@
 //! Parsing is x509-parser's; every signature is checked (crate::crypto) over the exact bytes
 //! received (the TBS bytes of a certificate or CRL), never over a re-encoding.
 
+use crate::crypto::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use crate::reason::{reject, Reason, Rejection};
 use crate::time::Timestamp;
-use crate::crypto::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use x509_parser::prelude::*;
 
 const OID_RSASSA_PSS: &str = "1.2.840.113549.1.1.10";
@@ -81,18 +81,28 @@ pub fn common_name(name: &X509Name<'_>) -> Option<String> {
 }
 
 /// Check notBefore <= at <= notAfter.
-pub fn check_validity(cert: &X509Certificate<'_>, at: Timestamp, what: &str) -> Result<(), Rejection> {
+pub fn check_validity(
+    cert: &X509Certificate<'_>,
+    at: Timestamp,
+    what: &str,
+) -> Result<(), Rejection> {
     let validity = cert.validity();
     if at.unix() < validity.not_before.timestamp() {
         return reject(
             Reason::CertificateNotYetValid,
-            format!("{what} is valid from {}, verification time {at}", validity.not_before),
+            format!(
+                "{what} is valid from {}, verification time {at}",
+                validity.not_before
+            ),
         );
     }
     if at.unix() > validity.not_after.timestamp() {
         return reject(
             Reason::CertificateExpired,
-            format!("{what} expired {}, verification time {at}", validity.not_after),
+            format!(
+                "{what} expired {}, verification time {at}",
+                validity.not_after
+            ),
         );
     }
     Ok(())
@@ -131,7 +141,8 @@ pub fn verify_x509_signature(
     sig: &[u8],
     what: &str,
 ) -> Result<(), crate::crypto::error::Unspecified> {
-    let alg = algorithm_for(sig_oid, issuer_key, what).map_err(|_| crate::crypto::error::Unspecified)?;
+    let alg =
+        algorithm_for(sig_oid, issuer_key, what).map_err(|_| crate::crypto::error::Unspecified)?;
     UnparsedPublicKey::new(alg, &issuer_key.subject_public_key.data).verify(message, sig)
 }
 
@@ -163,7 +174,10 @@ pub fn verify_issued_by(
     .map_err(|_| {
         Rejection::new(
             Reason::CertificateSignatureInvalid,
-            format!("{what}: signature by \"{}\" does not verify", issuer.subject()),
+            format!(
+                "{what}: signature by \"{}\" does not verify",
+                issuer.subject()
+            ),
         )
     })
 }
@@ -178,7 +192,11 @@ pub fn verify_crl(
     if crl.issuer().as_raw() != issuer.subject().as_raw() {
         return reject(
             Reason::IssuerMismatch,
-            format!("{what}: CRL issuer \"{}\" is not \"{}\"", crl.issuer(), issuer.subject()),
+            format!(
+                "{what}: CRL issuer \"{}\" is not \"{}\"",
+                crl.issuer(),
+                issuer.subject()
+            ),
         );
     }
     let oid = crl.signature_algorithm.algorithm.to_id_string();
@@ -193,7 +211,10 @@ pub fn verify_crl(
     .map_err(|_| {
         Rejection::new(
             Reason::CrlSignatureInvalid,
-            format!("{what}: CRL signature by \"{}\" does not verify", issuer.subject()),
+            format!(
+                "{what}: CRL signature by \"{}\" does not verify",
+                issuer.subject()
+            ),
         )
     })?;
     if at.unix() < crl.last_update().timestamp() {
@@ -203,10 +224,11 @@ pub fn verify_crl(
         );
     }
     if let Some(next) = crl.next_update() {
-        if at.unix() > next.timestamp() {
+        // nextUpdate is exclusive, as webpki and our TDX collateral check treat it.
+        if at.unix() >= next.timestamp() {
             return reject(
                 Reason::CollateralExpired,
-                format!("{what}: CRL nextUpdate {next} is before {at}"),
+                format!("{what}: CRL nextUpdate {next} is not after {at}"),
             );
         }
     }

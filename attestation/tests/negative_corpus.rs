@@ -5,9 +5,8 @@
 //! own way, TDX collateral (time, signatures, TCB levels, QE identity, missing pieces),
 //! parse errors, the Azure HCL wrapper and the content-recognition path
 //! ([`EvidenceInputs`]). Positive controls prove the unmodified defaults are accepted, so
-//! no negative passes for the wrong reason; `known_divergences` pins behaviour that
-//! differs from what the verifier should do (see its doc); a proptest flips random bits
-//! of the signed regions.
+//! no negative passes for the wrong reason; the last rows are regressions for bugs this
+//! corpus found; a proptest flips random bits of the signed regions.
 //!
 //! The fake roots are trusted only through the `dangerous_*` escape hatches.
 
@@ -148,7 +147,7 @@ impl Setup {
                 crls,
                 anchors,
             } => attestation::snp::verify(&report, &certs, &crls, &anchors, at())
-                .map(VerifiedEvidence::Snp),
+                .map(|report| VerifiedEvidence::Snp(Box::new(report))),
             Evidence::Tdx {
                 quote,
                 collateral,
@@ -162,7 +161,7 @@ impl Setup {
                 match collateral.transpose() {
                     Ok(collateral) => {
                         attestation::tdx::verify(&quote, collateral.as_ref(), &anchors, at())
-                            .map(VerifiedEvidence::Tdx)
+                            .map(|quote| VerifiedEvidence::Tdx(Box::new(quote)))
                     }
                     Err(e) => Err(e),
                 }
@@ -1539,50 +1538,30 @@ fn cases() -> Vec<Case> {
             Reason::CollateralMissing,
             || tdx_files(|files| files.retain(|(n, _)| n != "qe_identity.json")),
         ),
-    ]
-}
-
-/// Cases whose CURRENT outcome is not what the verifier should give. Each asserts the
-/// current behaviour (`None` = accepted) so a fix shows up as a failing test to update,
-/// and says what is expected instead.
-struct Divergence {
-    name: &'static str,
-    build: fn() -> Setup,
-    current: Option<Reason>,
-    should_be: Reason,
-    why: &'static str,
-}
-
-fn known_divergences() -> Vec<Divergence> {
-    vec![
-        Divergence {
-            name: "snp_crl_next_update_equals_verification_time",
-            build: || {
+        // ---- Regressions: bugs the corpus found, one case each ----
+        // The SNP CRL check took nextUpdate as inclusive while the TDX path (like webpki)
+        // takes it as exclusive; both now expire a CRL at its nextUpdate second.
+        case(
+            "snp_crl_next_update_equals_verification_time",
+            Reason::CollateralExpired,
+            || {
                 let crl = amd(Milan).crl().next_update(Some(DEFAULT_AT)).build();
                 snp(Milan, |b| b).crls(vec![crl])
             },
-            current: None,
-            should_be: Reason::CollateralExpired,
-            why: "Low severity, consistency: the TDX path treats nextUpdate as exclusive \
-                  (TdxCollateral::check_time: `at >= nextUpdate` is expired, 'as webpki treats \
-                  CRLs'), while x509::verify_crl, used for SNP CRLs, rejects only \
-                  `at > nextUpdate`, so an AMD CRL is still current at the very second of its \
-                  nextUpdate.",
-        },
-        Divergence {
-            name: "tdx_td_profiling_bit_with_debug_forbidden",
-            build: || tdx(|q| q.td_attributes(TD_ATTR_SEPT_VE_DISABLE | 1 << 4)),
-            current: None,
-            should_be: Reason::DebugNotAllowed,
-            why: "TD_ATTRIBUTES bits 7:0 are TUD (TD under debug): Intel calls a TD with any \
-                  TUD bit untrusted and dcap-qvl rejects bits 6:4 as 'TD profiling is enabled'. \
-                  tdx::verify calls dcap-qvl with allow_debug(true) and leaves debug to the \
-                  policy, but Policy::appraise_tdx checks only TdReport::debug() (bit 0), not \
-                  TdReport::under_debug(), so `debug = \"forbid\"` accepts a profiled TD.",
-        },
-        Divergence {
-            name: "tdx_tcb_info_signed_by_pck_platform_ca",
-            build: || {
+        ),
+        // Policy "debug = forbid" checked only TD_ATTRIBUTES bit 0; a TD with another TUD
+        // bit (profiling, bit 4) was accepted. Every TUD bit 7:0 now counts as debug.
+        case(
+            "tdx_td_profiling_bit_with_debug_forbidden",
+            Reason::DebugNotAllowed,
+            || tdx(|q| q.td_attributes(TD_ATTR_SEPT_VE_DISABLE | 1 << 4)),
+        ),
+        // TCB info signed by the PCK CA (a CA used as end entity) fell to the catch-all
+        // tdx_verification_failed; webpki's CaUsedAsEndEntity now maps to issuer_mismatch.
+        case(
+            "tdx_tcb_info_signed_by_pck_platform_ca",
+            Reason::IssuerMismatch,
+            || {
                 let intel = intel();
                 let key = intel.key(IntelAuthority::PckPlatformCa);
                 let pck = intel.pck_leaf().build(intel);
@@ -1598,14 +1577,7 @@ fn known_divergences() -> Vec<Divergence> {
                     anchors: tdx_anchors(),
                 })
             },
-            current: Some(Reason::TdxVerificationFailed),
-            should_be: Reason::IssuerMismatch,
-            why: "TCB info must be signed by the 'Intel SGX TCB Signing' certificate. dcap-qvl \
-                  0.7.1 does not check the signer's name (tdx/mod.rs says so) but webpki \
-                  refuses a CA certificate as the end entity ('CaUsedAsEndEntity'), which the \
-                  DCAP_ERRORS table does not map, so the rejection falls to the catch-all \
-                  TdxVerificationFailed instead of a chain reason.",
-        },
+        ),
     ]
 }
 
@@ -1625,7 +1597,6 @@ fn corpus_has_at_least_50_cases_with_unique_names() {
     let cases = cases();
     assert!(cases.len() >= 50, "only {} cases", cases.len());
     let mut names: Vec<&str> = cases.iter().map(|c| c.name).collect();
-    names.extend(known_divergences().iter().map(|d| d.name));
     let count = names.len();
     names.sort_unstable();
     names.dedup();
@@ -1654,23 +1625,6 @@ fn every_case_is_rejected_with_its_reason() {
         failures.len(),
         failures.join("\n")
     );
-}
-
-#[test]
-fn known_divergences_still_behave_as_recorded() {
-    for d in known_divergences() {
-        let result = (d.build)().outcome();
-        let current = result.as_ref().err().map(|e| e.reason);
-        assert_eq!(
-            current,
-            d.current,
-            "{}: behaviour changed ({}); if it is now {:?}, move it into the corpus. {}",
-            d.name,
-            describe(&result),
-            d.should_be,
-            d.why
-        );
-    }
 }
 
 /// Positive controls: the unmodified defaults of every platform and product, through

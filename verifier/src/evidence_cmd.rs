@@ -11,6 +11,9 @@ use std::process::ExitCode;
 const DEFAULT_POLICY_NOTE: &str =
     "default (pins no measurement, forbids debug and migration agents, accepts only an up-to-date TCB)";
 
+/// An input file's name (as given) and its bytes.
+type NamedFile = (String, Vec<u8>);
+
 /// Everything the command found, for both text and JSON output.
 struct Outcome {
     at: Timestamp,
@@ -24,20 +27,35 @@ struct Outcome {
     rejection: Option<Rejection>,
 }
 
-pub fn run(files: &[std::path::PathBuf], at: &str, policy_path: Option<&Path>, json: bool) -> ExitCode {
+pub fn run(
+    files: &[std::path::PathBuf],
+    at: &str,
+    policy_path: Option<&Path>,
+    json: bool,
+) -> ExitCode {
     match prepare(files, at, policy_path) {
         Ok((inputs, policy, outcome)) => {
             let outcome = verify(inputs, &policy, outcome);
             if json {
-                println!("{}", serde_json::to_string_pretty(&to_json(&outcome)).expect("JSON"));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&to_json(&outcome)).expect("JSON")
+                );
             } else {
                 print_text(&outcome);
             }
-            if outcome.rejection.is_none() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+            if outcome.rejection.is_none() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
         Err(message) => {
             if json {
-                println!("{}", json!({ "verdict": "error", "reason": null, "error": message }));
+                println!(
+                    "{}",
+                    json!({ "verdict": "error", "reason": null, "error": message })
+                );
             }
             eprintln!("veritee-verify: {message}");
             ExitCode::from(2)
@@ -50,7 +68,7 @@ fn prepare(
     files: &[std::path::PathBuf],
     at: &str,
     policy_path: Option<&Path>,
-) -> Result<(Vec<(String, Vec<u8>)>, Policy, Outcome), String> {
+) -> Result<(Vec<NamedFile>, Policy, Outcome), String> {
     let at = Timestamp::parse_rfc3339(at).map_err(|e| format!("--at: {}", e.detail))?;
     let (policy, policy_name) = match policy_path {
         Some(path) => {
@@ -81,7 +99,7 @@ fn prepare(
     Ok((inputs, policy, outcome))
 }
 
-fn verify(files: Vec<(String, Vec<u8>)>, policy: &Policy, mut out: Outcome) -> Outcome {
+fn verify(files: Vec<NamedFile>, policy: &Policy, mut out: Outcome) -> Outcome {
     let mut inputs = EvidenceInputs::new();
     for (name, bytes) in &files {
         if let Err(e) = inputs.add(name, bytes) {
@@ -109,7 +127,9 @@ fn verify(files: Vec<(String, Vec<u8>)>, policy: &Policy, mut out: Outcome) -> O
     out.checks = checks_passed(&verified, out.at, snp_crls);
     out.claims = Some(verified.claims());
     match policy.appraise(&verified) {
-        Ok(_) => out.checks.push("policy: every field appraised and accepted".into()),
+        Ok(_) => out
+            .checks
+            .push("policy: every field appraised and accepted".into()),
         Err(e) => out.rejection = Some(e),
     }
     out
@@ -169,7 +189,12 @@ fn to_json(out: &Outcome) -> Value {
 fn print_text(out: &Outcome) {
     match &out.rejection {
         None => println!("ACCEPTED"),
-        Some(r) => println!("REJECTED: {} ({})\n  {}", r.reason.code(), r.reason.class().as_str(), r.detail),
+        Some(r) => println!(
+            "REJECTED: {} ({})\n  {}",
+            r.reason.code(),
+            r.reason.class().as_str(),
+            r.detail
+        ),
     }
     println!("\nverification time: {}", out.at);
     println!("policy: {}", out.policy);
@@ -200,7 +225,11 @@ fn print_flat(prefix: &str, value: &Value) {
     match value {
         Value::Object(map) => {
             for (k, v) in map {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 print_flat(&key, v);
             }
         }

@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "veritee-verify", version, about = "Verify confidential-computing evidence offline")]
+#[command(
+    name = "veritee-verify",
+    version,
+    about = "Verify confidential-computing evidence offline"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -45,12 +49,19 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match cli.command {
-        Command::Evidence { files, at, policy, json } => {
-            evidence_cmd::run(&files, &at, policy.as_deref(), json)
-        }
+        Command::Evidence {
+            files,
+            at,
+            policy,
+            json,
+        } => evidence_cmd::run(&files, &at, policy.as_deref(), json),
     }
 }

@@ -18,9 +18,15 @@ fn vectors_dir() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("vector corpus missing at {} (required under CI=true)", dir.display());
+        panic!(
+            "vector corpus missing at {} (required under CI=true)",
+            dir.display()
+        );
     }
-    eprintln!("SKIPPED: vector corpus missing at {}; set VERITEE_VECTORS", dir.display());
+    eprintln!(
+        "SKIPPED: vector corpus missing at {}; set VERITEE_VECTORS",
+        dir.display()
+    );
     None
 }
 
@@ -42,9 +48,13 @@ fn expectations(root: &Path, platform: &str) -> Vec<Expectation> {
     dirs.sort();
     for dir in dirs {
         let manifest = dir.join("MANIFEST.toml");
-        let Ok(text) = std::fs::read_to_string(&manifest) else { continue };
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
         let doc: toml::Table = toml::from_str(&text).unwrap();
-        let Some(expect) = doc.get("expect").and_then(|e| e.as_table()) else { continue };
+        let Some(expect) = doc.get("expect").and_then(|e| e.as_table()) else {
+            continue;
+        };
         let get = |k: &str| expect.get(k).and_then(|v| v.as_str()).map(str::to_owned);
         out.push(Expectation {
             inputs: expect["inputs"]
@@ -71,12 +81,18 @@ fn expectations(root: &Path, platform: &str) -> Vec<Expectation> {
 /// For these the test asserts both facts: the default policy rejects them with
 /// `debug_not_allowed` and the claims show debug on, and under a policy that allows debug
 /// (otherwise the default) the manifest's verdict and TCB status hold.
-const DEBUG_VECTORS: &[&str] = &["go-sev-guest-milan-v2-vcek", "trustee-tdx-v4-50806f-uptodate"];
+const DEBUG_VECTORS: &[&str] = &[
+    "go-sev-guest-milan-v2-vcek",
+    "trustee-tdx-v4-50806f-uptodate",
+];
 
 fn debug_allowing_policy(vector: &str) -> PathBuf {
     let mut policy = Policy::default_verifier();
     policy.debug = Permission::Allow;
-    let path = std::env::temp_dir().join(format!("veritee-debug-policy-{vector}-{}.toml", std::process::id()));
+    let path = std::env::temp_dir().join(format!(
+        "veritee-debug-policy-{vector}-{}.toml",
+        std::process::id()
+    ));
     std::fs::write(&path, policy.to_toml()).unwrap();
     path
 }
@@ -105,7 +121,11 @@ fn run_verifier(exp: &Expectation, policy: Option<&Path>) -> (i32, Value) {
 fn check_platform(platform: &str, min_vectors: usize) {
     let Some(root) = vectors_dir() else { return };
     let exps = expectations(&root, platform);
-    assert!(exps.len() >= min_vectors, "only {} {platform} vectors found", exps.len());
+    assert!(
+        exps.len() >= min_vectors,
+        "only {} {platform} vectors found",
+        exps.len()
+    );
     for exp in &exps {
         let name = exp.dir.file_name().unwrap().to_string_lossy().into_owned();
         let (mut code, mut json) = run_verifier(exp, None);

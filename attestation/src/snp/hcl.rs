@@ -7,8 +7,8 @@
 //! unbound wrapper never yields an `SnpEvidence`.
 
 use super::SnpReport;
-use crate::reason::{reject, Reason, Rejection};
 use crate::crypto::digest;
+use crate::reason::{reject, Reason, Rejection};
 
 const HCL_MAGIC: &[u8; 4] = b"HCLA";
 const HCL_HEADER_LEN: usize = 32;

@@ -7,11 +7,11 @@
 
 use super::certs::{self, HwId, Role, SnpTrustAnchors};
 use super::{Product, SigningKey, SnpEvidence, SnpReport, TcbVersion};
+use crate::cache::{KeyBuilder, VerifiedCache, Window};
+use crate::crypto::signature::{UnparsedPublicKey, ECDSA_P384_SHA384_FIXED};
 use crate::reason::{reject, Reason, Rejection};
 use crate::time::Timestamp;
-use crate::cache::{KeyBuilder, VerifiedCache, Window};
 use crate::x509;
-use crate::crypto::signature::{UnparsedPublicKey, ECDSA_P384_SHA384_FIXED};
 use serde::Serialize;
 use std::borrow::Cow;
 use x509_parser::prelude::*;
@@ -646,7 +646,7 @@ fn cached_check_chain(
     for der in crls {
         let crl = x509::parse_crl(der, "CRL")?;
         let until = crl.next_update().map_or(i64::MAX, |t| t.timestamp());
-        window = window.within_inclusive(crl.last_update().timestamp(), until);
+        window = window.within(crl.last_update().timestamp(), until);
     }
     cache.insert(cache_key, root, window);
     Ok(root)

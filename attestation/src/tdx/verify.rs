@@ -5,11 +5,11 @@
 use super::collateral::TdxCollateral;
 use super::quote::{Quote, TdReport};
 use super::{TcbStatus, TdxTrustAnchors};
+use crate::cache::{KeyBuilder, VerifiedCache, Window};
+use crate::crypto::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
 use crate::reason::{reject, Reason, Rejection};
 use crate::time::Timestamp;
-use crate::cache::{KeyBuilder, VerifiedCache, Window};
 use crate::x509;
-use crate::crypto::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
 use serde::Serialize;
 use x509_parser::prelude::X509Certificate;
 
@@ -557,6 +557,9 @@ const DCAP_ERRORS: &[(&str, Reason)] = &[
         "must be issued directly by the root CA",
         Reason::IssuerMismatch,
     ),
+    // webpki: collateral signed by a CA certificate (e.g. the PCK CA) instead of the
+    // TCB Signing end-entity certificate.
+    ("CaUsedAsEndEntity", Reason::IssuerMismatch),
     ("Certificate chain is too short", Reason::CertificateMissing),
     ("Too many intermediate certificates", Reason::InvalidField),
     ("Failed to parse root CA CRL", Reason::MalformedCrl),
