@@ -11,8 +11,54 @@ use x509_parser::prelude::*;
 const OID_RSASSA_PSS: &str = "1.2.840.113549.1.1.10";
 const OID_ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
 const OID_ECDSA_SHA384: &str = "1.2.840.10045.4.3.3";
+const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
 const OID_CURVE_P256: &str = "1.2.840.10045.3.1.7";
 const OID_CURVE_P384: &str = "1.3.132.0.34";
+
+/// The elliptic curves our evidence is signed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Curve {
+    P256,
+    P384,
+}
+
+impl Curve {
+    fn oid(self) -> &'static str {
+        match self {
+            Curve::P256 => OID_CURVE_P256,
+            Curve::P384 => OID_CURVE_P384,
+        }
+    }
+}
+
+/// The named-curve OID of a public key's algorithm parameters, if any.
+fn curve_oid(key: &SubjectPublicKeyInfo<'_>) -> Option<String> {
+    key.algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok())
+        .map(|oid| oid.to_id_string())
+}
+
+/// The certificate's EC public key (uncompressed point) if it is on `curve`, else
+/// `UnsupportedAlgorithm` naming `what`.
+pub fn ec_public_key<'a>(
+    cert: &'a X509Certificate<'_>,
+    curve: Curve,
+    what: &str,
+) -> Result<&'a [u8], Rejection> {
+    let spki = cert.public_key();
+    let found = curve_oid(spki);
+    if spki.algorithm.algorithm.to_id_string() != OID_EC_PUBLIC_KEY
+        || found.as_deref() != Some(curve.oid())
+    {
+        return reject(
+            Reason::UnsupportedAlgorithm,
+            format!("{what} key is not an ECDSA {curve:?} key (curve {found:?})"),
+        );
+    }
+    Ok(&spki.subject_public_key.data)
+}
 
 /// Parse one DER certificate; bytes after it are an error (`what` names it in messages).
 pub fn parse_cert<'a>(der: &'a [u8], what: &str) -> Result<X509Certificate<'a>, Rejection> {
@@ -114,12 +160,7 @@ fn algorithm_for(
     issuer_key: &SubjectPublicKeyInfo<'_>,
     what: &str,
 ) -> Result<&'static dyn VerificationAlgorithm, Rejection> {
-    let curve = issuer_key
-        .algorithm
-        .parameters
-        .as_ref()
-        .and_then(|p| p.as_oid().ok())
-        .map(|oid| oid.to_id_string());
+    let curve = curve_oid(issuer_key);
     match (sig_oid, curve.as_deref()) {
         // AMD signs ASK/ASVK/VCEK/VLEK with RSASSA-PSS SHA-384, MGF1-SHA-384, salt 48:
         // exactly RSA_PSS_*_SHA384, so other parameters fail verification.

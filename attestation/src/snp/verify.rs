@@ -16,9 +16,6 @@ use serde::Serialize;
 use std::borrow::Cow;
 use x509_parser::prelude::*;
 
-const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
-const OID_CURVE_P384: &str = "1.3.132.0.34";
-
 /// A report whose chain, signature and certificate bindings were verified. Only
 /// [`verify`] builds one.
 #[derive(Debug, Clone)]
@@ -657,25 +654,11 @@ fn verify_report_signature(
     report: &SnpReport,
     leaf: &X509Certificate<'_>,
 ) -> Result<(), Rejection> {
-    let spki = leaf.public_key();
-    let curve = spki
-        .algorithm
-        .parameters
-        .as_ref()
-        .and_then(|p| p.as_oid().ok())
-        .map(|oid| oid.to_id_string());
-    if spki.algorithm.algorithm.to_id_string() != OID_EC_PUBLIC_KEY
-        || curve.as_deref() != Some(OID_CURVE_P384)
-    {
-        return reject(
-            Reason::UnsupportedAlgorithm,
-            "the VCEK/VLEK key is not an ECDSA P-384 key",
-        );
-    }
+    let key = x509::ec_public_key(leaf, x509::Curve::P384, "the VCEK/VLEK")?;
     let mut sig = [0u8; 96];
     sig[..48].copy_from_slice(&report.signature_r);
     sig[48..].copy_from_slice(&report.signature_s);
-    UnparsedPublicKey::new(&ECDSA_P384_SHA384_FIXED, &spki.subject_public_key.data)
+    UnparsedPublicKey::new(&ECDSA_P384_SHA384_FIXED, key)
         .verify(report.signed_bytes(), &sig)
         .map_err(|_| {
             Rejection::new(

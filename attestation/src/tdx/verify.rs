@@ -11,10 +11,6 @@ use crate::reason::{reject, Reason, Rejection};
 use crate::time::Timestamp;
 use crate::x509;
 use serde::Serialize;
-use x509_parser::prelude::X509Certificate;
-
-const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
-const OID_CURVE_P256: &str = "1.2.840.10045.3.1.7";
 
 /// A TDX quote whose signatures, PCK chain and collateral verified at a given time.
 /// Only [`verify`] constructs it.
@@ -404,7 +400,7 @@ fn verify_signatures(
     x509::check_validity(leaf, at, "PCK certificate")?;
 
     let sig = &quote.signature;
-    let pck_key = p256_key(leaf)?;
+    let pck_key = x509::ec_public_key(leaf, x509::Curve::P256, "PCK certificate")?;
     UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, pck_key)
         .verify(&sig.qe_report.raw, &sig.qe_report_signature)
         .map_err(|_| {
@@ -452,26 +448,6 @@ fn verify_quote_signature(quote: &Quote) -> Result<(), Rejection> {
                 "quote signature does not verify with the attestation key",
             )
         })
-}
-
-/// The PCK leaf's P-256 public key (uncompressed point), or `UnsupportedAlgorithm`.
-fn p256_key<'a>(cert: &'a X509Certificate<'_>) -> Result<&'a [u8], Rejection> {
-    let spki = cert.public_key();
-    let curve = spki
-        .algorithm
-        .parameters
-        .as_ref()
-        .and_then(|p| p.as_oid().ok())
-        .map(|oid| oid.to_id_string());
-    if spki.algorithm.algorithm.to_id_string() != OID_EC_PUBLIC_KEY
-        || curve.as_deref() != Some(OID_CURVE_P256)
-    {
-        return reject(
-            Reason::UnsupportedAlgorithm,
-            format!("PCK certificate key is not ECDSA P-256 (curve {curve:?})"),
-        );
-    }
-    Ok(&spki.subject_public_key.data)
 }
 
 /// dcap-qvl =0.7.1 error messages (the `{:#}` chain) → reasons. First match in table
