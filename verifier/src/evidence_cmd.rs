@@ -5,6 +5,8 @@ use attestation::inputs::EvidenceInputs;
 use attestation::policy::Policy;
 use attestation::{Rejection, Timestamp};
 use serde_json::{json, Value};
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -23,7 +25,8 @@ struct Outcome {
     inputs: Vec<(String, String)>,
     platform: Option<&'static str>,
     claims: Option<Claims>,
-    checks: Vec<String>,
+    /// What was checked (`true`) or, said as plainly, left unchecked (`false`).
+    checks: Vec<(bool, String)>,
     rejection: Option<Rejection>,
 }
 
@@ -37,12 +40,11 @@ pub fn run(
         Ok((inputs, policy, outcome)) => {
             let outcome = verify(inputs, &policy, outcome);
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&to_json(&outcome)).expect("JSON")
-                );
+                let mut text = serde_json::to_string_pretty(&to_json(&outcome)).expect("JSON");
+                text.push('\n');
+                emit(&text);
             } else {
-                print_text(&outcome);
+                emit(&render_text(&outcome));
             }
             if outcome.rejection.is_none() {
                 ExitCode::SUCCESS
@@ -52,15 +54,31 @@ pub fn run(
         }
         Err(message) => {
             if json {
-                println!(
-                    "{}",
-                    json!({ "verdict": "error", "reason": null, "error": message })
-                );
+                // Same keys as a verdict, so that a consumer reading "platform" or
+                // "claims" finds null rather than nothing.
+                let value = json!({
+                    "verdict": "error",
+                    "reason": null,
+                    "reason_class": null,
+                    "platform": null,
+                    "claims": null,
+                    "error": message,
+                });
+                emit(&format!("{value}\n"));
             }
             eprintln!("veritee-verify: {message}");
             ExitCode::from(2)
         }
     }
+}
+
+/// Write the whole output to stdout. A reader that went away early (`| head`) is not an
+/// error of the verification: the exit status must still be the verdict's, not a panic.
+fn emit(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
 }
 
 /// Usage-level work: the time, the policy, reading the files. Errors here exit 2.
@@ -129,31 +147,43 @@ fn verify(files: Vec<NamedFile>, policy: &Policy, mut out: Outcome) -> Outcome {
     match policy.appraise(&verified) {
         Ok(_) => out
             .checks
-            .push("policy: every field appraised and accepted".into()),
+            .push((true, "policy: every field appraised and accepted".into())),
         Err(e) => out.rejection = Some(e),
     }
     out
 }
 
-/// What verification established, in the words an auditor checks off.
-fn checks_passed(verified: &VerifiedEvidence, at: Timestamp, snp_crls: usize) -> Vec<String> {
+/// What verification established, in the words an auditor checks off, and what it did not
+/// check (`false`): those must never be listed as "ok".
+fn checks_passed(
+    verified: &VerifiedEvidence,
+    at: Timestamp,
+    snp_crls: usize,
+) -> Vec<(bool, String)> {
+    let done = |lines: Vec<String>| lines.into_iter().map(|l| (true, l)).collect::<Vec<_>>();
     match verified {
         VerifiedEvidence::Snp(r) => vec![
-            "report structure: size, version, reserved fields".into(),
-            format!(
-                "{} chain to the pinned AMD ARK-{} (RSA-PSS SHA-384), every certificate valid at {at}",
-                r.signing_key().as_str().to_uppercase(),
-                r.product().as_str()
+            (true, "report structure: size, version, reserved fields".into()),
+            (
+                true,
+                format!(
+                    "{} chain to the pinned AMD ARK-{} (RSA-PSS SHA-384), every certificate valid at {at}",
+                    r.signing_key().as_str().to_uppercase(),
+                    r.product().as_str()
+                ),
             ),
             if snp_crls == 0 {
-                "revocation: NOT checked (no AMD CRL supplied)".into()
+                (false, "revocation not checked: no AMD CRL supplied".into())
             } else {
-                format!("{snp_crls} CRL(s): signed by AMD, current, no certificate of the chain revoked")
+                (
+                    true,
+                    format!("{snp_crls} CRL(s): signed by AMD, current, no certificate of the chain revoked"),
+                )
             },
-            "report signature: ECDSA P-384 over the received bytes 0x000..0x29F".into(),
-            "certificate hwID and TCB extensions equal CHIP_ID and REPORTED_TCB".into(),
+            (true, "report signature: ECDSA P-384 over the received bytes 0x000..0x29F".into()),
+            (true, "certificate hwID and TCB extensions equal CHIP_ID and REPORTED_TCB".into()),
         ],
-        VerifiedEvidence::Tdx(q) => vec![
+        VerifiedEvidence::Tdx(q) => done(vec![
             "quote structure: header, TD report body, signature data".into(),
             format!("PCK chain to the pinned Intel SGX Root CA, valid at {at}"),
             "QE report signature by the PCK key; QE report data binds the attestation key".into(),
@@ -164,7 +194,7 @@ fn checks_passed(verified: &VerifiedEvidence, at: Timestamp, snp_crls: usize) ->
                 q.tcb_status().as_str(),
                 hex::encode(q.fmspc())
             ),
-        ],
+        ]),
     }
 }
 
@@ -181,47 +211,54 @@ fn to_json(out: &Outcome) -> Value {
         "policy": out.policy,
         "policy_unpinned": out.unpinned,
         "dangerous_trusted_roots": out.extra_roots,
-        "checks": out.checks,
+        "checks": out.checks.iter().map(|(_, line)| line).collect::<Vec<_>>(),
         "inputs": out.inputs.iter().map(|(n, k)| json!({"file": n, "recognised_as": k})).collect::<Vec<_>>(),
     })
 }
 
-fn print_text(out: &Outcome) {
+fn render_text(out: &Outcome) -> String {
+    let mut s = String::new();
+    // Writing to a String cannot fail.
+    let w = &mut s;
     match &out.rejection {
-        None => println!("ACCEPTED"),
-        Some(r) => println!(
+        None => writeln!(w, "ACCEPTED"),
+        Some(r) => writeln!(
+            w,
             "REJECTED: {} ({})\n  {}",
             r.reason.code(),
             r.reason.class().as_str(),
             r.detail
         ),
     }
-    println!("\nverification time: {}", out.at);
-    println!("policy: {}", out.policy);
+    .unwrap();
+    writeln!(w, "\nverification time: {}", out.at).unwrap();
+    writeln!(w, "policy: {}", out.policy).unwrap();
     if !out.unpinned.is_empty() {
-        println!("  not pinned by the policy: {}", out.unpinned.join(", "));
+        writeln!(w, "  not pinned by the policy: {}", out.unpinned.join(", ")).unwrap();
     }
     for root in &out.extra_roots {
-        println!("  WARNING: dangerously trusting extra root {root}");
+        writeln!(w, "  WARNING: dangerously trusting extra root {root}").unwrap();
     }
-    println!("\ninputs:");
+    writeln!(w, "\ninputs:").unwrap();
     for (name, kind) in &out.inputs {
-        println!("  {name}: {kind}");
+        writeln!(w, "  {name}: {kind}").unwrap();
     }
     if !out.checks.is_empty() {
-        println!("\nchecked:");
-        for check in &out.checks {
-            println!("  ok  {check}");
+        writeln!(w, "\nchecked:").unwrap();
+        for (done, check) in &out.checks {
+            let mark = if *done { "ok" } else { "--" };
+            writeln!(w, "  {mark}  {check}").unwrap();
         }
     }
     if let Some(claims) = &out.claims {
-        println!("\nverified claims:");
+        writeln!(w, "\nverified claims:").unwrap();
         let value = serde_json::to_value(claims).unwrap_or(Value::Null);
-        print_flat("", &value);
+        write_flat(w, "", &value);
     }
+    s
 }
 
-fn print_flat(prefix: &str, value: &Value) {
+fn write_flat(w: &mut String, prefix: &str, value: &Value) {
     match value {
         Value::Object(map) => {
             for (k, v) in map {
@@ -230,11 +267,11 @@ fn print_flat(prefix: &str, value: &Value) {
                 } else {
                     format!("{prefix}.{k}")
                 };
-                print_flat(&key, v);
+                write_flat(w, &key, v);
             }
         }
-        Value::String(s) => println!("  {prefix}: {s}"),
+        Value::String(s) => writeln!(w, "  {prefix}: {s}").unwrap(),
         Value::Null => {}
-        other => println!("  {prefix}: {other}"),
+        other => writeln!(w, "  {prefix}: {other}").unwrap(),
     }
 }
