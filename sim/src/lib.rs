@@ -37,6 +37,8 @@ pub mod intel;
 pub mod keys;
 pub mod snp;
 pub mod tdx;
+/// The shared real-hardware vector corpus and its MANIFEST `[expect]` tables.
+pub mod vectors;
 pub mod x509;
 
 pub use amd::{AmdIssuer, AmdLeafBuilder, AmdLeafKind, AmdRole, FakeAmd, FakeAmdLeaf, FakeProduct};

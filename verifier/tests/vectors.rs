@@ -3,75 +3,13 @@
 //!
 //! The corpus is found through `VERITEE_VECTORS` (default: `../shared/vectors` beside the
 //! repository). When it is missing the test says so and passes, except under `CI=true`,
-//! where a missing corpus is a failure.
+//! where a missing corpus is a failure (see `sim::vectors`).
 
 use attestation::policy::{Permission, Policy};
 use serde_json::Value;
+use sim::vectors::Expectation;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn vectors_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("VERITEE_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"));
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "vector corpus missing at {} (required under CI=true)",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: vector corpus missing at {}; set VERITEE_VECTORS",
-        dir.display()
-    );
-    None
-}
-
-struct Expectation {
-    dir: PathBuf,
-    inputs: Vec<String>,
-    at: String,
-    verdict: String,
-    tcb_status: Option<String>,
-    reason_class: Option<String>,
-}
-
-fn expectations(root: &Path, platform: &str) -> Vec<Expectation> {
-    let mut out = Vec::new();
-    let mut dirs: Vec<_> = std::fs::read_dir(root.join(platform))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    dirs.sort();
-    for dir in dirs {
-        let manifest = dir.join("MANIFEST.toml");
-        let Ok(text) = std::fs::read_to_string(&manifest) else {
-            continue;
-        };
-        let doc: toml::Table = toml::from_str(&text).unwrap();
-        let Some(expect) = doc.get("expect").and_then(|e| e.as_table()) else {
-            continue;
-        };
-        let get = |k: &str| expect.get(k).and_then(|v| v.as_str()).map(str::to_owned);
-        out.push(Expectation {
-            inputs: expect["inputs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_str().unwrap().to_owned())
-                .collect(),
-            at: get("at").unwrap(),
-            verdict: get("verdict").unwrap(),
-            tcb_status: get("tcb_status"),
-            reason_class: get("reason_class"),
-            dir,
-        });
-    }
-    out
-}
 
 /// Vectors whose manifest says "accepted" under a policy that "forbids debug", although the
 /// evidence itself allows debugging (read from the bytes, not from here):
@@ -101,7 +39,7 @@ fn run_verifier(exp: &Expectation, policy: Option<&Path>) -> (i32, Value) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_veritee-verify"));
     command
         .arg("evidence")
-        .args(exp.inputs.iter().map(|i| exp.dir.join(i)))
+        .args(exp.input_paths())
         .args(["--at", &exp.at, "--json"]);
     if let Some(policy) = policy {
         command.arg("--policy").arg(policy);
@@ -119,22 +57,23 @@ fn run_verifier(exp: &Expectation, policy: Option<&Path>) -> (i32, Value) {
 }
 
 fn check_platform(platform: &str, min_vectors: usize) {
-    let Some(root) = vectors_dir() else { return };
-    let exps = expectations(&root, platform);
+    let Some(exps) = sim::vectors::expectations(platform) else {
+        return;
+    };
     assert!(
         exps.len() >= min_vectors,
         "only {} {platform} vectors found",
         exps.len()
     );
     for exp in &exps {
-        let name = exp.dir.file_name().unwrap().to_string_lossy().into_owned();
+        let name = &exp.name;
         let (mut code, mut json) = run_verifier(exp, None);
         if DEBUG_VECTORS.contains(&name.as_str()) {
             assert_eq!(json["verdict"], "rejected", "{name}: {json:#}");
             assert_eq!(json["reason"], "debug_not_allowed", "{name}: {json:#}");
             assert_eq!(code, 1, "{name}");
             assert_eq!(json["claims"]["debug"], true, "{name}");
-            (code, json) = run_verifier(exp, Some(&debug_allowing_policy(&name)));
+            (code, json) = run_verifier(exp, Some(&debug_allowing_policy(name)));
         } else {
             assert_ne!(json["reason"], "debug_not_allowed", "{name}: {json:#}");
         }

@@ -7,28 +7,11 @@ use super::*;
 use crate::reason::Reason;
 use crate::time::Timestamp;
 use crate::x509;
+use sim::vectors::Expectation;
 use std::path::{Path, PathBuf};
 
-fn vectors() -> Option<PathBuf> {
-    let dir = match std::env::var_os("VERITEE_VECTORS") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"),
-    };
-    if dir.join("snp").is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("test vectors not found at {}", dir.display());
-    }
-    eprintln!(
-        "note: SNP test vectors not found at {}; skipping",
-        dir.display()
-    );
-    None
-}
-
 fn snp_dir() -> Option<PathBuf> {
-    vectors().map(|v| v.join("snp"))
+    sim::vectors::platform_dir("snp")
 }
 
 fn read(path: &Path) -> Vec<u8> {
@@ -46,18 +29,17 @@ fn certs_in(bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
 }
 
 /// A vector's inputs split into (evidence, certificates).
-fn load_inputs(dir: &Path, inputs: &[String]) -> (Vec<u8>, Vec<Vec<u8>>) {
+fn load_inputs(e: &Expectation) -> (Vec<u8>, Vec<Vec<u8>>) {
     let mut evidence = None;
     let mut certs = Vec::new();
-    for name in inputs {
-        let bytes = read(&dir.join(name));
+    for (_, bytes) in e.read_inputs() {
         match certs_in(&bytes) {
             Some(c) => certs.extend(c),
             None => {
                 assert!(
                     evidence.is_none(),
                     "two evidence files in {}",
-                    dir.display()
+                    e.dir.display()
                 );
                 evidence = Some(bytes);
             }
@@ -66,43 +48,9 @@ fn load_inputs(dir: &Path, inputs: &[String]) -> (Vec<u8>, Vec<Vec<u8>>) {
     (evidence.expect("no evidence among the inputs"), certs)
 }
 
-struct Expect {
-    name: String,
-    dir: PathBuf,
-    inputs: Vec<String>,
-    at: Timestamp,
-    verdict: String,
-}
-
-fn expectations(snp: &Path) -> Vec<Expect> {
-    let mut out = Vec::new();
-    let mut dirs: Vec<_> = std::fs::read_dir(snp)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    dirs.sort();
-    for dir in dirs {
-        let Ok(text) = std::fs::read_to_string(dir.join("MANIFEST.toml")) else {
-            continue;
-        };
-        let manifest: toml::Table = toml::from_str(&text).unwrap();
-        let Some(expect) = manifest.get("expect").and_then(|e| e.as_table()) else {
-            continue;
-        };
-        out.push(Expect {
-            name: dir.file_name().unwrap().to_string_lossy().into_owned(),
-            inputs: expect["inputs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_str().unwrap().to_owned())
-                .collect(),
-            at: Timestamp::parse_rfc3339(expect["at"].as_str().unwrap()).unwrap(),
-            verdict: expect["verdict"].as_str().unwrap().to_owned(),
-            dir,
-        });
-    }
-    out
+/// The SNP vectors' `[expect]` tables; `None` without the corpus.
+fn expectations() -> Option<Vec<Expectation>> {
+    sim::vectors::expectations("snp")
 }
 
 fn t(s: &str) -> Timestamp {
@@ -134,9 +82,8 @@ fn expected_identity(name: &str) -> (Product, SigningKey, u32, u64) {
 
 #[test]
 fn every_snp_vector_verifies_as_its_manifest_says() {
-    let Some(snp) = snp_dir() else { return };
+    let Some(all) = expectations() else { return };
     let anchors = SnpTrustAnchors::amd();
-    let all = expectations(&snp);
     assert!(
         all.len() >= 8,
         "expected at least 8 SNP vectors, found {}",
@@ -148,8 +95,9 @@ fn every_snp_vector_verifies_as_its_manifest_says() {
             "{}: only accepted SNP vectors exist so far",
             e.name
         );
-        let (evidence, certs) = load_inputs(&e.dir, &e.inputs);
-        let verified = verify(&evidence, &certs, &[], &anchors, e.at)
+        let (evidence, certs) = load_inputs(&e);
+        let at = t(&e.at);
+        let verified = verify(&evidence, &certs, &[], &anchors, at)
             .unwrap_or_else(|err| panic!("{}: {err}", e.name));
         let (product, key, version, reported_tcb) = expected_identity(&e.name);
         assert_eq!(verified.product(), product, "{}", e.name);
@@ -243,7 +191,7 @@ fn every_snp_vector_verifies_as_its_manifest_says() {
             .cloned()
             .collect();
         assert_eq!(leaf.len(), 1, "{}", e.name);
-        let alone = verify(&evidence, &leaf, &[], &anchors, e.at)
+        let alone = verify(&evidence, &leaf, &[], &anchors, at)
             .unwrap_or_else(|err| panic!("{} with the leaf alone: {err}", e.name));
         assert_eq!(alone.root_sha256(), verified.root_sha256());
     }
@@ -251,10 +199,9 @@ fn every_snp_vector_verifies_as_its_manifest_says() {
 
 /// (evidence, certs, at) of one vector.
 fn vector(name: &str) -> Option<(Vec<u8>, Vec<Vec<u8>>, Timestamp)> {
-    let snp = snp_dir()?;
-    let e = expectations(&snp).into_iter().find(|e| e.name == name)?;
-    let (evidence, certs) = load_inputs(&e.dir, &e.inputs);
-    Some((evidence, certs, e.at))
+    let e = expectations()?.into_iter().find(|e| e.name == name)?;
+    let (evidence, certs) = load_inputs(&e);
+    Some((evidence, certs, t(&e.at)))
 }
 
 fn reason(r: Result<VerifiedSnpReport, crate::Rejection>) -> Reason {

@@ -7,20 +7,11 @@ use crate::time::Timestamp;
 use crate::x509;
 use std::path::{Path, PathBuf};
 
-/// The vectors folder: $VERITEE_VECTORS, else `shared/vectors` beside the repo root.
-/// Missing: skip with a note, unless CI=true.
+/// The corpus root (`tdx/...` paths are joined to it), `None` without the TDX vectors; the
+/// lookup and its CI rule live in `sim::vectors`.
 fn vectors() -> Option<PathBuf> {
-    let dir = std::env::var_os("VERITEE_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"));
-    if dir.join("tdx").is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("test vectors not found at {}", dir.display());
-    }
-    eprintln!("note: TDX vectors not found at {}, skipping", dir.display());
-    None
+    let tdx = sim::vectors::platform_dir("tdx")?;
+    tdx.parent().map(Path::to_path_buf)
 }
 
 fn read(path: &Path) -> Vec<u8> {
@@ -66,57 +57,21 @@ fn load(dir: &Path, inputs: &[String]) -> (Vec<u8>, Option<TdxCollateral>) {
     )
 }
 
-struct Expect {
-    dir: PathBuf,
-    inputs: Vec<String>,
-    at: Timestamp,
-    verdict: String,
-    tcb_status: Option<String>,
-    reason_class: Option<String>,
-}
-
-fn expectations(vectors: &Path) -> Vec<Expect> {
-    let mut out = Vec::new();
-    let mut dirs: Vec<_> = std::fs::read_dir(vectors.join("tdx"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    dirs.sort();
-    for dir in dirs {
-        let Ok(text) = std::fs::read_to_string(dir.join("MANIFEST.toml")) else {
-            continue;
-        };
-        let manifest: toml::Table = toml::from_str(&text).unwrap();
-        let Some(expect) = manifest.get("expect").and_then(|e| e.as_table()) else {
-            continue;
-        };
-        let s = |k: &str| expect.get(k).and_then(|v| v.as_str()).map(str::to_owned);
-        out.push(Expect {
-            inputs: expect["inputs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_str().unwrap().to_owned())
-                .collect(),
-            at: at(&s("at").unwrap()),
-            verdict: s("verdict").unwrap(),
-            tcb_status: s("tcb_status"),
-            reason_class: s("reason_class"),
-            dir,
-        });
-    }
-    out
-}
-
 #[test]
 fn every_tdx_vector_meets_its_manifest() {
-    let Some(vectors) = vectors() else { return };
-    let all = expectations(&vectors);
+    let Some(all) = sim::vectors::expectations("tdx") else {
+        return;
+    };
     assert!(all.len() >= 7, "only {} TDX expectations found", all.len());
     for e in all {
-        let name = e.dir.file_name().unwrap().to_string_lossy().into_owned();
+        let name = &e.name;
         let (quote, collateral) = load(&e.dir, &e.inputs);
-        let result = verify(&quote, collateral.as_ref(), &TdxTrustAnchors::intel(), e.at);
+        let result = verify(
+            &quote,
+            collateral.as_ref(),
+            &TdxTrustAnchors::intel(),
+            at(&e.at),
+        );
         match e.verdict.as_str() {
             "accepted" => {
                 let v = result.unwrap_or_else(|r| panic!("{name}: rejected: {r}"));
