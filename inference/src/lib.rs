@@ -1,0 +1,17 @@
+//! The inference engine shared by the runtime (which serves it) and the auditor (which
+//! re-executes it): GGUF model loading with a weight digest, a tokenizer that gives
+//! exactly llama.cpp's ids, chat templates from the model's own metadata, seeded and greedy
+//! generation, and teacher-forced scoring that returns per-position logits and final
+//! hidden states. CPU by default; the `cuda` feature adds candle's CUDA backend.
+//!
+//! This crate knows nothing of TLS, receipts or HTTP.
+
+pub mod chat;
+pub mod error;
+pub mod generate;
+pub mod gguf;
+pub mod model;
+pub mod sampling;
+pub mod tokenizer;
+
+pub use error::InferenceError;
