@@ -16,6 +16,8 @@
 
 mod cache;
 pub mod evidence;
+/// Fuzz-target entry points (`fuzz/`), whose seed corpus runs in `tests/fuzz_seeds.rs`.
+pub mod fuzzing;
 pub mod inputs;
 pub mod policy;
 pub mod reason;

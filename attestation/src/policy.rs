@@ -124,8 +124,10 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Constraint<T> {
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Raw<T> {
-            Word(String),
+            // Order matters: serde tries untagged variants in order, and a single hex
+            // value is itself a string, so the value must come first.
             Value(T),
+            Word(String),
         }
         // A single hex value is itself a string, so try the value first and fall back
         // to the word "any" only when the value does not parse.
@@ -615,6 +617,19 @@ mrconfigid = "any"
             let err = Policy::from_toml(&text).expect_err(to);
             assert_eq!(err.reason, Reason::PolicyInvalid, "{to}: {err}");
         }
+    }
+
+    /// Regression (found by the policy_toml fuzz seed corpus): a single pinned hex value
+    /// such as report_data was read as the word variant and always refused.
+    #[test]
+    fn single_pinned_report_data_loads() {
+        let hex = "11".repeat(64);
+        let text = FULL.replace("report_data = \"any\"", &format!("report_data = \"{hex}\""));
+        let p = Policy::from_toml(&text).unwrap();
+        assert_eq!(p.report_data, Constraint::Only(Hex([0x11; 64])));
+        assert!(!p.unpinned_fields().contains(&"report_data"));
+        let short = FULL.replace("report_data = \"any\"", "report_data = \"1111\"");
+        assert_eq!(Policy::from_toml(&short).unwrap_err().reason, Reason::PolicyInvalid);
     }
 
     #[test]

@@ -302,6 +302,34 @@ impl HwId {
         }
     }
 
+    /// Fuzzing entry ([`crate::fuzzing`]): run every VCEK/VLEK extension reader the
+    /// verifier uses on `der` as a certificate, and on `der` itself as extension values.
+    pub(crate) fn fuzz_extension_readers(der: &[u8]) {
+        let read = |ext: &[u8]| {
+            let _ = spl_value(ext);
+            let _ = product_name(ext).map(product_from_name_ext);
+            let _ = HwId::from_extension(ext);
+        };
+        read(der);
+        let Ok(cert) = x509::parse_cert(der, "fuzzed certificate") else {
+            return;
+        };
+        let _ = Role::of(&cert);
+        for oid in [
+            OID_PRODUCT_NAME,
+            OID_BL_SPL,
+            OID_TEE_SPL,
+            OID_SNP_SPL,
+            OID_UCODE_SPL,
+            OID_FMC_SPL,
+            OID_HWID,
+        ] {
+            if let Ok(Some(ext)) = extension(&cert, oid, "fuzzed certificate") {
+                read(ext);
+            }
+        }
+    }
+
     /// Whether this hwID names the chip whose report carries `chip_id`. Turin certs hold
     /// only the first 8 bytes (what KDS keys Turin VCEKs by).
     pub fn matches(&self, chip_id: &[u8; 64], product: Product) -> bool {
