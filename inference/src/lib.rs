@@ -6,12 +6,7 @@
 //!
 //! This crate knows nothing of TLS, receipts or HTTP.
 
-pub mod chat;
 pub mod error;
-pub mod generate;
 pub mod gguf;
-pub mod model;
-pub mod sampling;
-pub mod tokenizer;
 
 pub use error::InferenceError;
