@@ -629,7 +629,10 @@ mrconfigid = "any"
         assert_eq!(p.report_data, Constraint::Only(Hex([0x11; 64])));
         assert!(!p.unpinned_fields().contains(&"report_data"));
         let short = FULL.replace("report_data = \"any\"", "report_data = \"1111\"");
-        assert_eq!(Policy::from_toml(&short).unwrap_err().reason, Reason::PolicyInvalid);
+        assert_eq!(
+            Policy::from_toml(&short).unwrap_err().reason,
+            Reason::PolicyInvalid
+        );
     }
 
     #[test]

@@ -22,6 +22,10 @@ pub enum InferenceError {
     /// A metadata key the model needs is absent or has the wrong type.
     #[error("model metadata {key}: {detail}")]
     Metadata { key: String, detail: String },
+    /// The model's tokenizer is of a kind this engine does not implement exactly
+    /// (vocabulary type, pre-tokenizer); refused rather than giving different ids.
+    #[error("unsupported tokenizer: {0}")]
+    UnsupportedTokenizer(String),
     /// The tokenizer cannot encode or decode the input.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
@@ -29,7 +33,9 @@ pub enum InferenceError {
     #[error("chat template: {0}")]
     ChatTemplate(String),
     /// The prompt plus the requested new tokens do not fit the context window.
-    #[error("{prompt} prompt tokens + {max_new_tokens} new tokens exceed the context length {context}")]
+    #[error(
+        "{prompt} prompt tokens + {max_new_tokens} new tokens exceed the context length {context}"
+    )]
     ContextOverflow {
         prompt: usize,
         max_new_tokens: usize,

@@ -7,7 +7,7 @@ use crate::error::{InferenceError, Result};
 use candle_core::quantized::gguf_file::{Content, Value};
 use sha2::{Digest, Sha256};
 use std::io::{Cursor, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A GGUF file held in memory with its parsed header and its SHA-256.
 pub struct GgufFile {
@@ -79,10 +79,13 @@ impl GgufFile {
     }
 
     pub fn value(&self, key: &str) -> Result<&Value> {
-        self.content.metadata.get(key).ok_or_else(|| InferenceError::Metadata {
-            key: key.into(),
-            detail: "absent".into(),
-        })
+        self.content
+            .metadata
+            .get(key)
+            .ok_or_else(|| InferenceError::Metadata {
+                key: key.into(),
+                detail: "absent".into(),
+            })
     }
 
     pub fn string(&self, key: &str) -> Result<&str> {
@@ -124,4 +127,45 @@ fn metadata_type(key: &str, e: candle_core::Error) -> InferenceError {
         key: key.into(),
         detail: e.to_string(),
     }
+}
+
+/// File name of the real model (SmolLM2-135M-Instruct, Q4_1), as `scripts/fetch-model.sh`
+/// installs it.
+pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// The models directory: `$VERITEE_MODELS`, else `models/` at the workspace root.
+pub fn models_dir() -> PathBuf {
+    match std::env::var_os("VERITEE_MODELS") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("models"),
+    }
+}
+
+/// Where the real model is expected: [`models_dir`] / [`DEFAULT_MODEL_FILE`].
+pub fn default_model_path() -> PathBuf {
+    models_dir().join(DEFAULT_MODEL_FILE)
+}
+
+/// For tests that need the real model: its path when present. When it is absent, prints a
+/// note and returns `None` (the caller skips), except under `CI=true`, where a missing
+/// model is a failure (panic naming `scripts/fetch-model.sh`).
+pub fn model_for_tests() -> Option<PathBuf> {
+    let path = default_model_path();
+    if path.is_file() {
+        return Some(path);
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    if ci {
+        panic!(
+            "model {} is missing and CI=true: run scripts/fetch-model.sh (or set VERITEE_MODELS)",
+            path.display()
+        );
+    }
+    eprintln!(
+        "note: skipping, model {} not found (run scripts/fetch-model.sh or set VERITEE_MODELS)",
+        path.display()
+    );
+    None
 }

@@ -6,7 +6,9 @@
 //!
 //! This crate knows nothing of TLS, receipts or HTTP.
 
+pub mod chat;
 pub mod error;
 pub mod gguf;
+pub mod tokenizer;
 
 pub use error::InferenceError;
