@@ -8,7 +8,11 @@
 
 pub mod chat;
 pub mod error;
+pub mod generate;
 pub mod gguf;
+pub mod model;
+pub mod sampling;
+pub mod score;
 pub mod tokenizer;
 
 pub use error::InferenceError;

@@ -1,0 +1,650 @@
+//! Our own llama forward pass on candle building blocks.
+//!
+//! Candle's `quantized_llama` returns only the last position's logits; teacher-forced
+//! scoring (the auditor's one prefill over prompt + claimed output) needs the logits and
+//! the final hidden states of many positions, so the forward is written here.
+//!
+//! Layout notes (llama.cpp's GGUF conventions, which this follows):
+//! - Weights are stored as `[out, in]` (candle reverses ggml's `ne`), multiplied as `x · Wᵀ`.
+//! - `convert_hf_to_gguf.py` permutes the Q and K projections of llama models so that
+//!   rotary pairs are adjacent (`2i`, `2i+1`): llama.cpp's `LLAMA_ROPE_TYPE_NORM`. So the
+//!   rotation is candle's interleaved `rope_i`, not the half-split `rope` of HF checkpoints.
+//! - Grouped-query attention: query head `h` reads key/value head `h / (n_head / n_kv_head)`.
+//! - `token_embd.weight` doubles as the output projection when `output.weight` is absent
+//!   (tied embeddings, as in SmolLM2).
+//!
+//! Long inputs are processed in chunks of [`MAX_CHUNK`] tokens through the KV cache, which
+//! bounds the attention scratch memory; the chunk boundaries are fixed, so results stay
+//! reproducible.
+
+use crate::error::{InferenceError, Result};
+use crate::gguf::GgufFile;
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{DType, Device, Module, Tensor};
+use std::ops::Range;
+use std::sync::Arc;
+
+/// At most this many tokens go through one pass of the layers; longer inputs are chunked.
+pub const MAX_CHUNK: usize = 512;
+
+/// Hyper-parameters of a llama model, from the GGUF metadata (`llama.*`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlamaConfig {
+    pub n_layer: usize,
+    pub n_head: usize,
+    pub n_kv_head: usize,
+    pub embedding_length: usize,
+    pub feed_forward_length: usize,
+    pub context_length: usize,
+    pub rope_freq_base: f32,
+    pub rms_eps: f32,
+    pub vocab_size: usize,
+    pub head_dim: usize,
+}
+
+impl LlamaConfig {
+    /// Reads and checks the `llama.*` keys. `vocab_rows` is the row count of
+    /// `token_embd.weight`, used when `llama.vocab_size` is absent.
+    fn from_gguf(file: &GgufFile, vocab_rows: usize) -> Result<Self> {
+        let positive = |key: &str| -> Result<usize> {
+            let v = file.u32(key)? as usize;
+            if v == 0 {
+                return Err(metadata(key, "must be positive"));
+            }
+            Ok(v)
+        };
+        let n_layer = positive("llama.block_count")?;
+        let n_head = positive("llama.attention.head_count")?;
+        let n_kv_head = positive("llama.attention.head_count_kv")?;
+        let embedding_length = positive("llama.embedding_length")?;
+        let feed_forward_length = positive("llama.feed_forward_length")?;
+        let context_length = positive("llama.context_length")?;
+        let rms_eps = file.f32("llama.attention.layer_norm_rms_epsilon")?;
+        if !(rms_eps.is_finite() && rms_eps > 0.0) {
+            return Err(metadata(
+                "llama.attention.layer_norm_rms_epsilon",
+                "must be finite and positive",
+            ));
+        }
+        let rope_freq_base = match file.value("llama.rope.freq_base") {
+            Ok(_) => file.f32("llama.rope.freq_base")?,
+            Err(_) => 10_000.0,
+        };
+        if !(rope_freq_base.is_finite() && rope_freq_base > 0.0) {
+            return Err(metadata(
+                "llama.rope.freq_base",
+                "must be finite and positive",
+            ));
+        }
+        if !n_head.is_multiple_of(n_kv_head) {
+            return Err(metadata(
+                "llama.attention.head_count_kv",
+                &format!("{n_kv_head} does not divide head_count {n_head}"),
+            ));
+        }
+        if embedding_length % n_head != 0 {
+            return Err(metadata(
+                "llama.embedding_length",
+                &format!("{embedding_length} is not a multiple of head_count {n_head}"),
+            ));
+        }
+        let head_dim = embedding_length / n_head;
+        if head_dim % 2 != 0 {
+            return Err(metadata(
+                "llama.embedding_length",
+                &format!("head dimension {head_dim} is odd"),
+            ));
+        }
+        if file.value("llama.rope.dimension_count").is_ok() {
+            let rope_dim = file.u32("llama.rope.dimension_count")? as usize;
+            if rope_dim != head_dim {
+                return Err(metadata(
+                    "llama.rope.dimension_count",
+                    &format!("partial rotary ({rope_dim} of {head_dim}) is not supported"),
+                ));
+            }
+        }
+        if let Ok(v) = file.value("llama.rope.scaling.type") {
+            let kind = v.to_string().map(String::as_str).unwrap_or("?");
+            if kind != "none" {
+                return Err(metadata(
+                    "llama.rope.scaling.type",
+                    &format!("rope scaling {kind:?} is not supported"),
+                ));
+            }
+        }
+        if let Ok(v) = file.value("llama.expert_count") {
+            let n = v.to_u32().unwrap_or(u32::MAX);
+            if n > 1 {
+                return Err(InferenceError::UnsupportedArchitecture(format!(
+                    "llama with {n} experts (mixture of experts)"
+                )));
+            }
+        }
+        let vocab_size = match file.value("llama.vocab_size") {
+            Ok(_) => file.u32("llama.vocab_size")? as usize,
+            Err(_) => vocab_rows,
+        };
+        Ok(LlamaConfig {
+            n_layer,
+            n_head,
+            n_kv_head,
+            embedding_length,
+            feed_forward_length,
+            context_length,
+            rope_freq_base,
+            rms_eps,
+            vocab_size,
+            head_dim,
+        })
+    }
+}
+
+fn metadata(key: &str, detail: &str) -> InferenceError {
+    InferenceError::Metadata {
+        key: key.into(),
+        detail: detail.into(),
+    }
+}
+
+fn malformed(file: &GgufFile, detail: String) -> InferenceError {
+    InferenceError::MalformedModel(format!("{}: {detail}", file.path()))
+}
+
+/// Which rows of the input the forward pass returns logits and hidden states for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Only the last input position (what decoding needs).
+    Last,
+    /// Every input position.
+    All,
+    /// Input positions `start..end` (indices into the `tokens` slice).
+    Rows(Range<usize>),
+}
+
+/// Result of [`Model::forward`]: row-major logits and final hidden states (after the
+/// output norm) for the requested rows, as `f32`.
+#[derive(Debug, Clone)]
+pub struct ForwardOutput {
+    /// Index into the `tokens` slice of the first returned row.
+    pub first_row: usize,
+    /// Number of rows returned.
+    pub rows: usize,
+    /// `rows × vocab_size` logits.
+    pub logits: Vec<f32>,
+    /// `rows × embedding_length` final hidden states (after the output RMS norm).
+    pub hidden: Vec<f32>,
+    vocab: usize,
+    dim: usize,
+}
+
+impl ForwardOutput {
+    /// Logits of returned row `i` (0-based within the returned rows).
+    pub fn logits_row(&self, i: usize) -> &[f32] {
+        &self.logits[i * self.vocab..(i + 1) * self.vocab]
+    }
+
+    /// Final hidden state of returned row `i`.
+    pub fn hidden_row(&self, i: usize) -> &[f32] {
+        &self.hidden[i * self.dim..(i + 1) * self.dim]
+    }
+
+    /// Logits of the last returned row.
+    pub fn last_logits(&self) -> &[f32] {
+        self.logits_row(self.rows - 1)
+    }
+
+    /// Hidden state of the last returned row.
+    pub fn last_hidden(&self) -> &[f32] {
+        self.hidden_row(self.rows - 1)
+    }
+}
+
+/// Per-sequence attention keys and values, one entry per layer.
+#[derive(Debug, Clone)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+}
+
+impl KvCache {
+    /// Positions held (the next forward must start here).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Forgets everything.
+    pub fn clear(&mut self) {
+        self.layers.iter_mut().for_each(|l| *l = None);
+        self.len = 0;
+    }
+
+    /// Keeps only the first `len` positions (a shared prefix); no-op if `len >= self.len()`.
+    pub fn truncate(&mut self, len: usize) -> Result<()> {
+        if len >= self.len {
+            return Ok(());
+        }
+        if len == 0 {
+            self.clear();
+            return Ok(());
+        }
+        for (k, v) in self.layers.iter_mut().flatten() {
+            *k = k.narrow(1, 0, len)?.contiguous()?;
+            *v = v.narrow(1, 0, len)?.contiguous()?;
+        }
+        self.len = len;
+        Ok(())
+    }
+}
+
+struct Layer {
+    attn_norm: Tensor,
+    wq: QMatMul,
+    wk: QMatMul,
+    wv: QMatMul,
+    wo: QMatMul,
+    ffn_norm: Tensor,
+    gate: QMatMul,
+    up: QMatMul,
+    down: QMatMul,
+}
+
+/// A loaded llama model: quantized weights on a candle device, its config and digest.
+pub struct Model {
+    config: LlamaConfig,
+    digest: [u8; 32],
+    device: Device,
+    embed: QMatMul,
+    layers: Vec<Layer>,
+    output_norm: Tensor,
+    output: QMatMul,
+    /// `context_length × head_dim/2` rotary tables.
+    cos: Tensor,
+    sin: Tensor,
+}
+
+/// How matrix weights are computed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Weights {
+    /// As stored (Q4_1, Q8_0, …), activations quantized to 8 bits per 32-value block before
+    /// each dot product: llama.cpp's arithmetic. Small, but slow on candle's CPU for Q4_1
+    /// (no SIMD kernel) and numerically sensitive (see the crate's test notes).
+    #[default]
+    Quantized,
+    /// Dequantized once at load to f32 (the exact stored weight values) and multiplied in
+    /// f32 without activation quantization: ~4× the memory, faster on CPU, and stable
+    /// under tiny perturbations. Does not reproduce llama.cpp's int8 activation rounding.
+    DequantizedF32,
+}
+
+/// Tensor types the forward pass computes with. `Q8_1` and `Q8_K` are ggml's activation
+/// (dot-product partner) formats, never weight formats: refused.
+fn supported(dtype: GgmlDType) -> bool {
+    use GgmlDType::*;
+    matches!(
+        dtype,
+        F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q2K | Q3K | Q4K | Q5K | Q6K
+    )
+}
+
+impl Model {
+    /// Loads a llama GGUF onto `device`.
+    ///
+    /// Errors: `UnsupportedArchitecture` for anything but llama (or llama MoE),
+    /// `UnsupportedTensorType` for a tensor type the forward cannot compute with,
+    /// `Metadata` for missing or out-of-range `llama.*` keys, `MalformedModel` for missing
+    /// tensors or wrong shapes.
+    pub fn load(file: &GgufFile, device: &Device) -> Result<Model> {
+        Self::load_with(file, device, Weights::Quantized)
+    }
+
+    /// [`Model::load`] with a choice of how matrix weights are computed with.
+    pub fn load_with(file: &GgufFile, device: &Device, weights: Weights) -> Result<Model> {
+        file.architecture()?;
+        let content = file.content();
+        let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+        names.sort();
+        for name in names {
+            let dtype = content.tensor_infos[name].ggml_dtype;
+            if !supported(dtype) {
+                return Err(InferenceError::UnsupportedTensorType {
+                    tensor: name.clone(),
+                    dtype: format!("{dtype:?}"),
+                });
+            }
+        }
+        let embd_info = content
+            .tensor_infos
+            .get("token_embd.weight")
+            .ok_or_else(|| malformed(file, "missing tensor token_embd.weight".into()))?;
+        let vocab_rows = match embd_info.shape.dims() {
+            [rows, _] => *rows,
+            dims => {
+                return Err(malformed(
+                    file,
+                    format!("token_embd.weight has shape {dims:?}, expected 2 dimensions"),
+                ))
+            }
+        };
+        let config = LlamaConfig::from_gguf(file, vocab_rows)?;
+        let c = &config;
+        let dim = c.embedding_length;
+        let q_dim = c.n_head * c.head_dim;
+        let kv_dim = c.n_kv_head * c.head_dim;
+
+        let mut reader = file.reader();
+        let mut tensor = |name: &str, shape: &[usize]| -> Result<QTensor> {
+            if !content.tensor_infos.contains_key(name) {
+                return Err(malformed(file, format!("missing tensor {name}")));
+            }
+            let t = content
+                .tensor(&mut reader, name, device)
+                .map_err(|e| malformed(file, format!("tensor {name}: {e}")))?;
+            // candle's Q4_1/Q5_0/Q5_1 dot products need an even number of blocks per row
+            // (a debug assertion in candle: a panic in debug builds).
+            let dtype = t.dtype();
+            if let (2, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1) = (shape.len(), dtype) {
+                if !(shape[1] / dtype.block_size()).is_multiple_of(2) {
+                    return Err(malformed(
+                        file,
+                        format!(
+                            "tensor {name} ({dtype:?}) rows hold an odd number of blocks ({})",
+                            shape[1] / dtype.block_size()
+                        ),
+                    ));
+                }
+            }
+            if t.shape().dims() != shape {
+                return Err(malformed(
+                    file,
+                    format!(
+                        "tensor {name} has shape {:?}, expected {shape:?}",
+                        t.shape().dims()
+                    ),
+                ));
+            }
+            Ok(t)
+        };
+        let norm = |t: QTensor| -> Result<Tensor> { Ok(t.dequantize(device)?) };
+        let matmul = |t: QTensor| -> Result<QMatMul> {
+            Ok(match weights {
+                Weights::Quantized => QMatMul::from_arc(Arc::new(t))?,
+                Weights::DequantizedF32 => QMatMul::Tensor(t.dequantize(device)?),
+            })
+        };
+
+        let embd = tensor("token_embd.weight", &[c.vocab_size, dim])?;
+        let embed = matmul(embd)?;
+        let output = if content.tensor_infos.contains_key("output.weight") {
+            matmul(tensor("output.weight", &[c.vocab_size, dim])?)?
+        } else {
+            embed.clone()
+        };
+        let output_norm = norm(tensor("output_norm.weight", &[dim])?)?;
+        let mut layers = Vec::with_capacity(c.n_layer);
+        for i in 0..c.n_layer {
+            let p = format!("blk.{i}");
+            layers.push(Layer {
+                attn_norm: norm(tensor(&format!("{p}.attn_norm.weight"), &[dim])?)?,
+                wq: matmul(tensor(&format!("{p}.attn_q.weight"), &[q_dim, dim])?)?,
+                wk: matmul(tensor(&format!("{p}.attn_k.weight"), &[kv_dim, dim])?)?,
+                wv: matmul(tensor(&format!("{p}.attn_v.weight"), &[kv_dim, dim])?)?,
+                wo: matmul(tensor(&format!("{p}.attn_output.weight"), &[dim, q_dim])?)?,
+                ffn_norm: norm(tensor(&format!("{p}.ffn_norm.weight"), &[dim])?)?,
+                gate: matmul(tensor(
+                    &format!("{p}.ffn_gate.weight"),
+                    &[c.feed_forward_length, dim],
+                )?)?,
+                up: matmul(tensor(
+                    &format!("{p}.ffn_up.weight"),
+                    &[c.feed_forward_length, dim],
+                )?)?,
+                down: matmul(tensor(
+                    &format!("{p}.ffn_down.weight"),
+                    &[dim, c.feed_forward_length],
+                )?)?,
+            });
+        }
+        let (cos, sin) = rope_tables(c, device)?;
+        Ok(Model {
+            config,
+            digest: file.sha256(),
+            device: device.clone(),
+            embed,
+            layers,
+            output_norm,
+            output,
+            cos,
+            sin,
+        })
+    }
+
+    pub fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+
+    /// SHA-256 of the GGUF file the weights came from.
+    pub fn digest(&self) -> [u8; 32] {
+        self.digest
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// An empty KV cache for one sequence.
+    pub fn new_cache(&self) -> KvCache {
+        KvCache {
+            layers: vec![None; self.config.n_layer],
+            len: 0,
+        }
+    }
+
+    /// Runs `tokens` at positions `start_pos..` (which must equal `cache.len()`), appends
+    /// their keys and values to `cache`, and returns logits and final hidden states of the
+    /// rows `output` asks for.
+    pub fn forward(
+        &self,
+        tokens: &[u32],
+        start_pos: usize,
+        cache: &mut KvCache,
+        output: Output,
+    ) -> Result<ForwardOutput> {
+        let c = &self.config;
+        if tokens.is_empty() {
+            return Err(InferenceError::InvalidParameter {
+                name: "tokens",
+                detail: "no tokens to run".into(),
+            });
+        }
+        if cache.layers.len() != c.n_layer {
+            return Err(InferenceError::InvalidParameter {
+                name: "cache",
+                detail: "the cache belongs to another model".into(),
+            });
+        }
+        if start_pos != cache.len {
+            return Err(InferenceError::InvalidParameter {
+                name: "start_pos",
+                detail: format!("{start_pos}, but the cache holds {} positions", cache.len),
+            });
+        }
+        if start_pos + tokens.len() > c.context_length {
+            return Err(InferenceError::ContextOverflow {
+                prompt: start_pos + tokens.len(),
+                max_new_tokens: 0,
+                context: c.context_length,
+            });
+        }
+        if let Some((i, t)) = tokens
+            .iter()
+            .enumerate()
+            .find(|(_, &t)| t as usize >= c.vocab_size)
+        {
+            return Err(InferenceError::InvalidParameter {
+                name: "tokens",
+                detail: format!(
+                    "token {t} at index {i} is outside the vocabulary ({})",
+                    c.vocab_size
+                ),
+            });
+        }
+        let rows = match output {
+            Output::Last => tokens.len() - 1..tokens.len(),
+            Output::All => 0..tokens.len(),
+            Output::Rows(r) => {
+                if r.start >= r.end || r.end > tokens.len() {
+                    return Err(InferenceError::InvalidParameter {
+                        name: "output",
+                        detail: format!("rows {r:?} of {} tokens", tokens.len()),
+                    });
+                }
+                r
+            }
+        };
+        let mut logits = Vec::with_capacity(rows.len() * c.vocab_size);
+        let mut hidden = Vec::with_capacity(rows.len() * c.embedding_length);
+        let mut chunk_start = 0;
+        while chunk_start < tokens.len() {
+            let chunk_end = (chunk_start + MAX_CHUNK).min(tokens.len());
+            let x = self.layers_forward(
+                &tokens[chunk_start..chunk_end],
+                start_pos + chunk_start,
+                cache,
+            )?;
+            let lo = rows.start.max(chunk_start);
+            let hi = rows.end.min(chunk_end);
+            if lo < hi {
+                let x = x.narrow(0, lo - chunk_start, hi - lo)?;
+                let h = candle_nn::ops::rms_norm(&x, &self.output_norm, c.rms_eps)?;
+                let l = self.output.forward(&h)?;
+                hidden.extend(h.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?);
+                logits.extend(l.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?);
+            }
+            chunk_start = chunk_end;
+        }
+        Ok(ForwardOutput {
+            first_row: rows.start,
+            rows: rows.len(),
+            logits,
+            hidden,
+            vocab: c.vocab_size,
+            dim: c.embedding_length,
+        })
+    }
+
+    /// The transformer layers over one chunk; returns the residual stream `(seq, dim)`
+    /// before the output norm.
+    fn layers_forward(
+        &self,
+        tokens: &[u32],
+        start_pos: usize,
+        cache: &mut KvCache,
+    ) -> Result<Tensor> {
+        let seq = tokens.len();
+        let ids = Tensor::new(tokens, &self.device)?;
+        let mut x = self.embed.embedding(&ids)?.to_dtype(DType::F32)?;
+        let cos = self.cos.narrow(0, start_pos, seq)?;
+        let sin = self.sin.narrow(0, start_pos, seq)?;
+        let eps = self.config.rms_eps;
+        for (layer, kv) in self.layers.iter().zip(cache.layers.iter_mut()) {
+            let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, eps)?;
+            let a = self.attention(layer, &h, start_pos, &cos, &sin, kv)?;
+            x = (x + a)?;
+            let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, eps)?;
+            let g = candle_nn::ops::silu(&layer.gate.forward(&h)?)?;
+            let u = layer.up.forward(&h)?;
+            x = (x + layer.down.forward(&(g * u)?)?)?;
+        }
+        cache.len = start_pos + seq;
+        Ok(x)
+    }
+
+    /// Attention for `seq` new rows. Each row is computed on its own, with exactly the
+    /// shapes a one-token decode step at that position uses, so a row's result does not
+    /// depend on how many rows share the pass: a prefill over prompt + output reproduces
+    /// the logits of prefill + decode bit for bit (what teacher-forced scoring relies on).
+    fn attention(
+        &self,
+        layer: &Layer,
+        h: &Tensor,
+        start_pos: usize,
+        cos: &Tensor,
+        sin: &Tensor,
+        kv: &mut Option<(Tensor, Tensor)>,
+    ) -> Result<Tensor> {
+        let c = &self.config;
+        let (seq, _) = h.dims2()?;
+        let (hd, n_head, n_kv) = (c.head_dim, c.n_head, c.n_kv_head);
+        let n_rep = n_head / n_kv;
+        // (seq, heads·hd) → (1, heads, seq, hd)
+        let heads = |t: Tensor, n: usize| -> Result<Tensor> {
+            Ok(t.reshape((1, seq, n, hd))?.transpose(1, 2)?.contiguous()?)
+        };
+        let q = heads(layer.wq.forward(h)?, n_head)?;
+        let k = heads(layer.wk.forward(h)?, n_kv)?;
+        let v = heads(layer.wv.forward(h)?, n_kv)?;
+        let q = candle_nn::rotary_emb::rope_i(&q, cos, sin)?.reshape((n_head, seq, hd))?;
+        let k = candle_nn::rotary_emb::rope_i(&k, cos, sin)?.reshape((n_kv, seq, hd))?;
+        let v = v.reshape((n_kv, seq, hd))?;
+        let (k, v) = match kv.take() {
+            None => (k, v),
+            Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 1)?, Tensor::cat(&[&pv, &v], 1)?),
+        };
+        *kv = Some((k.clone(), v.clone()));
+        let total = k.dim(1)?;
+        let scale = 1.0 / (hd as f64).sqrt();
+        let mut rows = Vec::with_capacity(seq);
+        for i in 0..seq {
+            let len = start_pos + i + 1;
+            let (ki, vi) = if len == total {
+                (k.clone(), v.clone())
+            } else {
+                (
+                    k.narrow(1, 0, len)?.contiguous()?,
+                    v.narrow(1, 0, len)?.contiguous()?,
+                )
+            };
+            // Query heads sharing one KV head are consecutive: (n_kv, n_rep, hd).
+            let qi = q
+                .narrow(1, i, 1)?
+                .contiguous()?
+                .reshape((n_kv, n_rep, hd))?;
+            let att = (qi.matmul(&ki.t()?)? * scale)?;
+            let att = candle_nn::ops::softmax_last_dim(&att)?;
+            rows.push(att.matmul(&vi)?.reshape((1, n_head * hd))?);
+        }
+        let y = if seq == 1 {
+            rows.pop().expect("one row")
+        } else {
+            Tensor::cat(&rows, 0)?
+        };
+        Ok(layer.wo.forward(&y)?)
+    }
+}
+
+/// `cos`/`sin` of `pos · base^(-2i/head_dim)` for every position of the context and every
+/// rotary pair, computed in f64 and rounded once to f32.
+fn rope_tables(c: &LlamaConfig, device: &Device) -> Result<(Tensor, Tensor)> {
+    let half = c.head_dim / 2;
+    let base = c.rope_freq_base as f64;
+    let inv_freq: Vec<f64> = (0..half)
+        .map(|i| base.powf(-2.0 * i as f64 / c.head_dim as f64))
+        .collect();
+    let mut cos = Vec::with_capacity(c.context_length * half);
+    let mut sin = Vec::with_capacity(c.context_length * half);
+    for p in 0..c.context_length {
+        for f in &inv_freq {
+            let a = p as f64 * f;
+            cos.push(a.cos() as f32);
+            sin.push(a.sin() as f32);
+        }
+    }
+    let cos = Tensor::from_vec(cos, (c.context_length, half), device)?;
+    let sin = Tensor::from_vec(sin, (c.context_length, half), device)?;
+    Ok((cos, sin))
+}
