@@ -11,6 +11,7 @@ pub mod error;
 pub mod generate;
 pub mod gguf;
 pub mod model;
+pub mod safetensors;
 pub mod sampling;
 pub mod score;
 pub mod tokenizer;

@@ -423,11 +423,81 @@ impl Model {
         })
     }
 
+    /// Loads a Hugging Face llama checkpoint directory (`config.json` and `*.safetensors`
+    /// in F32, F16 or BF16) onto `device`; weights are converted to f32 and the Q/K
+    /// projections permuted into llama.cpp's row layout at load, so the same forward (with
+    /// interleaved rope) runs GGUF and safetensors models. The digest is SHA-256 over the
+    /// weight files (sorted by name) followed by `config.json`: see [`crate::safetensors`].
+    ///
+    /// Errors: `Io` for an unreadable directory or file, `UnsupportedArchitecture` unless
+    /// `architectures` lists `LlamaForCausalLM`, `Metadata` for missing or out-of-range
+    /// config keys, `UnsupportedTensorType` for a tensor that is not F32/F16/BF16,
+    /// `MalformedModel` for bad JSON, unparsable safetensors, missing tensors or wrong shapes.
+    pub fn load_safetensors(dir: &std::path::Path, device: &Device) -> Result<Model> {
+        let ckpt = crate::safetensors::read_checkpoint(dir, device)?;
+        let c = &ckpt.config;
+        let dim = c.embedding_length;
+        let q_dim = c.n_head * c.head_dim;
+        let kv_dim = c.n_kv_head * c.head_dim;
+        let tensor = |name: &str, shape: &[usize]| -> Result<Tensor> {
+            let t = ckpt.tensors.get(name).ok_or_else(|| {
+                InferenceError::MalformedModel(format!("{}: missing tensor {name}", ckpt.path))
+            })?;
+            if t.dims() != shape {
+                return Err(InferenceError::MalformedModel(format!(
+                    "{}: tensor {name} has shape {:?}, expected {shape:?}",
+                    ckpt.path,
+                    t.dims()
+                )));
+            }
+            Ok(t.clone())
+        };
+        let matmul = |name: &str, shape: &[usize]| -> Result<QMatMul> {
+            Ok(QMatMul::Tensor(tensor(name, shape)?))
+        };
+        let embed = matmul("model.embed_tokens.weight", &[c.vocab_size, dim])?;
+        let output = if ckpt.tie_word_embeddings {
+            embed.clone()
+        } else {
+            matmul("lm_head.weight", &[c.vocab_size, dim])?
+        };
+        let output_norm = tensor("model.norm.weight", &[dim])?;
+        let ffn = c.feed_forward_length;
+        let mut layers = Vec::with_capacity(c.n_layer);
+        for i in 0..c.n_layer {
+            let p = format!("model.layers.{i}");
+            layers.push(Layer {
+                attn_norm: tensor(&format!("{p}.input_layernorm.weight"), &[dim])?,
+                wq: matmul(&format!("{p}.self_attn.q_proj.weight"), &[q_dim, dim])?,
+                wk: matmul(&format!("{p}.self_attn.k_proj.weight"), &[kv_dim, dim])?,
+                wv: matmul(&format!("{p}.self_attn.v_proj.weight"), &[kv_dim, dim])?,
+                wo: matmul(&format!("{p}.self_attn.o_proj.weight"), &[dim, q_dim])?,
+                ffn_norm: tensor(&format!("{p}.post_attention_layernorm.weight"), &[dim])?,
+                gate: matmul(&format!("{p}.mlp.gate_proj.weight"), &[ffn, dim])?,
+                up: matmul(&format!("{p}.mlp.up_proj.weight"), &[ffn, dim])?,
+                down: matmul(&format!("{p}.mlp.down_proj.weight"), &[dim, ffn])?,
+            });
+        }
+        let (cos, sin) = rope_tables(c, device)?;
+        Ok(Model {
+            config: ckpt.config.clone(),
+            digest: ckpt.digest,
+            device: device.clone(),
+            embed,
+            layers,
+            output_norm,
+            output,
+            cos,
+            sin,
+        })
+    }
+
     pub fn config(&self) -> &LlamaConfig {
         &self.config
     }
 
-    /// SHA-256 of the GGUF file the weights came from.
+    /// SHA-256 of the GGUF file the weights came from (for a safetensors checkpoint, of its
+    /// weight files and `config.json`: see [`crate::safetensors`]).
     pub fn digest(&self) -> [u8; 32] {
         self.digest
     }
