@@ -76,25 +76,16 @@ impl LlamaConfig {
                 "must be finite and positive",
             ));
         }
-        if !n_head.is_multiple_of(n_kv_head) {
-            return Err(metadata(
-                "llama.attention.head_count_kv",
-                &format!("{n_kv_head} does not divide head_count {n_head}"),
-            ));
-        }
-        if embedding_length % n_head != 0 {
-            return Err(metadata(
-                "llama.embedding_length",
-                &format!("{embedding_length} is not a multiple of head_count {n_head}"),
-            ));
-        }
-        let head_dim = embedding_length / n_head;
-        if head_dim % 2 != 0 {
-            return Err(metadata(
-                "llama.embedding_length",
-                &format!("head dimension {head_dim} is odd"),
-            ));
-        }
+        let head_dim = LlamaConfig::head_dim(
+            n_head,
+            n_kv_head,
+            embedding_length,
+            &ShapeKeys {
+                head_count: "head_count",
+                head_count_kv: "llama.attention.head_count_kv",
+                embedding_length: "llama.embedding_length",
+            },
+        )?;
         if file.value("llama.rope.dimension_count").is_ok() {
             let rope_dim = file.u32("llama.rope.dimension_count")? as usize;
             if rope_dim != head_dim {
@@ -137,6 +128,49 @@ impl LlamaConfig {
             vocab_size,
             head_dim,
         })
+    }
+}
+
+/// The names one checkpoint format gives the attention shape, for error messages.
+pub(crate) struct ShapeKeys {
+    pub head_count: &'static str,
+    pub head_count_kv: &'static str,
+    pub embedding_length: &'static str,
+}
+
+impl LlamaConfig {
+    /// The head dimension, after the shape checks every format needs: KV heads divide
+    /// the heads (grouped-query attention), heads divide the width, and the head
+    /// dimension is even (RoPE rotates pairs).
+    pub(crate) fn head_dim(
+        n_head: usize,
+        n_kv_head: usize,
+        embedding_length: usize,
+        keys: &ShapeKeys,
+    ) -> Result<usize> {
+        if !n_head.is_multiple_of(n_kv_head) {
+            return Err(metadata(
+                keys.head_count_kv,
+                &format!("{n_kv_head} does not divide {} {n_head}", keys.head_count),
+            ));
+        }
+        if !embedding_length.is_multiple_of(n_head) {
+            return Err(metadata(
+                keys.embedding_length,
+                &format!(
+                    "{embedding_length} is not a multiple of {} {n_head}",
+                    keys.head_count
+                ),
+            ));
+        }
+        let head_dim = embedding_length / n_head;
+        if !head_dim.is_multiple_of(2) {
+            return Err(metadata(
+                keys.embedding_length,
+                &format!("head dimension {head_dim} is odd"),
+            ));
+        }
+        Ok(head_dim)
     }
 }
 

@@ -25,7 +25,7 @@
 //! are not read here). The bytes hashed are the bytes parsed: each file is read once.
 
 use crate::error::{InferenceError, Result};
-use crate::model::LlamaConfig;
+use crate::model::{LlamaConfig, ShapeKeys};
 use candle_core::safetensors::SliceSafetensors;
 use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
@@ -156,25 +156,16 @@ pub fn config_from_json(json: &Value) -> Result<(LlamaConfig, bool)> {
             .as_bool()
             .ok_or_else(|| metadata("tie_word_embeddings", "not a boolean".into()))?,
     };
-    if !n_head.is_multiple_of(n_kv_head) {
-        return Err(metadata(
-            "num_key_value_heads",
-            format!("{n_kv_head} does not divide num_attention_heads {n_head}"),
-        ));
-    }
-    if !embedding_length.is_multiple_of(n_head) {
-        return Err(metadata(
-            "hidden_size",
-            format!("{embedding_length} is not a multiple of num_attention_heads {n_head}"),
-        ));
-    }
-    let head_dim = embedding_length / n_head;
-    if head_dim % 2 != 0 {
-        return Err(metadata(
-            "hidden_size",
-            format!("head dimension {head_dim} is odd"),
-        ));
-    }
+    let head_dim = LlamaConfig::head_dim(
+        n_head,
+        n_kv_head,
+        embedding_length,
+        &ShapeKeys {
+            head_count: "num_attention_heads",
+            head_count_kv: "num_key_value_heads",
+            embedding_length: "hidden_size",
+        },
+    )?;
     if let Some(v) = json.get("head_dim").filter(|v| !v.is_null()) {
         if v.as_u64() != Some(head_dim as u64) {
             return Err(metadata(
