@@ -8,12 +8,15 @@
 //!    ([`snp::verify`], [`tdx::verify`]); only these functions can build a
 //!    `Verified…` value,
 //! 3. **appraise** verified claims against an explicit [`policy::Policy`],
-//! 4. **bind** report data to keys, sessions and nonces (later issues).
+//! 4. **bind** report data to the runtime's claims, its TLS key and a caller's nonce
+//!    ([`binding`]); [`bundle`] carries evidence and claims as one CMW collection.
 //!
 //! The crate does no I/O, never reads the clock and never touches the network: time,
 //! certificates and collateral are inputs. Every rejection carries a stable, typed
 //! [`Reason`] code.
 
+pub mod binding;
+pub mod bundle;
 mod cache;
 pub mod evidence;
 /// Fuzz-target entry points (`fuzz/`), whose seed corpus runs in `tests/fuzz_seeds.rs`.

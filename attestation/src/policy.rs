@@ -208,7 +208,7 @@ impl Policy {
         toml::to_string(self).expect("a policy always serialises")
     }
 
-    fn check(&self) -> Result<(), Rejection> {
+    pub(crate) fn check(&self) -> Result<(), Rejection> {
         if self.version != POLICY_VERSION {
             return reject(
                 Reason::PolicyInvalid,

@@ -125,6 +125,26 @@ pub enum Reason {
     ReportDataMismatch,
     /// The evidence is signed by the simulated (development) root.
     SimulatedRootNotTrusted,
+    /// The runtime claims name a model digest the policy does not list.
+    ModelNotAllowed,
+    /// The runtime claims name a launch configuration digest the policy does not list.
+    LaunchConfigNotAllowed,
+    /// The runtime claims name a runtime version the policy does not list.
+    RuntimeVersionNotAllowed,
+    /// The runtime encrypts transcripts to an auditor key the policy does not name.
+    AuditorKeyNotAllowed,
+
+    // ---- binding: report data, runtime claims, TLS key, nonce ----
+    /// An evidence bundle (CMW collection) is not well-formed.
+    BundleMalformed,
+    /// The runtime claims are not well-formed canonical CBOR of a known version.
+    ClaimsMalformed,
+    /// REPORT_DATA is not SHA-512 of the runtime claims carried with the evidence.
+    ClaimsNotBound,
+    /// The TLS key the server presented is not the one named in the bound claims.
+    TlsKeyNotBound,
+    /// A freshness nonce was asked for and the bound claims carry another one, or none.
+    NonceMismatch,
 
     // ---- appended: catch-all of the TDX verifier ----
     /// dcap-qvl rejected a TDX quote for a reason no other code names (its message is in
@@ -141,6 +161,8 @@ pub enum ReasonClass {
     Collateral,
     Tcb,
     Policy,
+    /// The evidence is genuine and accepted, but not bound to this key, claims or nonce.
+    Binding,
 }
 
 impl ReasonClass {
@@ -152,6 +174,7 @@ impl ReasonClass {
             ReasonClass::Collateral => "collateral",
             ReasonClass::Tcb => "tcb",
             ReasonClass::Policy => "policy",
+            ReasonClass::Binding => "binding",
         }
     }
 }
@@ -213,7 +236,16 @@ impl Reason {
             HostDataMismatch => "host_data_mismatch",
             ReportDataMismatch => "report_data_mismatch",
             SimulatedRootNotTrusted => "simulated_root_not_trusted",
+            ModelNotAllowed => "model_not_allowed",
+            LaunchConfigNotAllowed => "launch_config_not_allowed",
+            RuntimeVersionNotAllowed => "runtime_version_not_allowed",
+            AuditorKeyNotAllowed => "auditor_key_not_allowed",
             TdxVerificationFailed => "tdx_verification_failed",
+            BundleMalformed => "bundle_malformed",
+            ClaimsMalformed => "claims_malformed",
+            ClaimsNotBound => "claims_not_bound",
+            TlsKeyNotBound => "tls_key_not_bound",
+            NonceMismatch => "nonce_mismatch",
         }
     }
 
@@ -264,7 +296,13 @@ impl Reason {
             | MeasurementMismatch
             | RtmrMismatch
             | HostDataMismatch
-            | ReportDataMismatch => ReasonClass::Policy,
+            | ReportDataMismatch
+            | ModelNotAllowed
+            | LaunchConfigNotAllowed
+            | RuntimeVersionNotAllowed
+            | AuditorKeyNotAllowed => ReasonClass::Policy,
+            BundleMalformed | ClaimsMalformed => ReasonClass::Parse,
+            ClaimsNotBound | TlsKeyNotBound | NonceMismatch => ReasonClass::Binding,
         }
     }
 }

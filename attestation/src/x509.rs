@@ -126,6 +126,19 @@ pub fn common_name(name: &X509Name<'_>) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Organisational unit of every certificate of a simulated-TEE development chain (the
+/// `sim` crate writes it). A root carrying it is reported as
+/// [`Reason::SimulatedRootNotTrusted`] rather than a generic untrusted root, so a developer
+/// sees at once that the policy lacks the `dangerous_trusted_roots` entry.
+pub const SIMULATED_ORG_UNIT: &str = "veritee SIMULATED TEE - development only - never trust";
+
+/// Whether the certificate's subject names the simulated TEE's development chain.
+pub fn is_simulated(cert: &X509Certificate<'_>) -> bool {
+    cert.subject()
+        .iter_organizational_unit()
+        .any(|ou| ou.as_str().ok() == Some(SIMULATED_ORG_UNIT))
+}
+
 /// Check notBefore <= at <= notAfter.
 pub fn check_validity(
     cert: &X509Certificate<'_>,

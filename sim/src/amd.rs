@@ -3,7 +3,9 @@
 //!
 //! Names keep AMD's structure (ARK-Milan, SEV-Milan, SEV-VLEK-Milan,
 //! SEV-VCEK, SEV-VLEK) because verifiers key off them, but every name
-//! carries `OU=veritee FAKE test root` instead of AMD's `OU=Engineering`.
+//! carries `OU=veritee FAKE test root` instead of AMD's `OU=Engineering`
+//! (or another OU chosen by an [`AmdCertProfile`], as the simulated TEE's
+//! `OU=`[`crate::SIMULATED_ORG_UNIT`]).
 
 use crate::der;
 use crate::keys::{FakeP384Key, FakeRsaKey};
@@ -113,8 +115,14 @@ impl AmdRole {
 
 /// An AMD-style distinguished name with the given common name.
 pub fn amd_name(common_name: &str) -> DistinguishedName {
+    amd_name_with_ou(FAKE_AMD_OU, common_name)
+}
+
+/// An AMD-style distinguished name with the given organisational unit
+/// (AMD writes "Engineering") and common name.
+pub fn amd_name_with_ou(org_unit: &str, common_name: &str) -> DistinguishedName {
     DistinguishedName(vec![
-        NameAttribute::OrganizationalUnit(FAKE_AMD_OU.to_owned()),
+        NameAttribute::OrganizationalUnit(org_unit.to_owned()),
         NameAttribute::Country("US".to_owned()),
         NameAttribute::Locality("Santa Clara".to_owned()),
         NameAttribute::State("CA".to_owned()),
@@ -146,6 +154,29 @@ pub mod amd_oids {
     pub const CSP_ID: &str = "1.3.6.1.4.1.3704.1.5";
 }
 
+/// How the authority certificates of a [`FakeAmd`] are named and dated.
+/// The default is the fake test root: OU [`FAKE_AMD_OU`], valid from
+/// [`DEFAULT_NOT_BEFORE`] to [`DEFAULT_NOT_AFTER`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AmdCertProfile {
+    /// Organisational unit of every name (subjects and issuers, leaves too).
+    pub org_unit: String,
+    /// notBefore of the ARK/ASK/ASVK certificates (Unix seconds).
+    pub not_before: i64,
+    /// notAfter of the ARK/ASK/ASVK certificates (Unix seconds).
+    pub not_after: i64,
+}
+
+impl Default for AmdCertProfile {
+    fn default() -> Self {
+        AmdCertProfile {
+            org_unit: FAKE_AMD_OU.to_owned(),
+            not_before: DEFAULT_NOT_BEFORE,
+            not_after: DEFAULT_NOT_AFTER,
+        }
+    }
+}
+
 /// The fake AMD authorities of one product: ARK (self-signed), ASK and ASVK.
 #[derive(Clone)]
 pub struct FakeAmd {
@@ -156,18 +187,53 @@ pub struct FakeAmd {
     ark_der: Vec<u8>,
     ask_der: Vec<u8>,
     asvk_der: Vec<u8>,
+    org_unit: String,
 }
 
 impl FakeAmd {
     /// Build the product's ARK, ASK and ASVK certificates, valid from
     /// [`DEFAULT_NOT_BEFORE`] to [`DEFAULT_NOT_AFTER`].
     pub fn new(product: FakeProduct) -> Self {
-        let ark_key = amd_authority_key(product, AmdRole::Ark);
-        let ask_key = amd_authority_key(product, AmdRole::Ask);
-        let asvk_key = amd_authority_key(product, AmdRole::Asvk);
-        let ark_der = authority_certificate(product, AmdRole::Ark, &ark_key, &ark_key);
-        let ask_der = authority_certificate(product, AmdRole::Ask, &ask_key, &ark_key);
-        let asvk_der = authority_certificate(product, AmdRole::Asvk, &asvk_key, &ark_key);
+        FakeAmd::with_keys(
+            product,
+            amd_authority_key(product, AmdRole::Ark),
+            amd_authority_key(product, AmdRole::Ask),
+            amd_authority_key(product, AmdRole::Asvk),
+        )
+    }
+
+    /// Like [`FakeAmd::new`] with explicit ARK, ASK and ASVK keys instead of
+    /// the committed fixtures. Leaves and CRLs this value starts are signed
+    /// by these keys (an [`AmdIssuer::Other`] signer still uses the other
+    /// product's fixture key).
+    pub fn with_keys(
+        product: FakeProduct,
+        ark_key: FakeRsaKey,
+        ask_key: FakeRsaKey,
+        asvk_key: FakeRsaKey,
+    ) -> Self {
+        FakeAmd::with_keys_and_profile(
+            product,
+            ark_key,
+            ask_key,
+            asvk_key,
+            &AmdCertProfile::default(),
+        )
+    }
+
+    /// Like [`FakeAmd::with_keys`], naming and dating the authority
+    /// certificates by `profile`; leaves and CRLs started from this value
+    /// carry the profile's organisational unit too.
+    pub fn with_keys_and_profile(
+        product: FakeProduct,
+        ark_key: FakeRsaKey,
+        ask_key: FakeRsaKey,
+        asvk_key: FakeRsaKey,
+        profile: &AmdCertProfile,
+    ) -> Self {
+        let ark_der = authority_certificate(product, AmdRole::Ark, &ark_key, &ark_key, profile);
+        let ask_der = authority_certificate(product, AmdRole::Ask, &ask_key, &ark_key, profile);
+        let asvk_der = authority_certificate(product, AmdRole::Asvk, &asvk_key, &ark_key, profile);
         FakeAmd {
             product,
             ark_key,
@@ -176,6 +242,7 @@ impl FakeAmd {
             ark_der,
             ask_der,
             asvk_der,
+            org_unit: profile.org_unit.clone(),
         }
     }
 
@@ -225,18 +292,28 @@ impl FakeAmd {
 
     /// Start a VCEK leaf (signed by the ASK) with valid defaults.
     pub fn vcek(&self) -> AmdLeafBuilder {
-        AmdLeafBuilder::new(self.product, AmdLeafKind::Vcek)
+        AmdLeafBuilder::new(self, AmdLeafKind::Vcek)
     }
 
     /// Start a VLEK leaf (signed by the ASVK) with valid defaults.
     pub fn vlek(&self) -> AmdLeafBuilder {
-        AmdLeafBuilder::new(self.product, AmdLeafKind::Vlek)
+        AmdLeafBuilder::new(self, AmdLeafKind::Vlek)
+    }
+
+    /// The key that signs as `issuer`: this value's own key for
+    /// [`AmdIssuer::Own`], the other product's fixture key otherwise.
+    fn signer_key(&self, issuer: AmdIssuer) -> FakeRsaKey {
+        match issuer {
+            AmdIssuer::Own(role) => self.authority_key(role).clone(),
+            AmdIssuer::Other(product, role) => amd_authority_key(product, role),
+        }
     }
 
     /// Start an ARK-signed CRL (empty, valid around the default time).
     pub fn crl(&self) -> AmdCrlBuilder {
         AmdCrlBuilder {
             product: self.product,
+            authorities: self.clone(),
             this_update: crate::DEFAULT_AT - 7 * 86_400,
             next_update: Some(crate::DEFAULT_AT + 30 * 86_400),
             revoked: Vec::new(),
@@ -247,11 +324,21 @@ impl FakeAmd {
     }
 }
 
+impl std::fmt::Debug for FakeAmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeAmd")
+            .field("product", &self.product)
+            .field("org_unit", &self.org_unit)
+            .finish_non_exhaustive()
+    }
+}
+
 fn authority_certificate(
     product: FakeProduct,
     role: AmdRole,
     subject_key: &FakeRsaKey,
     issuer_key: &FakeRsaKey,
+    profile: &AmdCertProfile,
 ) -> Vec<u8> {
     let spki = subject_key.spki_der();
     let own_id = key_identifier(&spki);
@@ -285,10 +372,10 @@ fn authority_certificate(
     )));
     let template = CertificateTemplate {
         serial: role.serial().to_be_bytes().to_vec(),
-        issuer: amd_name(&AmdRole::Ark.common_name(product)),
-        subject: amd_name(&role.common_name(product)),
-        not_before: DEFAULT_NOT_BEFORE,
-        not_after: DEFAULT_NOT_AFTER,
+        issuer: amd_name_with_ou(&profile.org_unit, &AmdRole::Ark.common_name(product)),
+        subject: amd_name_with_ou(&profile.org_unit, &role.common_name(product)),
+        not_before: profile.not_before,
+        not_after: profile.not_after,
         subject_spki: spki,
         extensions,
     };
@@ -346,7 +433,9 @@ impl FakeAmdLeaf {
 pub struct AmdLeafBuilder {
     product: FakeProduct,
     kind: AmdLeafKind,
+    authorities: FakeAmd,
     key_label: String,
+    key: Option<FakeP384Key>,
     subject_cn: String,
     issuer: AmdIssuer,
     issuer_name_override: Option<DistinguishedName>,
@@ -364,7 +453,8 @@ pub struct AmdLeafBuilder {
 }
 
 impl AmdLeafBuilder {
-    fn new(product: FakeProduct, kind: AmdLeafKind) -> Self {
+    fn new(authorities: &FakeAmd, kind: AmdLeafKind) -> Self {
+        let product = authorities.product;
         let (subject_cn, issuer, not_before, not_after, hw_id, csp_id) = match kind {
             AmdLeafKind::Vcek => (
                 "SEV-VCEK",
@@ -390,7 +480,9 @@ impl AmdLeafBuilder {
         AmdLeafBuilder {
             product,
             kind,
+            authorities: authorities.clone(),
             key_label: format!("amd-{}-{kind_label}", product.name().to_lowercase()),
+            key: None,
             subject_cn: subject_cn.to_owned(),
             issuer,
             issuer_name_override: None,
@@ -415,6 +507,14 @@ impl AmdLeafBuilder {
     /// distinct chips).
     pub fn key_label(mut self, label: &str) -> Self {
         self.key_label = label.to_owned();
+        self.key = None;
+        self
+    }
+
+    /// Use this P-384 key for the leaf instead of one derived from the key
+    /// label (e.g. a freshly generated random key).
+    pub fn key(mut self, key: FakeP384Key) -> Self {
+        self.key = Some(key);
         self
     }
 
@@ -498,13 +598,16 @@ impl AmdLeafBuilder {
 
     /// Sign the leaf certificate.
     pub fn build(&self) -> FakeAmdLeaf {
-        let key = FakeP384Key::from_label(&self.key_label);
-        let (issuer_product, issuer_role) = self.issuer.resolve(self.product);
-        let issuer_key = amd_authority_key(issuer_product, issuer_role);
-        let issuer_name = self
-            .issuer_name_override
+        let key = self
+            .key
             .clone()
-            .unwrap_or_else(|| amd_name(&issuer_role.common_name(issuer_product)));
+            .unwrap_or_else(|| FakeP384Key::from_label(&self.key_label));
+        let (issuer_product, issuer_role) = self.issuer.resolve(self.product);
+        let issuer_key = self.authorities.signer_key(self.issuer);
+        let org_unit = &self.authorities.org_unit;
+        let issuer_name = self.issuer_name_override.clone().unwrap_or_else(|| {
+            amd_name_with_ou(org_unit, &issuer_role.common_name(issuer_product))
+        });
         let int = |v: u8| der::uint(u64::from(v));
         let mut extensions = Vec::new();
         if let Some(version) = self.struct_version {
@@ -559,7 +662,7 @@ impl AmdLeafBuilder {
         let template = CertificateTemplate {
             serial: self.serial.clone(),
             issuer: issuer_name,
-            subject: amd_name(&self.subject_cn),
+            subject: amd_name_with_ou(org_unit, &self.subject_cn),
             not_before: self.not_before,
             not_after: self.not_after,
             subject_spki: key.spki_der(),
@@ -598,6 +701,7 @@ pub fn default_chip_id(product: FakeProduct) -> [u8; 64] {
 #[derive(Clone, Debug)]
 pub struct AmdCrlBuilder {
     product: FakeProduct,
+    authorities: FakeAmd,
     this_update: i64,
     next_update: Option<i64>,
     revoked: Vec<RevokedEntry>,
@@ -646,9 +750,9 @@ impl AmdCrlBuilder {
     /// The DER CRL.
     pub fn build(&self) -> Vec<u8> {
         let (product, role) = self.signer.resolve(self.product);
-        let key = amd_authority_key(product, role);
+        let key = self.authorities.signer_key(self.signer);
         let template = CrlTemplate {
-            issuer: amd_name(&role.common_name(product)),
+            issuer: amd_name_with_ou(&self.authorities.org_unit, &role.common_name(product)),
             this_update: self.this_update,
             next_update: self.next_update,
             revoked: self.revoked.clone(),

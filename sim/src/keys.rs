@@ -103,8 +103,90 @@ impl FakeP384Key {
         unreachable!("a valid scalar is found within a few tries")
     }
 
-    pub fn label(&self) -> &str {
-        &self.label
+    /// A key from a big-endian secret scalar (48 bytes, in 1..n-1), for
+    /// example freshly drawn random bytes.
+    pub fn from_secret_bytes(label: &str, secret: &[u8]) -> Result<Self, KeyError> {
+        if secret.len() != 48 {
+            return Err(KeyError::new(format!(
+                "P-384 secret scalar has {} bytes (want 48)",
+                secret.len()
+            )));
+        }
+        let signing = p384::ecdsa::SigningKey::from_slice(secret).map_err(|_| {
+            KeyError::new("P-384 secret scalar is zero or not below the group order")
+        })?;
+        Ok(FakeP384Key {
+            label: label.to_owned(),
+            signing,
+        })
+    }
+
+    /// The big-endian secret scalar (48 bytes).
+    pub fn secret_bytes(&self) -> [u8; 48] {
+        let mut out = [0u8; 48];
+        out.copy_from_slice(&self.signing.to_bytes());
+        out
+    }
+
+    /// PKCS#8 v1 `PrivateKeyInfo` DER (id-ecPublicKey, secp384r1) holding
+    /// an RFC 5915 `ECPrivateKey` with the public key.
+    pub fn to_pkcs8_der(&self) -> Vec<u8> {
+        let mut point = vec![0x04];
+        point.extend_from_slice(&self.public_xy());
+        let ec_private_key = der::seq(&[
+            &der::uint(1),
+            &der::octet_string(&self.secret_bytes()),
+            &der::explicit(1, &der::bit_string(&point)),
+        ]);
+        der::seq(&[
+            &der::uint(0),
+            &der::seq(&[&der::oid(oids::EC_PUBLIC_KEY), &der::oid(oids::SECP384R1)]),
+            &der::octet_string(&ec_private_key),
+        ])
+    }
+
+    /// Parse a PKCS#8 `PrivateKeyInfo` holding a P-384 `ECPrivateKey` (as
+    /// written by [`FakeP384Key::to_pkcs8_der`] or OpenSSL). A public key in
+    /// it must match the secret.
+    pub fn from_pkcs8_der(label: &str, pkcs8: &[u8]) -> Result<Self, KeyError> {
+        let bad = |what: &str| KeyError::new(format!("not a PKCS#8 P-384 private key: {what}"));
+        let inner = pkcs8_private_key(pkcs8, oids::EC_PUBLIC_KEY, Some(oids::SECP384R1))
+            .map_err(|e| bad(&e))?;
+        let mut outer = der::Reader::new(inner);
+        let body = outer
+            .expect(der::tag::SEQUENCE)
+            .ok_or_else(|| bad("ECPrivateKey is not a SEQUENCE"))?;
+        if outer.read().is_some() {
+            return Err(bad("trailing bytes after ECPrivateKey"));
+        }
+        let mut fields = der::Reader::new(body);
+        if fields.expect(der::tag::INTEGER) != Some(&[1][..]) {
+            return Err(bad("ECPrivateKey version is not 1"));
+        }
+        let secret = fields
+            .expect(der::tag::OCTET_STRING)
+            .ok_or_else(|| bad("missing privateKey OCTET STRING"))?;
+        let key = FakeP384Key::from_secret_bytes(label, secret)?;
+        while let Some((tag, value)) = fields.read() {
+            match tag {
+                // [0] parameters: must name secp384r1 if present.
+                0xA0 => {
+                    if value != der::oid(oids::SECP384R1) {
+                        return Err(bad("ECPrivateKey parameters are not secp384r1"));
+                    }
+                }
+                // [1] publicKey: must be the secret's point.
+                0xA1 => {
+                    let mut point = vec![0x00, 0x04];
+                    point.extend_from_slice(&key.public_xy());
+                    if value != der::tlv(der::tag::BIT_STRING, &point) {
+                        return Err(bad("public key does not match the private key"));
+                    }
+                }
+                _ => return Err(bad("unexpected field in ECPrivateKey")),
+            }
+        }
+        Ok(key)
     }
 
     /// Uncompressed SEC1 point without the 0x04 prefix: x || y (96 bytes).
@@ -157,19 +239,49 @@ impl FakeRsaKey {
     pub fn from_pkcs1_pem(label: &str, pem_text: &str) -> Self {
         let parsed = pem::parse(pem_text).expect("fixture is PEM");
         assert_eq!(parsed.tag(), "RSA PRIVATE KEY", "fixture is PKCS#1");
-        let mut outer = der::Reader::new(parsed.contents());
+        Self::parse_pkcs1(label, parsed.contents()).expect("fixture is an RSAPrivateKey")
+    }
+
+    /// Parse a PKCS#1 `RSAPrivateKey` DER and check that its parts are
+    /// consistent (n = p·q and the CRT private operation inverts the public
+    /// one), so a corrupted key is refused rather than signing garbage.
+    pub fn from_pkcs1_der(label: &str, pkcs1: &[u8]) -> Result<Self, KeyError> {
+        let key = Self::parse_pkcs1(label, pkcs1)?;
+        key.check_consistent()?;
+        Ok(key)
+    }
+
+    /// Parse a PKCS#8 `PrivateKeyInfo` DER holding an rsaEncryption key
+    /// (what `openssl genpkey` and aws-lc-rs write), checked like
+    /// [`FakeRsaKey::from_pkcs1_der`].
+    pub fn from_pkcs8_der(label: &str, pkcs8: &[u8]) -> Result<Self, KeyError> {
+        let inner = pkcs8_private_key(pkcs8, oids::RSA_ENCRYPTION, None)
+            .map_err(|e| KeyError::new(format!("not a PKCS#8 RSA private key: {e}")))?;
+        Self::from_pkcs1_der(label, inner)
+    }
+
+    fn parse_pkcs1(label: &str, pkcs1: &[u8]) -> Result<Self, KeyError> {
+        let bad = |what: &str| KeyError::new(format!("not a PKCS#1 RSAPrivateKey: {what}"));
+        let mut outer = der::Reader::new(pkcs1);
         let body = outer
             .expect(der::tag::SEQUENCE)
-            .expect("RSAPrivateKey SEQUENCE");
+            .ok_or_else(|| bad("no RSAPrivateKey SEQUENCE"))?;
+        if outer.read().is_some() {
+            return Err(bad("trailing bytes after RSAPrivateKey"));
+        }
         let mut fields = der::Reader::new(body);
-        let mut next = || {
-            BigUint::from_bytes_be(
-                fields
-                    .expect(der::tag::INTEGER)
-                    .expect("RSAPrivateKey INTEGER"),
-            )
-        };
-        let _version = next();
+        let mut ints = Vec::with_capacity(9);
+        for _ in 0..9 {
+            let value = fields
+                .expect(der::tag::INTEGER)
+                .ok_or_else(|| bad("missing or malformed INTEGER"))?;
+            ints.push(BigUint::from_bytes_be(value));
+        }
+        if ints[0] != BigUint::from(0u32) {
+            return Err(bad("version is not 0 (multi-prime keys are not supported)"));
+        }
+        let mut ints = ints.into_iter().skip(1);
+        let mut next = || ints.next().expect("nine integers were read");
         let (n, e, _d, p, q, dp, dq, qinv) = (
             next(),
             next(),
@@ -180,7 +292,7 @@ impl FakeRsaKey {
             next(),
             next(),
         );
-        FakeRsaKey {
+        Ok(FakeRsaKey {
             label: label.to_owned(),
             n,
             e,
@@ -189,7 +301,25 @@ impl FakeRsaKey {
             dp,
             dq,
             qinv,
+        })
+    }
+
+    fn check_consistent(&self) -> Result<(), KeyError> {
+        let zero = BigUint::from(0u32);
+        let one = BigUint::from(1u32);
+        if self.n.bits() < 2048 || self.e <= one || self.p <= one || self.q <= one {
+            return Err(KeyError::new("RSA key parts are out of range"));
         }
+        if &self.p * &self.q != self.n || self.qinv == zero {
+            return Err(KeyError::new("RSA key parts are inconsistent (n != p*q)"));
+        }
+        let m = BigUint::from_bytes_be(b"veritee RSA key consistency check");
+        if self.private_op(&m).modpow(&self.e, &self.n) != m {
+            return Err(KeyError::new(
+                "RSA key parts are inconsistent (private exponents do not invert e)",
+            ));
+        }
+        Ok(())
     }
 
     pub fn label(&self) -> &str {
@@ -306,6 +436,77 @@ fn left_pad(bytes: &[u8], len: usize) -> Vec<u8> {
     let mut out = vec![0u8; len.saturating_sub(bytes.len())];
     out.extend_from_slice(bytes);
     out
+}
+
+/// Why a private key could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyError(String);
+
+impl KeyError {
+    fn new(message: impl Into<String>) -> Self {
+        KeyError(message.into())
+    }
+}
+
+impl std::fmt::Display for KeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+impl std::fmt::Debug for FakeP384Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeP384Key")
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for FakeRsaKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeRsaKey")
+            .field("label", &self.label)
+            .field("bits", &self.n.bits())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The privateKey octets of a PKCS#8 v1 `PrivateKeyInfo` whose algorithm
+/// is `algorithm_oid` (with `curve_oid` as parameters, or NULL/absent
+/// parameters when `None`).
+fn pkcs8_private_key<'a>(
+    pkcs8: &'a [u8],
+    algorithm_oid: &str,
+    curve_oid: Option<&str>,
+) -> Result<&'a [u8], String> {
+    let mut outer = der::Reader::new(pkcs8);
+    let body = outer
+        .expect(der::tag::SEQUENCE)
+        .ok_or("no PrivateKeyInfo SEQUENCE")?;
+    if outer.read().is_some() {
+        return Err("trailing bytes after PrivateKeyInfo".into());
+    }
+    let mut fields = der::Reader::new(body);
+    if fields.expect(der::tag::INTEGER) != Some(&[0][..]) {
+        return Err("PrivateKeyInfo version is not 0".into());
+    }
+    let algorithm = fields
+        .expect(der::tag::SEQUENCE)
+        .ok_or("missing AlgorithmIdentifier")?;
+    let mut alg = der::Reader::new(algorithm);
+    if alg.expect(der::tag::OID) != Some(&der::oid_content(algorithm_oid)[..]) {
+        return Err(format!("algorithm is not {algorithm_oid}"));
+    }
+    match (curve_oid, alg.read()) {
+        (None, None) | (None, Some((der::tag::NULL, []))) => {}
+        (Some(curve), Some((der::tag::OID, value))) if value == der::oid_content(curve) => {}
+        _ => return Err("unexpected algorithm parameters".into()),
+    }
+    fields
+        .expect(der::tag::OCTET_STRING)
+        .ok_or_else(|| "missing privateKey OCTET STRING".into())
 }
 
 fn ec_spki(curve_oid: &str, point: &[u8]) -> Vec<u8> {

@@ -6,9 +6,9 @@
 //! public test key committed to the repository or derived from a public
 //! label. Evidence signed by them proves nothing. This crate exists to build
 //! the negative test corpus of the `attestation` crate (one field changed
-//! and re-signed, or one certificate wrong in its own way) and, later, the
-//! simulated TEE. It must never be trusted outside tests and must never be
-//! linked into a release image.
+//! and re-signed, or one certificate wrong in its own way) and the
+//! simulated TEE ([`tee`]). It must never be trusted outside tests and must
+//! never be linked into a release image.
 //!
 //! Every certificate name carries `OU=veritee FAKE test root - never trust`;
 //! common names keep AMD's and Intel's structure because verifiers key off
@@ -19,7 +19,9 @@
 //! The same inputs give the same bytes: EC keys are derived from labels
 //! (SHA-256/384 of `"veritee-fake/<label>"`), ECDSA uses RFC 6979 nonces,
 //! RSA-PSS salts are derived from the key label and message digest, and the
-//! RSA keys are fixtures under `sim/keys/`.
+//! RSA keys are fixtures under `sim/keys/`. The one exception is the
+//! simulated TEE ([`tee`]): its development chain is generated with fresh
+//! random keys per directory and carries `OU=`[`SIMULATED_ORG_UNIT`].
 //!
 //! # Time
 //!
@@ -37,16 +39,22 @@ pub mod intel;
 pub mod keys;
 pub mod snp;
 pub mod tdx;
+/// The simulated SEV-SNP TEE (`--simulate`): a random per-directory development chain.
+pub mod tee;
 /// The shared real-hardware vector corpus and its MANIFEST `[expect]` tables.
 pub mod vectors;
 pub mod x509;
 
-pub use amd::{AmdIssuer, AmdLeafBuilder, AmdLeafKind, AmdRole, FakeAmd, FakeAmdLeaf, FakeProduct};
+pub use amd::{
+    AmdCertProfile, AmdIssuer, AmdLeafBuilder, AmdLeafKind, AmdRole, FakeAmd, FakeAmdLeaf,
+    FakeProduct,
+};
 pub use collateral::{QeIdentityBuilder, TcbInfoBuilder, TdxCollateral, TdxCollateralBuilder};
 pub use intel::{FakeIntel, FakePckLeaf, IntelAuthority, PckLeafBuilder};
-pub use keys::{FakeP256Key, FakeP384Key, FakeRsaKey};
+pub use keys::{FakeP256Key, FakeP384Key, FakeRsaKey, KeyError};
 pub use snp::{tcb_version, SnpReportBuilder, SnpSigningKey, SnpTcb};
 pub use tdx::{QeReport, TdxQuoteBuilder, TdxQuoteFormat};
+pub use tee::{SimError, SimulatedSnp, SIMULATED_ORG_UNIT};
 
 /// The time at which every default certificate and collateral item is
 /// valid: 2026-06-01T00:00:00Z, in Unix seconds.

@@ -548,6 +548,16 @@ pub(super) fn check_chain(
     // Trust is the pin, never the chain's self-consistency.
     let sha = x509::sha256(ark_der);
     if !anchors.is_pinned(&sha) {
+        if x509::is_simulated(&ark) {
+            return reject(
+                Reason::SimulatedRootNotTrusted,
+                format!(
+                    "ARK-{product} with SHA-256 {} is a simulated-TEE development root; \
+                     only a policy listing it in dangerous_trusted_roots accepts it",
+                    hex::encode(sha)
+                ),
+            );
+        }
         return reject(
             Reason::UntrustedRoot,
             format!(

@@ -1,0 +1,691 @@
+//! The fourth layer: runtime claims and their binding to REPORT_DATA.
+//!
+//! The guest runtime states what it is (its TLS key, receipt-signing key, the auditor's
+//! HPKE key it encrypts transcripts to, the model it serves, its version, its launch
+//! configuration, and optionally a caller's nonce) in a small CBOR map, and asks the
+//! hardware to sign `REPORT_DATA = SHA-512(claims bytes)`. All 64 bytes are compared.
+//!
+//! The encoding is canonical and strict so that one set of claims has exactly one byte
+//! string: a map with unsigned integer keys in ascending order, definite lengths,
+//! shortest-form integers, no unknown keys. [`RuntimeClaims::from_cbor`] re-encodes what
+//! it parsed and refuses input that differs, so two verifiers never disagree about what
+//! was bound.
+//!
+//! | key | claim | CBOR |
+//! |---|---|---|
+//! | 0 | version (1) | uint |
+//! | 1 | SHA-256 of the TLS SubjectPublicKeyInfo | bstr .size 32 |
+//! | 2 | receipt-signing key | [COSE alg (int), public key (bstr)] |
+//! | 3 | auditor HPKE key (absent: no auditing configured) | [KEM id (uint), public key (bstr)] |
+//! | 4 | model digest (SHA-256 of the weight files) | bstr .size 32 |
+//! | 5 | runtime version | tstr |
+//! | 6 | launch configuration digest (SHA-256) | bstr .size 32 |
+//! | 7 | client nonce (absent: none asked for) | bstr, 8..=64 bytes |
+//! | 8 | GPU evidence digest (absent: no GPU evidence) | bstr .size 32 |
+
+use crate::crypto::digest;
+use crate::evidence::VerifiedEvidence;
+use crate::policy::{Appraised, Constraint, Hex, Policy};
+use crate::reason::{reject, Reason, Rejection};
+use ciborium::value::{Integer, Value};
+use serde::Serialize;
+
+/// The claims format version this crate writes and accepts.
+pub const CLAIMS_VERSION: u64 = 1;
+/// COSE algorithm identifier for EdDSA (RFC 9053).
+pub const COSE_ALG_EDDSA: i64 = -8;
+/// COSE algorithm identifier for ECDSA P-256 with SHA-256 (RFC 9053).
+pub const COSE_ALG_ES256: i64 = -7;
+/// HPKE KEM identifier for DHKEM(X25519, HKDF-SHA256) (RFC 9180).
+pub const HPKE_KEM_X25519_SHA256: u16 = 0x0020;
+/// Bounds on a client nonce: at least 64 bits of freshness, at most what fits the claims.
+pub const NONCE_LEN: std::ops::RangeInclusive<usize> = 8..=64;
+/// Upper bound on the encoded claims: keys and digests are small.
+const MAX_CLAIMS_LEN: usize = 4096;
+
+/// A public key with the algorithm it is used with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReceiptKey {
+    /// COSE algorithm: [`COSE_ALG_EDDSA`] (32-byte Ed25519 key) or [`COSE_ALG_ES256`]
+    /// (65-byte uncompressed P-256 point).
+    pub alg: i64,
+    #[serde(with = "hex_bytes")]
+    pub public_key: Vec<u8>,
+}
+
+/// The auditor's HPKE public key that transcripts are encrypted to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HpkeKey {
+    pub kem: u16,
+    #[serde(with = "hex_bytes")]
+    pub public_key: Vec<u8>,
+}
+
+/// What the runtime states about itself, bound into REPORT_DATA.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuntimeClaims {
+    #[serde(with = "hex_bytes")]
+    pub tls_spki_sha256: [u8; 32],
+    pub receipt_key: ReceiptKey,
+    pub auditor_hpke_key: Option<HpkeKey>,
+    #[serde(with = "hex_bytes")]
+    pub model_digest: [u8; 32],
+    pub runtime_version: String,
+    #[serde(with = "hex_bytes")]
+    pub launch_config_digest: [u8; 32],
+    #[serde(with = "opt_hex")]
+    pub nonce: Option<Vec<u8>>,
+    #[serde(with = "opt_hex")]
+    pub gpu_evidence_digest: Option<[u8; 32]>,
+}
+
+impl RuntimeClaims {
+    /// The canonical CBOR encoding. Panics only on claims that break this type's own
+    /// invariants (a nonce outside [`NONCE_LEN`] or an unknown key algorithm): the
+    /// runtime builds claims from values it generated.
+    pub fn to_cbor(&self) -> Vec<u8> {
+        self.check().expect("runtime claims are well-formed");
+        let mut map: Vec<(Value, Value)> = vec![
+            (key(0), Value::Integer(CLAIMS_VERSION.into())),
+            (key(1), Value::Bytes(self.tls_spki_sha256.to_vec())),
+            (
+                key(2),
+                Value::Array(vec![
+                    Value::Integer(self.receipt_key.alg.into()),
+                    Value::Bytes(self.receipt_key.public_key.clone()),
+                ]),
+            ),
+        ];
+        if let Some(hpke) = &self.auditor_hpke_key {
+            map.push((
+                key(3),
+                Value::Array(vec![
+                    Value::Integer(hpke.kem.into()),
+                    Value::Bytes(hpke.public_key.clone()),
+                ]),
+            ));
+        }
+        map.push((key(4), Value::Bytes(self.model_digest.to_vec())));
+        map.push((key(5), Value::Text(self.runtime_version.clone())));
+        map.push((key(6), Value::Bytes(self.launch_config_digest.to_vec())));
+        if let Some(nonce) = &self.nonce {
+            map.push((key(7), Value::Bytes(nonce.clone())));
+        }
+        if let Some(gpu) = &self.gpu_evidence_digest {
+            map.push((key(8), Value::Bytes(gpu.to_vec())));
+        }
+        let mut out = Vec::new();
+        ciborium::into_writer(&Value::Map(map), &mut out).expect("writing to a Vec");
+        out
+    }
+
+    /// Parse claims bytes strictly: known version, known keys in canonical order, right
+    /// types and sizes, and exactly the bytes [`Self::to_cbor`] would write.
+    pub fn from_cbor(bytes: &[u8]) -> Result<Self, Rejection> {
+        let bad = |detail: String| Rejection::new(Reason::ClaimsMalformed, detail);
+        if bytes.len() > MAX_CLAIMS_LEN {
+            return Err(bad(format!(
+                "runtime claims are {} bytes, more than the {MAX_CLAIMS_LEN} allowed",
+                bytes.len()
+            )));
+        }
+        let value: Value = ciborium::from_reader(bytes)
+            .map_err(|e| bad(format!("runtime claims are not CBOR: {e}")))?;
+        let Value::Map(entries) = value else {
+            return Err(bad("runtime claims are not a CBOR map".into()));
+        };
+        let mut fields: [Option<Value>; 9] = Default::default();
+        let mut last: Option<u64> = None;
+        for (k, v) in entries {
+            let k = match k {
+                Value::Integer(i) => u64::try_from(i128::from(i)).ok(),
+                _ => None,
+            }
+            .ok_or_else(|| bad("runtime claims key is not an unsigned integer".into()))?;
+            if last.is_some_and(|l| k <= l) {
+                return Err(bad(format!(
+                    "runtime claims key {k} is out of canonical order or repeated"
+                )));
+            }
+            last = Some(k);
+            let slot = fields
+                .get_mut(k as usize)
+                .ok_or_else(|| bad(format!("runtime claims key {k} is unknown")))?;
+            *slot = Some(v);
+        }
+        let [version, tls, receipt, hpke, model, runtime, launch, nonce, gpu] = fields;
+        let version = uint(version, "version (key 0)")?;
+        if version != CLAIMS_VERSION {
+            return reject(
+                Reason::UnsupportedVersion,
+                format!("runtime claims version {version}; this verifier knows {CLAIMS_VERSION}"),
+            );
+        }
+        let (alg, public_key) = pair(receipt, "receipt key (key 2)")?;
+        let claims = RuntimeClaims {
+            tls_spki_sha256: digest32(tls, "TLS key digest (key 1)")?,
+            receipt_key: ReceiptKey {
+                alg: i64::try_from(alg)
+                    .map_err(|_| bad("receipt key algorithm out of range".into()))?,
+                public_key,
+            },
+            auditor_hpke_key: match hpke {
+                None => None,
+                Some(v) => {
+                    let (kem, public_key) = pair(Some(v), "auditor HPKE key (key 3)")?;
+                    Some(HpkeKey {
+                        kem: u16::try_from(kem)
+                            .map_err(|_| bad("auditor HPKE KEM id out of range".into()))?,
+                        public_key,
+                    })
+                }
+            },
+            model_digest: digest32(model, "model digest (key 4)")?,
+            runtime_version: match runtime {
+                Some(Value::Text(t)) => t,
+                _ => return Err(bad("runtime version (key 5) missing or not text".into())),
+            },
+            launch_config_digest: digest32(launch, "launch config digest (key 6)")?,
+            nonce: match nonce {
+                None => None,
+                Some(Value::Bytes(b)) => Some(b),
+                Some(_) => return Err(bad("nonce (key 7) is not a byte string".into())),
+            },
+            gpu_evidence_digest: match gpu {
+                None => None,
+                v => Some(digest32(v, "GPU evidence digest (key 8)")?),
+            },
+        };
+        claims.check()?;
+        if claims.to_cbor() != bytes {
+            return Err(bad(
+                "runtime claims are not in canonical CBOR (shortest integers, definite lengths)"
+                    .into(),
+            ));
+        }
+        Ok(claims)
+    }
+
+    /// REPORT_DATA for these claims: SHA-512 of their canonical encoding.
+    pub fn report_data(&self) -> [u8; 64] {
+        report_data_of(&self.to_cbor())
+    }
+
+    fn check(&self) -> Result<(), Rejection> {
+        let bad = |detail: String| Rejection::new(Reason::ClaimsMalformed, detail);
+        let want = match self.receipt_key.alg {
+            COSE_ALG_EDDSA => 32,
+            COSE_ALG_ES256 => 65,
+            other => {
+                return Err(bad(format!(
+                    "receipt key algorithm {other} is not supported"
+                )))
+            }
+        };
+        if self.receipt_key.public_key.len() != want {
+            return Err(bad(format!(
+                "receipt public key is {} bytes; algorithm {} needs {want}",
+                self.receipt_key.public_key.len(),
+                self.receipt_key.alg
+            )));
+        }
+        if let Some(hpke) = &self.auditor_hpke_key {
+            if hpke.kem != HPKE_KEM_X25519_SHA256 || hpke.public_key.len() != 32 {
+                return Err(bad(format!(
+                    "auditor HPKE key: KEM 0x{:04x} with a {}-byte key; only X25519 (0x0020, 32 bytes) is supported",
+                    hpke.kem,
+                    hpke.public_key.len()
+                )));
+            }
+        }
+        if let Some(nonce) = &self.nonce {
+            if !NONCE_LEN.contains(&nonce.len()) {
+                return Err(bad(format!(
+                    "nonce is {} bytes; {}..={} allowed",
+                    nonce.len(),
+                    NONCE_LEN.start(),
+                    NONCE_LEN.end()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// SHA-512 of the claims bytes as received: the value REPORT_DATA must hold.
+pub fn report_data_of(claims_bytes: &[u8]) -> [u8; 64] {
+    let d = digest::digest(&digest::SHA512, claims_bytes);
+    let mut out = [0u8; 64];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// SHA-256 of a DER SubjectPublicKeyInfo, as named in claim 1.
+pub fn spki_sha256(spki_der: &[u8]) -> [u8; 32] {
+    crate::x509::sha256(spki_der)
+}
+
+/// Evidence that verified, passed the policy and is bound to these runtime claims. Only
+/// [`bind`] constructs it.
+#[derive(Debug)]
+pub struct Bound<'a> {
+    evidence: &'a VerifiedEvidence,
+    claims: RuntimeClaims,
+}
+
+/// Bind appraised evidence to the claims bytes that came with it: all 64 bytes of
+/// REPORT_DATA must equal SHA-512 of exactly those bytes, and the bytes must parse.
+pub fn bind<'a>(appraised: Appraised<'a>, claims_bytes: &[u8]) -> Result<Bound<'a>, Rejection> {
+    let evidence = appraised.evidence();
+    let expected = report_data_of(claims_bytes);
+    let actual = evidence.report_data();
+    if expected != actual {
+        return reject(
+            Reason::ClaimsNotBound,
+            format!(
+                "REPORT_DATA {} is not SHA-512 of the runtime claims ({})",
+                hex::encode(actual),
+                hex::encode(expected)
+            ),
+        );
+    }
+    let claims = RuntimeClaims::from_cbor(claims_bytes)?;
+    Ok(Bound { evidence, claims })
+}
+
+impl<'a> Bound<'a> {
+    pub fn evidence(&self) -> &'a VerifiedEvidence {
+        self.evidence
+    }
+
+    pub fn claims(&self) -> &RuntimeClaims {
+        &self.claims
+    }
+
+    /// The TLS key a server presented (its SubjectPublicKeyInfo DER) must be the bound one.
+    pub fn require_tls_key(&self, spki_der: &[u8]) -> Result<(), Rejection> {
+        require_tls_key(&self.claims, spki_der)
+    }
+
+    /// The claims must carry exactly `nonce` (the caller's fresh challenge).
+    pub fn require_nonce(&self, nonce: &[u8]) -> Result<(), Rejection> {
+        require_nonce(&self.claims, nonce)
+    }
+}
+
+pub(crate) fn require_tls_key(claims: &RuntimeClaims, spki_der: &[u8]) -> Result<(), Rejection> {
+    let presented = spki_sha256(spki_der);
+    if presented != claims.tls_spki_sha256 {
+        return reject(
+            Reason::TlsKeyNotBound,
+            format!(
+                "the TLS key presented (SPKI SHA-256 {}) is not the attested one ({})",
+                hex::encode(presented),
+                hex::encode(claims.tls_spki_sha256)
+            ),
+        );
+    }
+    Ok(())
+}
+
+pub(crate) fn require_nonce(claims: &RuntimeClaims, nonce: &[u8]) -> Result<(), Rejection> {
+    match &claims.nonce {
+        Some(n) if n.as_slice() == nonce => Ok(()),
+        Some(n) => reject(
+            Reason::NonceMismatch,
+            format!(
+                "the evidence answers nonce {}, not the one sent ({})",
+                hex::encode(n),
+                hex::encode(nonce)
+            ),
+        ),
+        None => reject(
+            Reason::NonceMismatch,
+            "a fresh nonce was asked for and the evidence carries none",
+        ),
+    }
+}
+
+/// What a client requires of the runtime's claims, beyond what the evidence policy checks
+/// of the hardware: the `[runtime]` section of a policy file. Every field is mandatory;
+/// `"any"` is explicit.
+///
+/// ```toml
+/// [runtime]
+/// model_digests = ["<64 hex digits>"]        # "any" | [...]
+/// launch_config_digests = "any"              # "any" | ["<64 hex digits>", ...]
+/// runtime_versions = "any"                   # "any" | ["veritee-enclave 0.1.0", ...]
+/// auditor_hpke_keys = "any"                  # "any" | [] (no auditor) | ["<64 hex digits>", ...]
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimePolicy {
+    pub model_digests: Constraint<Vec<Hex<32>>>,
+    pub launch_config_digests: Constraint<Vec<Hex<32>>>,
+    pub runtime_versions: Constraint<Vec<String>>,
+    pub auditor_hpke_keys: Constraint<Vec<Hex<32>>>,
+}
+
+impl RuntimePolicy {
+    /// Accepts any claims: the verifier's default when no policy file says otherwise.
+    pub fn any() -> Self {
+        RuntimePolicy {
+            model_digests: Constraint::Any,
+            launch_config_digests: Constraint::Any,
+            runtime_versions: Constraint::Any,
+            auditor_hpke_keys: Constraint::Any,
+        }
+    }
+
+    /// Appraise bound claims, in a fixed order.
+    pub fn appraise(&self, claims: &RuntimeClaims) -> Result<(), Rejection> {
+        let listed = |c: &Constraint<Vec<Hex<32>>>, v: &[u8; 32]| match c {
+            Constraint::Any => true,
+            Constraint::Only(list) => list.iter().any(|h| &h.0 == v),
+        };
+        if !listed(&self.model_digests, &claims.model_digest) {
+            return reject(
+                Reason::ModelNotAllowed,
+                format!(
+                    "model digest {} is not in the policy's model_digests",
+                    hex::encode(claims.model_digest)
+                ),
+            );
+        }
+        if !listed(&self.launch_config_digests, &claims.launch_config_digest) {
+            return reject(
+                Reason::LaunchConfigNotAllowed,
+                format!(
+                    "launch configuration digest {} is not in the policy's launch_config_digests",
+                    hex::encode(claims.launch_config_digest)
+                ),
+            );
+        }
+        if let Constraint::Only(versions) = &self.runtime_versions {
+            if !versions.contains(&claims.runtime_version) {
+                return reject(
+                    Reason::RuntimeVersionNotAllowed,
+                    format!(
+                        "runtime version {:?} is not in the policy's runtime_versions",
+                        claims.runtime_version
+                    ),
+                );
+            }
+        }
+        if let Constraint::Only(keys) = &self.auditor_hpke_keys {
+            let ok = match &claims.auditor_hpke_key {
+                None => keys.is_empty(),
+                Some(k) => keys.iter().any(|h| h.0[..] == k.public_key[..]),
+            };
+            if !ok {
+                return reject(
+                    Reason::AuditorKeyNotAllowed,
+                    format!(
+                        "auditor HPKE key {} is not the one the policy names",
+                        claims
+                            .auditor_hpke_key
+                            .as_ref()
+                            .map_or("(none)".into(), |k| hex::encode(&k.public_key))
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A complete policy file: the evidence policy ([`Policy`]) at the top level and the
+/// runtime claims policy in `[runtime]`. Both are mandatory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyFile {
+    pub evidence: Policy,
+    pub runtime: RuntimePolicy,
+}
+
+impl PolicyFile {
+    pub fn from_toml(text: &str) -> Result<Self, Rejection> {
+        let mut table: toml::Table = toml::from_str(text)
+            .map_err(|e| Rejection::new(Reason::PolicyInvalid, e.to_string()))?;
+        let runtime = table.remove("runtime").ok_or_else(|| {
+            Rejection::new(
+                Reason::PolicyInvalid,
+                "missing [runtime] section (model_digests, launch_config_digests, runtime_versions, auditor_hpke_keys)",
+            )
+        })?;
+        let runtime: RuntimePolicy = runtime
+            .try_into()
+            .map_err(|e| Rejection::new(Reason::PolicyInvalid, format!("[runtime]: {e}")))?;
+        let evidence: Policy = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e| Rejection::new(Reason::PolicyInvalid, e.to_string()))?;
+        evidence.check()?;
+        Ok(PolicyFile { evidence, runtime })
+    }
+
+    pub fn to_toml(&self) -> String {
+        #[derive(Serialize)]
+        struct Runtime<'a> {
+            runtime: &'a RuntimePolicy,
+        }
+        format!(
+            "{}\n{}",
+            self.evidence.to_toml(),
+            toml::to_string(&Runtime {
+                runtime: &self.runtime
+            })
+            .expect("a runtime policy serialises")
+        )
+    }
+}
+
+fn key(k: u64) -> Value {
+    Value::Integer(Integer::from(k))
+}
+
+fn uint(v: Option<Value>, what: &str) -> Result<u64, Rejection> {
+    match v {
+        Some(Value::Integer(i)) => u64::try_from(i128::from(i)).ok(),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        Rejection::new(
+            Reason::ClaimsMalformed,
+            format!("{what} missing or not an unsigned integer"),
+        )
+    })
+}
+
+fn digest32(v: Option<Value>, what: &str) -> Result<[u8; 32], Rejection> {
+    match v {
+        Some(Value::Bytes(b)) => <[u8; 32]>::try_from(b.as_slice()).ok(),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        Rejection::new(
+            Reason::ClaimsMalformed,
+            format!("{what} missing or not a 32-byte string"),
+        )
+    })
+}
+
+/// `[int, bstr]`
+fn pair(v: Option<Value>, what: &str) -> Result<(i128, Vec<u8>), Rejection> {
+    if let Some(Value::Array(items)) = v {
+        if let [Value::Integer(i), Value::Bytes(b)] = items.as_slice() {
+            return Ok((i128::from(*i), b.clone()));
+        }
+    }
+    reject(
+        Reason::ClaimsMalformed,
+        format!("{what} missing or not [integer, byte string]"),
+    )
+}
+
+mod hex_bytes {
+    pub fn serialize<S: serde::Serializer, T: AsRef<[u8]>>(b: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(b))
+    }
+}
+
+mod opt_hex {
+    pub fn serialize<S: serde::Serializer, T: AsRef<[u8]>>(
+        b: &Option<T>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match b {
+            Some(b) => s.serialize_some(&hex::encode(b)),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_policy_appraises_each_claim_with_its_reason() {
+        let c = sample();
+        let text = format!(
+            "{}\n[runtime]\nmodel_digests = [\"{}\"]\nlaunch_config_digests = \"any\"\nruntime_versions = [\"veritee-enclave 0.1.0\"]\nauditor_hpke_keys = [\"{}\"]\n",
+            Policy::default_verifier().to_toml(),
+            hex::encode([4u8; 32]),
+            hex::encode([3u8; 32]),
+        );
+        let file = PolicyFile::from_toml(&text).unwrap();
+        assert_eq!(PolicyFile::from_toml(&file.to_toml()).unwrap(), file);
+        file.runtime.appraise(&c).unwrap();
+        let reason = |c: RuntimeClaims| file.runtime.appraise(&c).unwrap_err().reason;
+        assert_eq!(
+            reason(RuntimeClaims {
+                model_digest: [9; 32],
+                ..sample()
+            }),
+            Reason::ModelNotAllowed
+        );
+        assert_eq!(
+            reason(RuntimeClaims {
+                runtime_version: "other".into(),
+                ..sample()
+            }),
+            Reason::RuntimeVersionNotAllowed
+        );
+        assert_eq!(
+            reason(RuntimeClaims {
+                auditor_hpke_key: None,
+                ..sample()
+            }),
+            Reason::AuditorKeyNotAllowed
+        );
+        // Missing section, missing field, unknown field: policy errors.
+        let evidence_only = Policy::default_verifier().to_toml();
+        assert_eq!(
+            PolicyFile::from_toml(&evidence_only).unwrap_err().reason,
+            Reason::PolicyInvalid
+        );
+        let partial = format!("{evidence_only}\n[runtime]\nmodel_digests = \"any\"\n");
+        assert_eq!(
+            PolicyFile::from_toml(&partial).unwrap_err().reason,
+            Reason::PolicyInvalid
+        );
+        assert_eq!(
+            PolicyFile::from_toml(&text.replace("runtime_versions", "runtime_version"))
+                .unwrap_err()
+                .reason,
+            Reason::PolicyInvalid
+        );
+    }
+
+    pub(crate) fn sample() -> RuntimeClaims {
+        RuntimeClaims {
+            tls_spki_sha256: [1; 32],
+            receipt_key: ReceiptKey {
+                alg: COSE_ALG_EDDSA,
+                public_key: vec![2; 32],
+            },
+            auditor_hpke_key: Some(HpkeKey {
+                kem: HPKE_KEM_X25519_SHA256,
+                public_key: vec![3; 32],
+            }),
+            model_digest: [4; 32],
+            runtime_version: "veritee-enclave 0.1.0".into(),
+            launch_config_digest: [5; 32],
+            nonce: Some(vec![6; 16]),
+            gpu_evidence_digest: None,
+        }
+    }
+
+    #[test]
+    fn claims_round_trip_and_report_data_is_sha512_of_the_bytes() {
+        let claims = sample();
+        let bytes = claims.to_cbor();
+        assert_eq!(RuntimeClaims::from_cbor(&bytes).unwrap(), claims);
+        let d = digest::digest(&digest::SHA512, &bytes);
+        assert_eq!(claims.report_data().as_slice(), d.as_ref());
+        // Optional claims absent: keys 3, 7 and 8 are left out, not null.
+        let bare = RuntimeClaims {
+            auditor_hpke_key: None,
+            nonce: None,
+            ..sample()
+        };
+        let bare_bytes = bare.to_cbor();
+        assert!(bare_bytes.len() < bytes.len());
+        assert_eq!(RuntimeClaims::from_cbor(&bare_bytes).unwrap(), bare);
+    }
+
+    fn encode(map: Vec<(Value, Value)>) -> Vec<u8> {
+        let mut out = Vec::new();
+        ciborium::into_writer(&Value::Map(map), &mut out).unwrap();
+        out
+    }
+
+    fn entries() -> Vec<(Value, Value)> {
+        let Value::Map(m) = ciborium::from_reader::<Value, _>(&sample().to_cbor()[..]).unwrap()
+        else {
+            unreachable!()
+        };
+        m
+    }
+
+    #[test]
+    fn malformed_claims_are_rejected_with_their_reason() {
+        let reason = |bytes: &[u8]| RuntimeClaims::from_cbor(bytes).unwrap_err().reason;
+        assert_eq!(reason(b""), Reason::ClaimsMalformed);
+        assert_eq!(reason(&[0x80]), Reason::ClaimsMalformed, "an array");
+        // Reordered keys.
+        let mut m = entries();
+        m.swap(1, 2);
+        assert_eq!(reason(&encode(m)), Reason::ClaimsMalformed);
+        // Unknown key.
+        let mut m = entries();
+        m.push((key(9), Value::Bool(true)));
+        assert_eq!(reason(&encode(m)), Reason::ClaimsMalformed);
+        // Missing model digest.
+        let mut m = entries();
+        m.retain(|(k, _)| k != &key(4));
+        assert_eq!(reason(&encode(m)), Reason::ClaimsMalformed);
+        // A short digest.
+        let mut m = entries();
+        m[1].1 = Value::Bytes(vec![1; 31]);
+        assert_eq!(reason(&encode(m)), Reason::ClaimsMalformed);
+        // Another version.
+        let mut m = entries();
+        m[0].1 = Value::Integer(2u8.into());
+        assert_eq!(reason(&encode(m)), Reason::UnsupportedVersion);
+        // A non-shortest integer encoding of the version (0x18 0x01 for 1).
+        let bytes = sample().to_cbor();
+        assert_eq!(&bytes[..3], &[0xa8, 0x00, 0x01], "a map of 8 claims, version 1");
+        let mut long = vec![0xa8, 0x00, 0x18, 0x01];
+        long.extend_from_slice(&bytes[3..]);
+        assert_eq!(reason(&long), Reason::ClaimsMalformed);
+        // Trailing bytes after the map.
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert_eq!(reason(&trailing), Reason::ClaimsMalformed);
+        // A nonce that is too short to be a challenge.
+        let mut m = entries();
+        let at = m.iter().position(|(k, _)| k == &key(7)).unwrap();
+        m[at].1 = Value::Bytes(vec![1; 4]);
+        assert_eq!(reason(&encode(m)), Reason::ClaimsMalformed);
+    }
+}

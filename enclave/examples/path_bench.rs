@@ -1,0 +1,145 @@
+//! Benchmark for bench/enclave_path.sh: generated tokens/s through the full attested path
+//! (TLS + HTTP + OpenAI API + engine queue) against the bare engine on the same loaded
+//! model, in one process and one run; and TLS connection set-up with evidence
+//! verification against a plain TLS handshake to the same server.
+//!
+//! Usage: path_bench [ROUNDS] [NEW_TOKENS] [CONNECTIONS]
+//! Prints one JSON line. Runs interleave (bare, api, bare, api, ...) so drift on a shared
+//! machine hits both sides alike; the medians are compared.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use enclave::config::Config;
+use enclave::startup::{self, Options};
+use inference::chat::Message;
+use inference::sampling::SamplingParams;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Instant;
+
+const PROMPT: &str = "Write a short story about a lighthouse keeper and a storm.";
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let rounds: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let new_tokens: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(64);
+    let connections: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(50);
+    let state_dir = std::env::temp_dir().join(format!("veritee-bench-{}", std::process::id()));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        state_dir: state_dir.clone(),
+        ..Config::default()
+    };
+    let runtime = rt
+        .block_on(startup::start(Options {
+            config,
+            simulate: true,
+        }))
+        .expect("runtime starts");
+    let addr = runtime.local_addr().unwrap();
+    let state = Arc::clone(&runtime.state);
+    let policy = common::Server::policy_from(&state_dir);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = rt.spawn(runtime.serve(async {
+        let _ = stop_rx.await;
+    }));
+
+    let model = state.engine.model();
+    let prompt = model.prompt_ids(&[Message::new("user", PROMPT)]).unwrap();
+    let params = SamplingParams {
+        max_tokens: new_tokens,
+        ..Default::default()
+    };
+    let body = json!({
+        "model": model.id,
+        "messages": [{"role": "user", "content": PROMPT}],
+        "max_tokens": new_tokens,
+        "temperature": 0,
+        "stream": true,
+        "stream_options": {"include_usage": true},
+    })
+    .to_string();
+
+    let mut client = rt
+        .block_on(common::connect(addr, &policy))
+        .expect("verified connection");
+    let (mut bare, mut api) = (Vec::new(), Vec::new());
+    for round in 0..=rounds {
+        // Both sides stop where the API stops (the model's end-of-generation ids), so
+        // they generate the same tokens.
+        let t = Instant::now();
+        let g = inference::generate::generate(
+            &model.model,
+            &prompt,
+            &params,
+            model.tokenizer.eog_ids(),
+            None,
+            |_| std::ops::ControlFlow::Continue(()),
+        )
+        .unwrap();
+        let bare_tps = g.output_ids.len() as f64 / t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let r = rt.block_on(client.request("POST", "/v1/chat/completions", body.as_bytes()));
+        let secs = t.elapsed().as_secs_f64();
+        assert_eq!(r.status, 200);
+        let events = common::sse_events(&r.body);
+        assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+        let usage: serde_json::Value = serde_json::from_str(&events[events.len() - 2]).unwrap();
+        let generated = usage["usage"]["completion_tokens"].as_u64().unwrap() as usize;
+        assert_eq!(
+            generated,
+            g.output_ids.len(),
+            "both sides generate the same tokens"
+        );
+        if round > 0 {
+            // Round 0 warms caches on both sides.
+            bare.push(bare_tps);
+            api.push(generated as f64 / secs);
+        }
+    }
+
+    // Connection set-up: a full verified connect (evidence parsed, chain and report
+    // verified, policy appraised, key binding checked) vs a plain TLS handshake.
+    let (plain_config, _) = common::client_config_no_verify();
+    let mut verified_ms = Vec::new();
+    let mut plain_ms = Vec::new();
+    for _ in 0..connections {
+        let t = Instant::now();
+        let c = rt.block_on(common::connect(addr, &policy)).unwrap();
+        verified_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        drop(c);
+        let t = Instant::now();
+        rt.block_on(common::plain_tls_connect(addr, Arc::clone(&plain_config)));
+        plain_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let _ = stop_tx.send(());
+    let _ = rt.block_on(server);
+    let _ = std::fs::remove_dir_all(&state_dir);
+    let (b, a) = (median(bare), median(api));
+    let (v, p) = (median(verified_ms), median(plain_ms));
+    println!(
+        "{}",
+        json!({
+            "new_tokens": new_tokens,
+            "rounds": rounds,
+            "bare_engine_tps": (b * 100.0).round() / 100.0,
+            "full_path_tps": (a * 100.0).round() / 100.0,
+            "ratio_full_path_vs_bare": (a / b * 1000.0).round() / 1000.0,
+            "connections": connections,
+            "verified_connect_ms": (v * 100.0).round() / 100.0,
+            "plain_tls_connect_ms": (p * 100.0).round() / 100.0,
+            "ratio_verified_vs_plain_connect": (v / p * 100.0).round() / 100.0,
+        })
+    );
+}

@@ -1,0 +1,289 @@
+//! Keys born inside the runtime, the claims that name them, and the evidence bundles that
+//! bind those claims to the hardware (REPORT_DATA = SHA-512(claims)).
+//!
+//! The TLS key and the receipt-signing key are generated in this process at start and
+//! never leave it: they are not written to disk, not logged, and not exported by any API.
+
+use crate::platform::{EvidenceSource, PlatformError, TeeKind};
+use attestation::binding::{
+    spki_sha256, HpkeKey, ReceiptKey, RuntimeClaims, COSE_ALG_EDDSA, HPKE_KEM_X25519_SHA256,
+};
+use attestation::bundle::{
+    EvidenceBundle, CERT_MEDIA_TYPE, CRL_MEDIA_TYPE, IND_ENDORSEMENT, IND_EVIDENCE,
+    JSON_MEDIA_TYPE, SNP_REPORT_MEDIA_TYPE, TDX_QUOTE_MEDIA_TYPE,
+};
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
+
+/// The runtime's own keys.
+pub struct RuntimeKeys {
+    /// ECDSA P-256 key of the attested TLS certificate.
+    pub tls: rcgen::KeyPair,
+    /// Ed25519 key that signs usage receipts.
+    pub receipt: Ed25519KeyPair,
+}
+
+impl RuntimeKeys {
+    pub fn generate() -> Result<Self, String> {
+        let tls = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .map_err(|e| format!("generating the TLS key: {e}"))?;
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new())
+            .map_err(|e| format!("generating the receipt key: {e}"))?;
+        let receipt = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+            .map_err(|e| format!("loading the receipt key: {e}"))?;
+        Ok(RuntimeKeys { tls, receipt })
+    }
+
+    /// SubjectPublicKeyInfo DER of the TLS key (what claim 1 digests).
+    pub fn tls_spki_der(&self) -> Vec<u8> {
+        rcgen::PublicKeyData::subject_public_key_info(&self.tls)
+    }
+}
+
+/// What the runtime states about itself, except the per-request nonce.
+#[derive(Debug, Clone)]
+pub struct ClaimsTemplate {
+    pub model_digest: [u8; 32],
+    pub launch_config_digest: [u8; 32],
+    pub auditor_hpke_public_key: Option<[u8; 32]>,
+}
+
+/// Produces evidence bundles for this runtime's keys and claims.
+pub struct Attester {
+    source: Box<dyn EvidenceSource>,
+    /// Certificates and collateral the host handed in, served with every bundle.
+    collateral: Vec<(String, Vec<u8>)>,
+    claims: RuntimeClaims,
+    simulated: bool,
+}
+
+impl Attester {
+    pub fn new(
+        source: Box<dyn EvidenceSource>,
+        collateral: Vec<(String, Vec<u8>)>,
+        keys: &RuntimeKeys,
+        template: &ClaimsTemplate,
+        simulated: bool,
+    ) -> Self {
+        let claims = RuntimeClaims {
+            tls_spki_sha256: spki_sha256(&keys.tls_spki_der()),
+            receipt_key: ReceiptKey {
+                alg: COSE_ALG_EDDSA,
+                public_key: keys.receipt.public_key().as_ref().to_vec(),
+            },
+            auditor_hpke_key: template.auditor_hpke_public_key.map(|k| HpkeKey {
+                kem: HPKE_KEM_X25519_SHA256,
+                public_key: k.to_vec(),
+            }),
+            model_digest: template.model_digest,
+            runtime_version: crate::RUNTIME_VERSION.to_owned(),
+            launch_config_digest: template.launch_config_digest,
+            nonce: None,
+            gpu_evidence_digest: None,
+        };
+        Attester {
+            source,
+            collateral,
+            claims,
+            simulated,
+        }
+    }
+
+    pub fn claims(&self) -> &RuntimeClaims {
+        &self.claims
+    }
+
+    pub fn kind(&self) -> TeeKind {
+        self.source.kind()
+    }
+
+    pub fn is_simulated(&self) -> bool {
+        self.simulated
+    }
+
+    pub fn describe(&self) -> String {
+        self.source.describe()
+    }
+
+    /// Fresh evidence over the claims, with the caller's nonce when given.
+    pub fn bundle(&self, nonce: Option<&[u8]>) -> Result<EvidenceBundle, PlatformError> {
+        let claims = RuntimeClaims {
+            nonce: nonce.map(<[u8]>::to_vec),
+            ..self.claims.clone()
+        };
+        let claims_bytes = claims.to_cbor();
+        let report_data = attestation::binding::report_data_of(&claims_bytes);
+        let evidence = self.source.evidence(&report_data)?;
+        let mut bundle = EvidenceBundle::new(claims_bytes);
+        let (label, media) = match evidence.kind {
+            TeeKind::SevSnp => ("report", SNP_REPORT_MEDIA_TYPE),
+            TeeKind::Tdx => ("quote", TDX_QUOTE_MEDIA_TYPE),
+        };
+        bundle.push(label, media, evidence.report, IND_EVIDENCE);
+        let mut used: Vec<String> = vec![label.to_owned()];
+        for (name, bytes) in evidence.certificates.iter().chain(&self.collateral) {
+            // The same certificate may come from the platform and from the host's
+            // directory: serve it once.
+            if bundle.entries.iter().any(|e| &e.value == bytes) {
+                continue;
+            }
+            let mut label = name.clone();
+            let mut n = 1;
+            while used.contains(&label) || label == "claims" || label == "__cmwc_t" {
+                n += 1;
+                label = format!("{name}-{n}");
+            }
+            used.push(label.clone());
+            bundle.push(&label, media_type_of(name), bytes.clone(), IND_ENDORSEMENT);
+        }
+        Ok(bundle)
+    }
+}
+
+/// A media type from a collateral file's name; the verifier recognises entries by content,
+/// so this only helps a human reading the bundle.
+fn media_type_of(name: &str) -> &'static str {
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".der") || lower.ends_with(".cer") || lower.ends_with(".crt") {
+        CERT_MEDIA_TYPE
+    } else if lower.ends_with(".crl") {
+        CRL_MEDIA_TYPE
+    } else if lower.ends_with(".json") {
+        JSON_MEDIA_TYPE
+    } else if lower.ends_with(".pem") {
+        "application/x-pem-file"
+    } else {
+        "application/octet-stream"
+    }
+}
+
+/// The simulated SEV-SNP TEE as an evidence source (development only).
+#[cfg(feature = "simulate")]
+pub mod simulated {
+    use super::*;
+    use crate::platform::PlatformEvidence;
+    use sim::tee::SimulatedSnp;
+
+    pub struct SimulatedSource {
+        tee: SimulatedSnp,
+        host_data: [u8; 32],
+        dir: std::path::PathBuf,
+    }
+
+    impl SimulatedSource {
+        /// Open (or create) the development chain in `dir`; `host_data` stands for what
+        /// the host would place in HOST_DATA (the launch configuration digest).
+        pub fn open(dir: &std::path::Path, host_data: [u8; 32]) -> Result<Self, String> {
+            let tee = SimulatedSnp::open_or_create(dir)
+                .map_err(|e| format!("simulated TEE in {}: {e}", dir.display()))?;
+            Ok(SimulatedSource {
+                tee,
+                host_data,
+                dir: dir.to_owned(),
+            })
+        }
+
+        pub fn tee(&self) -> &SimulatedSnp {
+            &self.tee
+        }
+
+        pub fn host_data(&self) -> [u8; 32] {
+            self.host_data
+        }
+    }
+
+    impl EvidenceSource for SimulatedSource {
+        fn kind(&self) -> TeeKind {
+            TeeKind::SevSnp
+        }
+
+        fn describe(&self) -> String {
+            format!(
+                "SIMULATED SEV-SNP (development chain in {})",
+                self.dir.display()
+            )
+        }
+
+        fn evidence(&self, report_data: &[u8; 64]) -> Result<PlatformEvidence, PlatformError> {
+            Ok(PlatformEvidence {
+                kind: TeeKind::SevSnp,
+                report: self.tee.report(report_data, &self.host_data),
+                certificates: vec![
+                    ("vcek.der".into(), self.tee.vcek_der().to_vec()),
+                    ("ask.der".into(), self.tee.ask_der().to_vec()),
+                    ("ark.der".into(), self.tee.ark_der().to_vec()),
+                ],
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::PlatformEvidence;
+    use attestation::bundle::EvidenceBundle;
+    use std::sync::Mutex;
+
+    /// A platform that records the REPORT_DATA it was asked to sign.
+    struct Recording(Mutex<Vec<[u8; 64]>>);
+
+    impl EvidenceSource for Recording {
+        fn kind(&self) -> TeeKind {
+            TeeKind::SevSnp
+        }
+        fn describe(&self) -> String {
+            "recording test platform".into()
+        }
+        fn evidence(&self, report_data: &[u8; 64]) -> Result<PlatformEvidence, PlatformError> {
+            self.0.lock().unwrap().push(*report_data);
+            Ok(PlatformEvidence {
+                kind: TeeKind::SevSnp,
+                report: report_data.to_vec(),
+                certificates: vec![("vcek.der".into(), vec![1, 2, 3])],
+            })
+        }
+    }
+
+    #[test]
+    fn bundles_bind_claims_with_and_without_nonce_and_serve_collateral_once() {
+        let keys = RuntimeKeys::generate().unwrap();
+        let template = ClaimsTemplate {
+            model_digest: [3; 32],
+            launch_config_digest: [4; 32],
+            auditor_hpke_public_key: Some([5; 32]),
+        };
+        let collateral = vec![
+            ("vcek.der".to_string(), vec![1, 2, 3]), // same bytes as the platform's: once
+            ("ark.pem".to_string(), b"-----BEGIN".to_vec()),
+            ("vcek.der".to_string(), vec![9]), // same name, other bytes: renamed
+        ];
+        let source = Box::new(Recording(Mutex::new(Vec::new())));
+        let attester = Attester::new(source, collateral, &keys, &template, false);
+        assert_eq!(
+            attester.claims().tls_spki_sha256,
+            spki_sha256(&keys.tls_spki_der())
+        );
+        assert_eq!(
+            attester.claims().receipt_key.public_key,
+            keys.receipt.public_key().as_ref()
+        );
+
+        let plain = attester.bundle(None).unwrap();
+        let parsed = EvidenceBundle::from_cbor(&plain.to_cbor()).unwrap();
+        let claims = RuntimeClaims::from_cbor(&parsed.claims).unwrap();
+        assert_eq!(claims.nonce, None);
+        assert_eq!(claims.model_digest, [3; 32]);
+        // The platform signed SHA-512 of exactly the claims bytes in the bundle.
+        assert_eq!(
+            parsed.entries[0].value,
+            attestation::binding::report_data_of(&parsed.claims).to_vec()
+        );
+        let labels: Vec<&str> = parsed.entries.iter().map(|e| e.label.as_str()).collect();
+        assert_eq!(labels, ["report", "vcek.der", "ark.pem", "vcek.der-2"]);
+
+        let nonced = attester.bundle(Some(&[7; 16])).unwrap();
+        let claims = RuntimeClaims::from_cbor(&nonced.claims).unwrap();
+        assert_eq!(claims.nonce.as_deref(), Some(&[7u8; 16][..]));
+        assert_ne!(nonced.claims, plain.claims);
+    }
+}

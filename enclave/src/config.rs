@@ -1,0 +1,224 @@
+//! Runtime configuration: a TOML file, overridden by command-line flags, plus the
+//! provider's launch configuration (whose digest the runtime claims bind).
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Everything the runtime needs to start. Every field has a default so that
+/// `veritee-enclave serve --simulate` runs with no file at all.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The TLS listener. There is no plain-HTTP listener.
+    pub listen: SocketAddr,
+    /// GGUF model file; default: the bundled SmolLM2 in the models directory.
+    pub model: Option<PathBuf>,
+    /// Name the API reports for the model; default: the file's stem.
+    pub model_id: Option<String>,
+    /// Where the runtime keeps state it may keep: the simulated TEE's development chain
+    /// and the policy it writes for clients. Never private keys of the runtime itself.
+    pub state_dir: PathBuf,
+    /// The provider's launch configuration (TOML); its SHA-256 is bound in the claims.
+    pub launch_config: Option<PathBuf>,
+    /// Certificates and collateral handed in by the host, served with the evidence.
+    pub collateral_dir: Option<PathBuf>,
+    /// configfs-tsm report directory and the SEV guest device (real TEEs only).
+    pub tsm_report_dir: PathBuf,
+    pub sev_guest_device: PathBuf,
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8443".parse().expect("literal address"),
+            model: None,
+            model_id: None,
+            state_dir: PathBuf::from(".veritee"),
+            launch_config: None,
+            collateral_dir: None,
+            tsm_report_dir: PathBuf::from("/sys/kernel/config/tsm/report"),
+            sev_guest_device: PathBuf::from("/dev/sev-guest"),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Limits on what one request and the whole server may ask for.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body accepted (bytes).
+    pub max_body_bytes: usize,
+    /// Longest prompt accepted (tokens, after the chat template); capped by the context.
+    pub max_prompt_tokens: usize,
+    /// Largest `max_tokens` a request may ask for.
+    pub max_tokens: usize,
+    /// `max_tokens` when a request gives none.
+    pub default_max_tokens: usize,
+    /// Jobs waiting for an engine slot beyond which requests are refused (503).
+    pub queue_depth: usize,
+    /// Jobs generating at once (one engine thread each).
+    pub parallel_jobs: usize,
+    /// A request's whole life, queue wait included (seconds).
+    pub request_timeout_secs: u64,
+    /// Time allowed for the TLS handshake and for reading a request's headers (seconds).
+    pub handshake_timeout_secs: u64,
+    /// Open connections at most; further ones are closed at once.
+    pub max_connections: usize,
+    /// After SIGTERM/SIGINT: how long in-flight requests may take to finish (seconds).
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1 << 20,
+            max_prompt_tokens: 8192,
+            max_tokens: 2048,
+            default_max_tokens: 256,
+            queue_depth: 64,
+            parallel_jobs: 2,
+            request_timeout_secs: 300,
+            handshake_timeout_secs: 10,
+            max_connections: 512,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl Config {
+    /// Read a TOML configuration file; unknown keys are errors.
+    pub fn from_file(path: &Path) -> Result<Config, String> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("config {}: {e}", path.display()))?;
+        let config: Config =
+            toml::from_str(&text).map_err(|e| format!("config {}: {e}", path.display()))?;
+        config
+            .check()
+            .map_err(|e| format!("config {}: {e}", path.display()))?;
+        Ok(config)
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        let l = &self.limits;
+        for (name, value) in [
+            ("limits.max_body_bytes", l.max_body_bytes),
+            ("limits.max_prompt_tokens", l.max_prompt_tokens),
+            ("limits.max_tokens", l.max_tokens),
+            ("limits.default_max_tokens", l.default_max_tokens),
+            ("limits.parallel_jobs", l.parallel_jobs),
+            ("limits.max_connections", l.max_connections),
+        ] {
+            if value == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        if l.default_max_tokens > l.max_tokens {
+            return Err(format!(
+                "limits.default_max_tokens ({}) exceeds limits.max_tokens ({})",
+                l.default_max_tokens, l.max_tokens
+            ));
+        }
+        if l.request_timeout_secs == 0 || l.handshake_timeout_secs == 0 {
+            return Err("timeouts must be at least 1 second".into());
+        }
+        Ok(())
+    }
+}
+
+/// The provider's launch configuration. On real hardware its digest is also placed in
+/// SNP HOST_DATA / TDX MRCONFIGID by the host, so the image measurement stays the same
+/// for every deployment while each deployment's settings are still attested.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LaunchConfig {
+    /// The auditor's HPKE public key (X25519, 64 hex digits) transcripts are encrypted to.
+    pub auditor_hpke_public_key: Option<String>,
+    /// The model digest (SHA-256, 64 hex digits) this deployment must serve; the runtime
+    /// refuses to start with any other model.
+    pub model_digest: Option<String>,
+}
+
+/// A launch configuration with the digest of its exact bytes.
+#[derive(Debug, Clone)]
+pub struct LoadedLaunchConfig {
+    pub config: LaunchConfig,
+    pub auditor_hpke_public_key: Option<[u8; 32]>,
+    pub model_digest: Option<[u8; 32]>,
+    /// SHA-256 of the file's bytes; of the empty string when there is no file.
+    pub digest: [u8; 32],
+}
+
+impl LoadedLaunchConfig {
+    pub fn load(path: Option<&Path>) -> Result<Self, String> {
+        let bytes = match path {
+            Some(p) => {
+                std::fs::read(p).map_err(|e| format!("launch config {}: {e}", p.display()))?
+            }
+            None => Vec::new(),
+        };
+        let name = path.map_or("(none)".to_string(), |p| p.display().to_string());
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| format!("launch config {name}: not UTF-8 text"))?;
+        let config: LaunchConfig =
+            toml::from_str(text).map_err(|e| format!("launch config {name}: {e}"))?;
+        let hex32 = |field: &str, v: &Option<String>| -> Result<Option<[u8; 32]>, String> {
+            v.as_deref()
+                .map(|h| {
+                    hex::decode(h)
+                        .ok()
+                        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                        .ok_or_else(|| {
+                            format!("launch config {name}: {field} must be 64 hex digits")
+                        })
+                })
+                .transpose()
+        };
+        Ok(LoadedLaunchConfig {
+            auditor_hpke_public_key: hex32(
+                "auditor_hpke_public_key",
+                &config.auditor_hpke_public_key,
+            )?,
+            model_digest: hex32("model_digest", &config.model_digest)?,
+            config,
+            digest: crate::sha256(&bytes),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_unknown_keys_are_errors() {
+        Config::default().check().unwrap();
+        let err = toml::from_str::<Config>("listen = \"127.0.0.1:1\"\nlisen = 2\n").unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+        let c: Config = toml::from_str("[limits]\nqueue_depth = 3\n").unwrap();
+        assert_eq!(c.limits.queue_depth, 3);
+        assert_eq!(c.limits.parallel_jobs, Limits::default().parallel_jobs);
+        let c: Config = toml::from_str("[limits]\nmax_tokens = 10\n").unwrap();
+        assert!(c.check().unwrap_err().contains("default_max_tokens"));
+    }
+
+    #[test]
+    fn launch_config_digest_covers_the_exact_bytes() {
+        let dir = std::env::temp_dir().join(format!("veritee-launch-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("launch.toml");
+        let key = "ab".repeat(32);
+        std::fs::write(&path, format!("auditor_hpke_public_key = \"{key}\"\n")).unwrap();
+        let loaded = LoadedLaunchConfig::load(Some(&path)).unwrap();
+        assert_eq!(loaded.auditor_hpke_public_key, Some([0xab; 32]));
+        assert_eq!(loaded.digest, crate::sha256(&std::fs::read(&path).unwrap()));
+        std::fs::write(&path, "auditor_hpke_public_key = \"abcd\"\n").unwrap();
+        let err = LoadedLaunchConfig::load(Some(&path)).unwrap_err();
+        assert!(err.contains("64 hex digits"), "{err}");
+        let none = LoadedLaunchConfig::load(None).unwrap();
+        assert_eq!(none.digest, crate::sha256(b""));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

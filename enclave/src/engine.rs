@@ -1,0 +1,332 @@
+//! The inference engine behind the API: one model shared by a fixed number of engine
+//! threads, fed from a bounded queue.
+//!
+//! Each engine thread runs one job at a time (prefill, then token by token through its own
+//! KV cache) and streams text back over a channel. The engine does not batch sequences
+//! together (the `inference` crate's forward pass takes one sequence); concurrency comes
+//! from `parallel_jobs` threads sharing the weights, and overload is refused at the queue
+//! rather than absorbed as unbounded latency.
+
+use inference::chat::{ChatTemplate, Message};
+use inference::generate::{generate, FinishReason};
+use inference::gguf::GgufFile;
+use inference::model::Model;
+use inference::sampling::SamplingParams;
+use inference::tokenizer::{StreamDecoder, Tokenizer};
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::UnboundedSender;
+
+/// The loaded model with its tokenizer and chat template.
+pub struct LoadedModel {
+    pub model: Model,
+    pub tokenizer: Tokenizer,
+    pub template: ChatTemplate,
+    pub id: String,
+    pub digest: [u8; 32],
+    pub context_len: usize,
+}
+
+impl LoadedModel {
+    pub fn load(path: &Path, id: Option<&str>) -> Result<Self, String> {
+        let file = GgufFile::open(path).map_err(|e| format!("model {}: {e}", path.display()))?;
+        let tokenizer =
+            Tokenizer::from_gguf(&file).map_err(|e| format!("model {}: {e}", path.display()))?;
+        let template = ChatTemplate::from_gguf(&file, &tokenizer)
+            .map_err(|e| format!("model {}: {e}", path.display()))?;
+        let model = Model::load(&file, &candle_core::Device::Cpu)
+            .map_err(|e| format!("model {}: {e}", path.display()))?;
+        let id = id.map(str::to_owned).unwrap_or_else(|| {
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "model".into())
+        });
+        Ok(LoadedModel {
+            context_len: model.config().context_length,
+            digest: model.digest(),
+            model,
+            tokenizer,
+            template,
+            id,
+        })
+    }
+
+    /// Prompt token ids for chat messages, through the model's own template.
+    pub fn prompt_ids(&self, messages: &[Message]) -> Result<Vec<u32>, String> {
+        self.template
+            .prompt_tokens(&self.tokenizer, messages)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// What an engine thread reports about a job, in order: `Started`, any number of `Text`,
+/// then exactly one of `Finished` or `Failed`.
+#[derive(Debug)]
+pub enum JobEvent {
+    Started { queue_wait: Duration },
+    Text(String),
+    Finished(JobSummary),
+    Failed(String),
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobEnd {
+    /// The model stopped (EOS, stop token or stop string).
+    Stop,
+    /// `max_tokens` reached.
+    Length,
+    /// The request's deadline passed.
+    TimedOut,
+    /// The client went away.
+    Cancelled,
+}
+
+#[derive(Debug, Clone)]
+pub struct JobSummary {
+    pub end: JobEnd,
+    pub prompt_tokens: usize,
+    pub completion_tokens: usize,
+    pub output_ids: Vec<u32>,
+    pub queue_wait: Duration,
+    pub prefill_secs: f64,
+    pub decode_secs: f64,
+}
+
+pub struct Job {
+    pub prompt_ids: Vec<u32>,
+    pub params: SamplingParams,
+    pub deadline: Instant,
+    pub events: UnboundedSender<JobEvent>,
+    pub enqueued: Instant,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmitError {
+    /// The queue is full.
+    Overloaded,
+    /// The engine is shutting down.
+    Closed,
+}
+
+/// Counters the metrics endpoint reads.
+#[derive(Default)]
+pub struct EngineStats {
+    pub queued: AtomicUsize,
+    pub active: AtomicUsize,
+    pub completed: AtomicUsize,
+    pub prompt_tokens: AtomicUsize,
+    pub completion_tokens: AtomicUsize,
+}
+
+pub struct Engine {
+    model: Arc<LoadedModel>,
+    queue: Mutex<Option<mpsc::SyncSender<Job>>>,
+    workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    pub stats: Arc<EngineStats>,
+}
+
+impl Engine {
+    pub fn start(model: Arc<LoadedModel>, parallel_jobs: usize, queue_depth: usize) -> Self {
+        let (tx, rx) = mpsc::sync_channel::<Job>(queue_depth);
+        let rx = Arc::new(Mutex::new(rx));
+        let stats = Arc::new(EngineStats::default());
+        let workers = (0..parallel_jobs)
+            .map(|i| {
+                let rx = Arc::clone(&rx);
+                let model = Arc::clone(&model);
+                let stats = Arc::clone(&stats);
+                std::thread::Builder::new()
+                    .name(format!("engine-{i}"))
+                    .spawn(move || loop {
+                        // Hold the lock only while waiting, not while generating.
+                        let job = match rx.lock().expect("engine queue lock").recv() {
+                            Ok(job) => job,
+                            Err(_) => return, // every sender dropped: shutdown
+                        };
+                        stats.queued.fetch_sub(1, Ordering::Relaxed);
+                        stats.active.fetch_add(1, Ordering::Relaxed);
+                        run_job(&model, &stats, job);
+                        stats.active.fetch_sub(1, Ordering::Relaxed);
+                    })
+                    .expect("spawning an engine thread")
+            })
+            .collect();
+        Engine {
+            model,
+            queue: Mutex::new(Some(tx)),
+            workers: Mutex::new(workers),
+            stats,
+        }
+    }
+
+    pub fn model(&self) -> &LoadedModel {
+        &self.model
+    }
+
+    pub fn submit(&self, job: Job) -> Result<(), SubmitError> {
+        let guard = self.queue.lock().expect("engine queue lock");
+        let Some(tx) = guard.as_ref() else {
+            return Err(SubmitError::Closed);
+        };
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        tx.try_send(job).map_err(|e| {
+            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+            match e {
+                mpsc::TrySendError::Full(_) => SubmitError::Overloaded,
+                mpsc::TrySendError::Disconnected(_) => SubmitError::Closed,
+            }
+        })
+    }
+
+    /// Refuse new jobs, let queued and running ones finish, and join the threads.
+    pub fn shutdown(&self) {
+        self.queue.lock().expect("engine queue lock").take();
+        let workers = std::mem::take(&mut *self.workers.lock().expect("workers lock"));
+        for w in workers {
+            let _ = w.join();
+        }
+    }
+}
+
+fn run_job(model: &LoadedModel, stats: &EngineStats, job: Job) {
+    let queue_wait = job.enqueued.elapsed();
+    let events = job.events;
+    if events.send(JobEvent::Started { queue_wait }).is_err() {
+        return; // the client left while queued
+    }
+    if Instant::now() >= job.deadline {
+        let _ = events.send(JobEvent::Failed(
+            "the request timed out while queued".into(),
+        ));
+        return;
+    }
+    let tok = &model.tokenizer;
+    let params = &job.params;
+    let mut decoder = StreamDecoder::new(tok);
+    let mut text = String::new();
+    let mut emitted = 0usize;
+    let mut end_override = None;
+    let mut failure = None;
+    let decode = |ids: &[u32]| tok.decode(ids).unwrap_or_default();
+    let decode_fn: &dyn Fn(&[u32]) -> String = &decode;
+    let result = generate(
+        &model.model,
+        &job.prompt_ids,
+        params,
+        tok.eog_ids(),
+        (!params.stop.is_empty()).then_some(decode_fn),
+        |step| {
+            if events.is_closed() {
+                end_override = Some(JobEnd::Cancelled);
+                return ControlFlow::Break(());
+            }
+            if Instant::now() >= job.deadline {
+                end_override = Some(JobEnd::TimedOut);
+                return ControlFlow::Break(());
+            }
+            // End-of-generation and stop ids end the answer; they are not its text.
+            if tok.is_eog(step.token) || params.stop_token_ids.contains(&step.token) {
+                return ControlFlow::Continue(());
+            }
+            match decoder.push(step.token) {
+                Ok(piece) => text.push_str(&piece),
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    return ControlFlow::Break(());
+                }
+            }
+            let safe = text.len() - stop_holdback(&text, &params.stop);
+            if safe > emitted {
+                let _ = events.send(JobEvent::Text(text[emitted..safe].to_owned()));
+                emitted = safe;
+            }
+            ControlFlow::Continue(())
+        },
+    );
+    if let Some(message) = failure {
+        let _ = events.send(JobEvent::Failed(message));
+        return;
+    }
+    let generation = match result {
+        Ok(g) => g,
+        Err(e) => {
+            let _ = events.send(JobEvent::Failed(e.to_string()));
+            return;
+        }
+    };
+    text.push_str(&decoder.finish());
+    let end = end_override.unwrap_or(match generation.finish_reason {
+        FinishReason::Stop | FinishReason::StopString => JobEnd::Stop,
+        FinishReason::Length => JobEnd::Length,
+        FinishReason::Cancelled => JobEnd::Cancelled,
+    });
+    // A stop string ends the answer before it (OpenAI semantics).
+    let cut = params
+        .stop
+        .iter()
+        .filter_map(|s| text.find(s.as_str()))
+        .min()
+        .unwrap_or(text.len());
+    if cut > emitted {
+        let _ = events.send(JobEvent::Text(text[emitted..cut].to_owned()));
+    }
+    stats.completed.fetch_add(1, Ordering::Relaxed);
+    stats
+        .prompt_tokens
+        .fetch_add(generation.prompt_tokens, Ordering::Relaxed);
+    stats
+        .completion_tokens
+        .fetch_add(generation.output_ids.len(), Ordering::Relaxed);
+    let _ = events.send(JobEvent::Finished(JobSummary {
+        end,
+        prompt_tokens: generation.prompt_tokens,
+        completion_tokens: generation.output_ids.len(),
+        output_ids: generation.output_ids,
+        queue_wait,
+        prefill_secs: generation.prefill_secs,
+        decode_secs: generation.decode_secs,
+    }));
+}
+
+/// Bytes at the end of `text` that could be the start of a stop string, held back from
+/// the stream until the next token shows whether the stop string completes.
+fn stop_holdback(text: &str, stops: &[String]) -> usize {
+    let bytes = text.as_bytes();
+    let mut hold = 0;
+    for stop in stops {
+        let s = stop.as_bytes();
+        let max = s.len().saturating_sub(1).min(bytes.len());
+        for k in (hold + 1..=max).rev() {
+            if bytes[bytes.len() - k..] == s[..k] {
+                hold = k;
+                break;
+            }
+        }
+    }
+    // Never split a character: move the cut left to a boundary.
+    let mut cut = text.len() - hold;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.len() - cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holdback_keeps_back_only_a_possible_stop_prefix() {
+        let stops = vec!["\n\nUser:".to_string(), "END".to_string()];
+        assert_eq!(stop_holdback("hello", &stops), 0);
+        assert_eq!(stop_holdback("hello\n", &stops), 1);
+        assert_eq!(stop_holdback("hello\n\nUs", &stops), 4);
+        assert_eq!(stop_holdback("hello EN", &stops), 2);
+        assert_eq!(stop_holdback("hello", &[]), 0);
+        assert_eq!(stop_holdback("éE", &["EX".to_string()]), 1);
+    }
+}

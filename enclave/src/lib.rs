@@ -1,0 +1,34 @@
+//! The guest runtime that runs inside the confidential VM.
+//!
+//! At start it loads the model, generates its TLS and receipt-signing keys in memory,
+//! states its claims (keys, model digest, launch configuration digest), asks the platform
+//! for evidence with `REPORT_DATA = SHA-512(claims)`, and serves an OpenAI-compatible API
+//! over TLS whose certificate carries that evidence (`id-pe-cmw`). There is no plain-HTTP
+//! listener. Data flow and trust boundaries are in the README's architecture section.
+//!
+//! - [`platform`]: TEE detection and evidence (configfs-tsm, `/dev/sev-guest`) and the
+//!   host's collateral directory.
+//! - [`attester`]: in-enclave keys, runtime claims, evidence bundles, and the simulated
+//!   TEE source (feature `simulate`, never in a release image).
+//! - [`tls`]: the attested certificate and rustls configuration.
+//! - [`engine`]: the model behind a bounded queue and a fixed set of engine threads.
+//! - [`openai`], [`api`]: the wire format and the routes; [`metrics`]: Prometheus.
+//! - [`server`]: accept, handshake, HTTP/1.1, graceful shutdown.
+
+pub mod api;
+pub mod attester;
+pub mod config;
+pub mod engine;
+pub mod metrics;
+pub mod openai;
+pub mod platform;
+pub mod server;
+pub mod startup;
+pub mod tls;
+
+/// What the runtime claims to be (claim 5).
+pub const RUNTIME_VERSION: &str = concat!("veritee-enclave ", env!("CARGO_PKG_VERSION"));
+
+pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
+    attestation::x509::sha256(bytes)
+}

@@ -1,0 +1,199 @@
+//! `veritee-enclave`: the guest runtime's command line.
+
+use clap::{Args, Parser, Subcommand};
+use enclave::config::Config;
+use enclave::startup::{self, Options};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "veritee-enclave",
+    version,
+    about = "Confidential inference runtime: attested TLS, OpenAI-compatible API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the OpenAI-compatible API over attested TLS.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Use a SIMULATED SEV-SNP TEE (development only; its evidence proves nothing).
+    #[arg(long)]
+    simulate: bool,
+    /// TOML configuration file; flags override its values.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address of the TLS listener [default: 127.0.0.1:8443].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// GGUF model file [default: the bundled SmolLM2 in the models directory].
+    #[arg(long, value_name = "FILE")]
+    model: Option<PathBuf>,
+    /// Model name the API reports [default: the file's stem].
+    #[arg(long, value_name = "NAME")]
+    model_id: Option<String>,
+    /// Directory for the simulated TEE's development chain and the written client policy
+    /// [default: .veritee].
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// The provider's launch configuration (TOML: auditor_hpke_public_key, model_digest).
+    #[arg(long, value_name = "FILE")]
+    launch_config: Option<PathBuf>,
+    /// Certificates and collateral from the host, served with the evidence.
+    #[arg(long, value_name = "DIR")]
+    collateral_dir: Option<PathBuf>,
+    /// Jobs generating at once.
+    #[arg(long, value_name = "N")]
+    parallel_jobs: Option<usize>,
+    /// Jobs waiting beyond which requests are refused with 503.
+    #[arg(long, value_name = "N")]
+    queue_depth: Option<usize>,
+    /// Largest max_tokens a request may ask for.
+    #[arg(long, value_name = "N")]
+    max_tokens: Option<usize>,
+    /// A request's whole life, queue wait included.
+    #[arg(long, value_name = "SECONDS")]
+    request_timeout: Option<u64>,
+    /// After SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    #[arg(long, value_name = "SECONDS")]
+    shutdown_grace: Option<u64>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Command::Serve(args) = cli.command;
+    let mut config = match &args.config {
+        Some(path) => match Config::from_file(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("veritee-enclave: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => Config::default(),
+    };
+    if let Some(v) = args.listen {
+        config.listen = v;
+    }
+    if let Some(v) = args.model {
+        config.model = Some(v);
+    }
+    if let Some(v) = args.model_id {
+        config.model_id = Some(v);
+    }
+    if let Some(v) = args.state_dir {
+        config.state_dir = v;
+    }
+    if let Some(v) = args.launch_config {
+        config.launch_config = Some(v);
+    }
+    if let Some(v) = args.collateral_dir {
+        config.collateral_dir = Some(v);
+    }
+    if let Some(v) = args.parallel_jobs {
+        config.limits.parallel_jobs = v;
+    }
+    if let Some(v) = args.queue_depth {
+        config.limits.queue_depth = v;
+    }
+    if let Some(v) = args.max_tokens {
+        config.limits.max_tokens = v;
+        config.limits.default_max_tokens = config.limits.default_max_tokens.min(v);
+    }
+    if let Some(v) = args.request_timeout {
+        config.limits.request_timeout_secs = v;
+    }
+    if let Some(v) = args.shutdown_grace {
+        config.limits.shutdown_grace_secs = v;
+    }
+    if let Err(e) = config.check() {
+        eprintln!("veritee-enclave: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("veritee-io")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("veritee-enclave: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let opts = Options {
+            config,
+            simulate: args.simulate,
+        };
+        let rt = match startup::start(opts).await {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("veritee-enclave: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let addr = match rt.local_addr() {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("veritee-enclave: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let model = rt.state.engine.model();
+        eprintln!(
+            "veritee-enclave: model {} (sha256 {}), {}",
+            model.id,
+            hex::encode(model.digest),
+            rt.state.attester.describe()
+        );
+        if let Some(p) = &rt.policy_path {
+            eprintln!(
+                "veritee-enclave: client policy for this simulated launch: {}",
+                p.display()
+            );
+        }
+        // The one line on stdout: scripts and tests read the address from it.
+        println!("veritee-enclave: listening on https://{addr}");
+        let drained = rt.serve(shutdown_signal()).await;
+        if drained {
+            eprintln!("veritee-enclave: stopped; every in-flight request finished");
+            ExitCode::SUCCESS
+        } else {
+            eprintln!("veritee-enclave: stopped; the grace period ended with requests in flight");
+            ExitCode::FAILURE
+        }
+    })
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    eprintln!("veritee-enclave: shutting down: no new connections, finishing in-flight requests");
+}

@@ -1,0 +1,238 @@
+//! Start-up: configuration, model, keys, evidence, certificate, engine, listener.
+
+use crate::api::AppState;
+use crate::attester::{Attester, ClaimsTemplate, RuntimeKeys};
+use crate::config::{Config, LoadedLaunchConfig};
+use crate::engine::{Engine, LoadedModel};
+use crate::metrics::Metrics;
+use crate::platform::{self, EvidenceSource};
+use crate::{server, tls};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// How to run, beyond the configuration file.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub config: Config,
+    /// Use the simulated SEV-SNP TEE (development only).
+    pub simulate: bool,
+}
+
+/// A started runtime, ready to serve.
+pub struct Runtime {
+    pub state: Arc<AppState>,
+    pub tls: Arc<rustls::ServerConfig>,
+    pub listener: tokio::net::TcpListener,
+    /// The client policy written for a simulated launch.
+    pub policy_path: Option<PathBuf>,
+}
+
+const SIMULATION_WARNING: &str = "\
+veritee-enclave: ************************************************************************
+veritee-enclave: *  SIMULATED TEE. There is no confidential VM here: the evidence is signed *
+veritee-enclave: *  by a development root generated on this machine. It proves NOTHING.     *
+veritee-enclave: *  Every verifier rejects it unless its policy dangerously trusts that    *
+veritee-enclave: *  root. Never send real data to this server.                             *
+veritee-enclave: ************************************************************************";
+
+/// Everything up to a bound listener. Errors are complete sentences for the operator.
+pub async fn start(opts: Options) -> Result<Runtime, String> {
+    let config = opts.config;
+    config.check()?;
+    let launch = LoadedLaunchConfig::load(config.launch_config.as_deref())?;
+    let model_path = config
+        .model
+        .clone()
+        .unwrap_or_else(inference::gguf::default_model_path);
+    let model_id = config.model_id.clone();
+    let model =
+        tokio::task::spawn_blocking(move || LoadedModel::load(&model_path, model_id.as_deref()))
+            .await
+            .map_err(|e| format!("loading the model: {e}"))??;
+    if let Some(expected) = launch.model_digest {
+        if expected != model.digest {
+            return Err(format!(
+                "the model's digest {} is not the launch configuration's model_digest {}",
+                hex::encode(model.digest),
+                hex::encode(expected)
+            ));
+        }
+    }
+    let keys = RuntimeKeys::generate()?;
+    let template = ClaimsTemplate {
+        model_digest: model.digest,
+        launch_config_digest: launch.digest,
+        auditor_hpke_public_key: launch.auditor_hpke_public_key,
+    };
+    let (source, policy_text): (Box<dyn EvidenceSource>, Option<String>) = if opts.simulate {
+        simulated_source(&config, &launch, model.digest)?
+    } else {
+        let source = platform::detect(&config.tsm_report_dir, &config.sev_guest_device)
+            .map_err(|e| e.to_string())?;
+        (source, None)
+    };
+    let collateral = match &config.collateral_dir {
+        Some(dir) => platform::load_collateral_dir(dir).map_err(|e| e.to_string())?,
+        None => Vec::new(),
+    };
+    let attester = Attester::new(source, collateral, &keys, &template, opts.simulate);
+    let bundle = attester
+        .bundle(None)
+        .map_err(|e| format!("getting evidence from the platform: {e}"))?;
+    let mut policy_path = None;
+    if let Some(text) = policy_text {
+        // Check our own evidence exactly as a client will, before serving anything.
+        let policy = attestation::binding::PolicyFile::from_toml(&text)
+            .map_err(|e| format!("the simulated launch policy does not load: {e}"))?;
+        let now = attestation::Timestamp::from_unix(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
+        );
+        bundle
+            .verify_with(&policy, now)
+            .map_err(|e| format!("the simulated evidence does not verify: {e}"))?;
+        let path = config.state_dir.join("policy.toml");
+        write_atomically(&path, text.as_bytes())?;
+        policy_path = Some(path);
+    }
+    let mut names = vec!["localhost".to_string()];
+    names.push(config.listen.ip().to_string());
+    let cert = tls::attested_certificate(&keys, &bundle, &names, 365)?;
+    let tls = tls::server_config(&keys, cert)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("listening on {}: {e}", config.listen))?;
+    let model = Arc::new(model);
+    let fingerprint = format!(
+        "{}-{}",
+        crate::RUNTIME_VERSION.replace(' ', "-"),
+        &hex::encode(model.digest)[..12]
+    );
+    let engine = Engine::start(
+        Arc::clone(&model),
+        config.limits.parallel_jobs,
+        config.limits.queue_depth,
+    );
+    let state = Arc::new(AppState {
+        engine,
+        attester,
+        limits: config.limits.clone(),
+        metrics: Metrics::default(),
+        fingerprint,
+        started_unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    });
+    Ok(Runtime {
+        state,
+        tls,
+        listener,
+        policy_path,
+    })
+}
+
+impl Runtime {
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serve until `shutdown`, drain in-flight requests, stop the engine.
+    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) -> bool {
+        let state = Arc::clone(&self.state);
+        let drained = server::serve(self.listener, self.tls, Arc::clone(&state), shutdown).await;
+        tokio::task::spawn_blocking(move || state.engine.shutdown())
+            .await
+            .ok();
+        drained
+    }
+}
+
+#[cfg(feature = "simulate")]
+fn simulated_source(
+    config: &Config,
+    launch: &LoadedLaunchConfig,
+    model_digest: [u8; 32],
+) -> Result<(Box<dyn EvidenceSource>, Option<String>), String> {
+    use crate::attester::simulated::SimulatedSource;
+    eprintln!("{SIMULATION_WARNING}");
+    let source = SimulatedSource::open(&config.state_dir.join("simulated-tee"), launch.digest)?;
+    let policy = simulated_policy(&source, model_digest, launch);
+    Ok((Box::new(source), Some(policy)))
+}
+
+#[cfg(not(feature = "simulate"))]
+fn simulated_source(
+    _config: &Config,
+    _launch: &LoadedLaunchConfig,
+    _model_digest: [u8; 32],
+) -> Result<(Box<dyn EvidenceSource>, Option<String>), String> {
+    let _ = SIMULATION_WARNING;
+    Err("this build has no simulated TEE (built without the `simulate` feature, as release images are)".into())
+}
+
+/// The client policy that accepts exactly this simulated launch: its measurement, its
+/// HOST_DATA (the launch configuration digest), its TCB, and its development root, which
+/// the policy names as a dangerous extra root.
+#[cfg(feature = "simulate")]
+fn simulated_policy(
+    source: &crate::attester::simulated::SimulatedSource,
+    model_digest: [u8; 32],
+    launch: &LoadedLaunchConfig,
+) -> String {
+    use attestation::snp::{Product, TcbVersion};
+    let tee = source.tee();
+    let tcb = TcbVersion::from_raw(tee.reported_tcb(), Product::Genoa);
+    let auditor = launch
+        .auditor_hpke_public_key
+        .map_or(String::new(), |k| format!("\"{}\"", hex::encode(k)));
+    format!(
+        r#"# Written by `veritee-enclave serve --simulate` for its own SIMULATED launch.
+# It trusts a development root generated on this machine (dangerous_trusted_roots):
+# evidence it accepts proves nothing about hardware. Never use it for real data.
+version = 1
+platforms = ["snp"]
+debug = "forbid"
+report_data = "any"
+dangerous_trusted_roots = ["{root}"]
+
+[snp]
+products = ["Genoa"]
+signing_keys = ["vcek"]
+measurement = ["{measurement}"]
+host_data = ["{host_data}"]
+min_tcb = {{ bootloader = {bl}, tee = {tee_svn}, snp = {snp}, microcode = {ucode}, fmc = 0 }}
+vmpl = [0]
+migration_agent = "forbid"
+smt = "allow"
+
+[runtime]
+model_digests = ["{model}"]
+launch_config_digests = ["{launch}"]
+runtime_versions = ["{version}"]
+auditor_hpke_keys = [{auditor}]
+"#,
+        model = hex::encode(model_digest),
+        launch = hex::encode(launch.digest),
+        version = crate::RUNTIME_VERSION,
+        root = hex::encode(crate::sha256(tee.ark_der())),
+        measurement = hex::encode(tee.measurement()),
+        host_data = hex::encode(source.host_data()),
+        bl = tcb.bootloader,
+        tee_svn = tcb.tee,
+        snp = tcb.snp,
+        ucode = tcb.microcode,
+    )
+}
+
+/// Write a file by renaming a complete temporary sibling into place, so a reader never
+/// sees half a policy.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}

@@ -1,0 +1,408 @@
+//! Test harness: start the real `veritee-enclave` binary in simulated-TEE mode on
+//! 127.0.0.1, and talk to it over TLS with a client that verifies the certificate's
+//! evidence with the `attestation` crate before sending anything.
+
+#![allow(dead_code)]
+
+use attestation::binding::PolicyFile as Policy;
+use attestation::bundle::{AttestedRuntime, EvidenceBundle};
+use attestation::{Rejection, Timestamp};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The bundled model, or None (the caller prints why it skips).
+pub fn model() -> Option<PathBuf> {
+    inference::gguf::model_for_tests()
+}
+
+/// A running runtime; killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub addr: std::net::SocketAddr,
+    pub state_dir: PathBuf,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Start `veritee-enclave serve --simulate` with extra flags; waits (bounded) for the
+    /// listening line on stdout.
+    pub fn start(model: &Path, extra: &[&str]) -> Server {
+        let state_dir = std::env::temp_dir().join(format!(
+            "veritee-e2e-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&state_dir);
+        // Defined for integration tests only; the benchmark example never starts a child.
+        let Some(bin) = option_env!("CARGO_BIN_EXE_veritee-enclave") else {
+            panic!("Server::start runs from integration tests, where cargo builds the binary")
+        };
+        let mut child = Command::new(bin)
+            .args(["serve", "--simulate", "--listen", "127.0.0.1:0"])
+            .arg("--model")
+            .arg(model)
+            .arg("--state-dir")
+            .arg(&state_dir)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the veritee-enclave binary starts");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let err_pipe = child.stderr.take().unwrap();
+        let sink = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in BufReader::new(err_pipe).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let out_pipe = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out_pipe).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("veritee-enclave: listening on https://") {
+                    let _ = tx.send(addr.parse::<std::net::SocketAddr>().unwrap());
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "the runtime did not start within 120 s; stderr:\n{}",
+                    stderr.lock().unwrap()
+                );
+            }
+        };
+        Server {
+            child,
+            addr,
+            state_dir,
+            stderr,
+        }
+    }
+
+    pub fn policy(&self) -> Policy {
+        Self::policy_from(&self.state_dir)
+    }
+
+    /// The client policy a simulated runtime wrote into its state directory.
+    pub fn policy_from(state_dir: &Path) -> Policy {
+        let text = std::fs::read_to_string(state_dir.join("policy.toml"))
+            .expect("the simulated runtime writes its client policy");
+        Policy::from_toml(&text).expect("the written policy loads")
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.state_dir);
+    }
+}
+
+static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+pub fn now() -> Timestamp {
+    Timestamp::from_unix(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+    )
+}
+
+/// What the verifier saw during the handshake.
+#[derive(Default)]
+pub struct Seen {
+    pub outcome: Option<Result<AttestedRuntime, Rejection>>,
+    pub spki: Vec<u8>,
+}
+
+/// Accepts the server certificate only if its evidence verifies under `policy`, binds
+/// the claims, and names this certificate's key. The handshake signature is then checked
+/// against that same key by rustls, proving the server holds it.
+#[derive(Debug)]
+pub struct EvidenceVerifier {
+    policy: Policy,
+    seen: Arc<Mutex<SeenBox>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+#[derive(Default)]
+pub struct SeenBox(pub Seen);
+
+impl std::fmt::Debug for SeenBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Seen")
+    }
+}
+
+pub fn spki_of(cert_der: &[u8]) -> Vec<u8> {
+    let (_, cert) = x509_parser::parse_x509_certificate(cert_der).unwrap();
+    cert.public_key().raw.to_vec()
+}
+
+impl ServerCertVerifier for EvidenceVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let spki = spki_of(end_entity);
+        let outcome = EvidenceBundle::from_certificate(end_entity)
+            .and_then(|b| b.verify_with(&self.policy, now()))
+            .and_then(|r| r.require_tls_key(&spki).map(|()| r));
+        let ok = outcome.is_ok();
+        let reason = outcome.as_ref().err().map(|e| e.reason.code());
+        let mut seen = self.seen.lock().unwrap();
+        seen.0 = Seen {
+            outcome: Some(outcome),
+            spki,
+        };
+        if ok {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(format!(
+                "evidence rejected: {}",
+                reason.unwrap_or("?")
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// A verified connection with an HTTP/1.1 sender on it.
+pub struct Client {
+    pub sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    pub attested: AttestedRuntime,
+    pub spki: Vec<u8>,
+}
+
+pub fn client_config(policy: &Policy) -> (Arc<rustls::ClientConfig>, Arc<Mutex<SeenBox>>) {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let seen = Arc::new(Mutex::new(SeenBox::default()));
+    let verifier = Arc::new(EvidenceVerifier {
+        policy: policy.clone(),
+        seen: Arc::clone(&seen),
+        provider: Arc::clone(&provider),
+    });
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    (Arc::new(config), seen)
+}
+
+/// A client that accepts any certificate (still checking the handshake signature): the
+/// plain-TLS baseline of the connection benchmark. Never use it for anything else.
+pub fn client_config_no_verify() -> (Arc<rustls::ClientConfig>, ()) {
+    #[derive(Debug)]
+    struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+    impl ServerCertVerifier for AcceptAny {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            m: &[u8],
+            c: &CertificateDer<'_>,
+            d: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(
+                m,
+                c,
+                d,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+        fn verify_tls13_signature(
+            &self,
+            m: &[u8],
+            c: &CertificateDer<'_>,
+            d: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                m,
+                c,
+                d,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    (Arc::new(config), ())
+}
+
+/// A TLS handshake with `config`, then close.
+pub async fn plain_tls_connect(addr: std::net::SocketAddr, config: Arc<rustls::ClientConfig>) {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let connector = tokio_rustls::TlsConnector::from(config);
+    let name = ServerName::try_from("localhost").unwrap();
+    connector
+        .connect(name, tcp)
+        .await
+        .expect("plain TLS handshake");
+}
+
+/// Connect, verify, and only then open HTTP. Returns the rejection if verification fails.
+pub async fn connect(addr: std::net::SocketAddr, policy: &Policy) -> Result<Client, Rejection> {
+    let (config, seen) = client_config(policy);
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let connector = tokio_rustls::TlsConnector::from(config);
+    let name = ServerName::try_from("localhost").unwrap();
+    let tls = connector.connect(name, tcp).await;
+    let Seen { outcome, spki } = std::mem::take(&mut seen.lock().unwrap().0);
+    let attested = outcome.expect("the verifier ran")?;
+    let tls = tls.expect("handshake completes after the evidence verified");
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    Ok(Client {
+        sender,
+        attested,
+        spki,
+    })
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+impl Client {
+    pub async fn request(&mut self, method: &str, path: &str, body: &[u8]) -> Reply {
+        let req = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::copy_from_slice(body)))
+            .unwrap();
+        let resp = tokio::time::timeout(Duration::from_secs(300), self.sender.send_request(req))
+            .await
+            .expect("a response within 300 s")
+            .expect("the request is answered");
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        Reply {
+            status,
+            content_type,
+            body,
+        }
+    }
+}
+
+/// Server-sent events of a body: the `data:` payloads, in order.
+pub fn sse_events(body: &[u8]) -> Vec<String> {
+    String::from_utf8(body.to_vec())
+        .unwrap()
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: ").map(str::to_owned))
+        .collect()
+}
+
+/// Poll `f` until it returns Some, at most `limit`.
+pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}

@@ -1,0 +1,427 @@
+//! End to end: the real binary, the real SmolLM2 model, the simulated TEE, over TLS with a
+//! client that verifies the certificate's evidence before sending a byte.
+
+mod common;
+
+use attestation::bundle::EvidenceBundle;
+use attestation::Reason;
+use common::{connect, now, sse_events, Server};
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+macro_rules! model_or_skip {
+    () => {
+        match common::model() {
+            Some(m) => m,
+            None => {
+                eprintln!("SKIPPED: the bundled model is missing (run scripts/fetch-model.sh)");
+                return;
+            }
+        }
+    };
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// What the bare engine generates for one user message, greedy: the reference the
+/// server's answers must equal.
+fn bare_engine_answer(
+    model_path: &std::path::Path,
+    message: &str,
+    max_tokens: usize,
+) -> (usize, String, usize) {
+    use inference::chat::Message;
+    let model = enclave::engine::LoadedModel::load(model_path, None).unwrap();
+    let prompt = model.prompt_ids(&[Message::new("user", message)]).unwrap();
+    let params = inference::sampling::SamplingParams {
+        max_tokens,
+        ..Default::default()
+    };
+    let g = inference::generate::generate(
+        &model.model,
+        &prompt,
+        &params,
+        model.tokenizer.eog_ids(),
+        None,
+        |_| std::ops::ControlFlow::Continue(()),
+    )
+    .unwrap();
+    let text_ids: Vec<u32> = g
+        .output_ids
+        .iter()
+        .copied()
+        .filter(|t| !model.tokenizer.is_eog(*t))
+        .collect();
+    (
+        prompt.len(),
+        model.tokenizer.decode(&text_ids).unwrap(),
+        g.output_ids.len(),
+    )
+}
+
+fn chat_body(message: &str, max_tokens: usize, stream: bool) -> Vec<u8> {
+    json!({
+        "model": "SmolLM2-135M-Instruct.Q4_1",
+        "messages": [{"role": "user", "content": message}],
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "seed": 7,
+        "stream": stream,
+        "stream_options": {"include_usage": stream},
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[test]
+fn attested_chat_streaming_nonce_and_binding() {
+    let model_path = model_or_skip!();
+    let server = Server::start(&model_path, &[]);
+    let policy = server.policy();
+    let question = "What is the capital of France?";
+    let (prompt_len, expected_text, expected_tokens) =
+        bare_engine_answer(&model_path, question, 24);
+    rt().block_on(async {
+        let mut c = connect(server.addr, &policy)
+            .await
+            .expect("evidence verifies");
+        // The claims name this model and this connection's key.
+        let file = inference::gguf::GgufFile::open(&model_path).unwrap();
+        let claims = c.attested.claims().clone();
+        assert_eq!(claims.model_digest, file.sha256());
+        assert_eq!(
+            claims.tls_spki_sha256,
+            attestation::binding::spki_sha256(&c.spki)
+        );
+        assert_eq!(claims.runtime_version, enclave::RUNTIME_VERSION);
+        assert_eq!(claims.nonce, None);
+        assert_eq!(claims.receipt_key.public_key.len(), 32);
+
+        let health = c.request("GET", "/health", b"").await;
+        assert_eq!(health.status, 200);
+        assert_eq!(health.json()["simulated"], json!(true));
+        let models = c.request("GET", "/v1/models", b"").await.json();
+        assert_eq!(models["data"][0]["id"], json!("SmolLM2-135M-Instruct.Q4_1"));
+
+        // Non-streaming: the bare engine's tokens, through TLS and the API.
+        let r = c
+            .request(
+                "POST",
+                "/v1/chat/completions",
+                &chat_body(question, 24, false),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let v = r.json();
+        assert_eq!(v["object"], json!("chat.completion"));
+        assert_eq!(v["choices"][0]["message"]["content"], json!(expected_text));
+        assert_eq!(v["usage"]["prompt_tokens"], json!(prompt_len));
+        assert_eq!(v["usage"]["completion_tokens"], json!(expected_tokens));
+        assert_eq!(
+            v["usage"]["total_tokens"],
+            json!(prompt_len + expected_tokens)
+        );
+        let finish = if expected_tokens == 24 {
+            "length"
+        } else {
+            "stop"
+        };
+        assert_eq!(v["choices"][0]["finish_reason"], json!(finish));
+
+        // Streaming: the same text in pieces, a finish chunk, a usage chunk, [DONE].
+        let r = c
+            .request(
+                "POST",
+                "/v1/chat/completions",
+                &chat_body(question, 24, true),
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.content_type, "text/event-stream");
+        let events = sse_events(&r.body);
+        assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+        let chunks: Vec<Value> = events[..events.len() - 1]
+            .iter()
+            .map(|e| serde_json::from_str(e).unwrap())
+            .collect();
+        assert_eq!(chunks[0]["choices"][0]["delta"]["role"], json!("assistant"));
+        let streamed: String = chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+            .collect();
+        assert_eq!(streamed, expected_text);
+        assert!(chunks.len() > 3, "text arrives in several chunks");
+        let finish_chunk = &chunks[chunks.len() - 2];
+        assert_eq!(finish_chunk["choices"][0]["finish_reason"], json!(finish));
+        let usage_chunk = chunks.last().unwrap();
+        assert_eq!(usage_chunk["choices"], json!([]));
+        assert_eq!(
+            usage_chunk["usage"]["completion_tokens"],
+            json!(expected_tokens)
+        );
+
+        // Fresh evidence for a nonce, bound to the same TLS key.
+        let nonce: Vec<u8> = (0u8..16).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
+        let r = c
+            .request(
+                "GET",
+                &format!("/v1/attestation?nonce={}", hex::encode(&nonce)),
+                b"",
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.content_type, "application/cmw+cbor");
+        let bundle = EvidenceBundle::from_cbor(&r.body).unwrap();
+        let fresh = bundle
+            .verify_with(&policy, now())
+            .expect("fresh evidence verifies");
+        fresh.require_nonce(&nonce).expect("the nonce is bound");
+        fresh.require_tls_key(&c.spki).expect("same TLS key");
+        assert_eq!(fresh.claims().receipt_key, claims.receipt_key);
+        let mut other = nonce.clone();
+        other[0] ^= 1;
+        assert_eq!(
+            fresh.require_nonce(&other).unwrap_err().reason,
+            Reason::NonceMismatch
+        );
+        // The certificate's evidence carries no nonce: asking for freshness there fails.
+        assert_eq!(
+            c.attested.require_nonce(&nonce).unwrap_err().reason,
+            Reason::NonceMismatch
+        );
+        // A man in the middle with genuine evidence but its own key.
+        let mitm_spki = common::spki_of(
+            rcgen::generate_simple_self_signed(vec!["x".into()])
+                .unwrap()
+                .cert
+                .der(),
+        );
+        assert_eq!(
+            fresh.require_tls_key(&mitm_spki).unwrap_err().reason,
+            Reason::TlsKeyNotBound
+        );
+        // Claims changed after the hardware signed: no longer bound.
+        let mut claims_forged = fresh.claims().clone();
+        claims_forged.tls_spki_sha256 = attestation::binding::spki_sha256(&mitm_spki);
+        let mut forged = bundle.clone();
+        forged.claims = claims_forged.to_cbor();
+        assert_eq!(
+            forged.verify_with(&policy, now()).unwrap_err().reason,
+            Reason::ClaimsNotBound
+        );
+        for bad in ["/v1/attestation?nonce=xyz", "/v1/attestation?nonce=0102"] {
+            let r = c.request("GET", bad, b"").await;
+            assert_eq!(r.status, 400, "{bad}");
+            assert_eq!(r.json()["error"]["param"], json!("nonce"));
+        }
+
+        // A policy that does not trust the development root refuses before HTTP.
+        let mut strict = policy.clone();
+        strict.evidence.dangerous_trusted_roots.clear();
+        let err = connect(server.addr, &strict).await.err().expect("refused");
+        assert_eq!(err.reason, Reason::SimulatedRootNotTrusted);
+    });
+}
+
+#[test]
+fn bad_requests_get_openai_errors_and_the_server_keeps_serving() {
+    let model_path = model_or_skip!();
+    // A max_tokens limit above the context, so both checks can be reached.
+    let server = Server::start(&model_path, &["--max-tokens", "9000"]);
+    let policy = server.policy();
+    rt().block_on(async {
+        // (method, path, body, status, error.param, error.code)
+        type Case = (&'static str, &'static str, Vec<u8>, u16, Option<&'static str>, Option<&'static str>);
+        let cases: Vec<Case> = vec![
+            ("POST", "/v1/chat/completions", b"{not json".to_vec(), 400, None, None),
+            (
+                "POST",
+                "/v1/chat/completions",
+                br#"{"model":"gpt-9","messages":[{"role":"user","content":"hi"}]}"#.to_vec(),
+                404,
+                Some("model"),
+                Some("model_not_found"),
+            ),
+            (
+                "POST",
+                "/v1/chat/completions",
+                br#"{"model":"SmolLM2-135M-Instruct.Q4_1","messages":[{"role":"user","content":"hi"}],"temperature":5}"#.to_vec(),
+                400,
+                Some("temperature"),
+                None,
+            ),
+            (
+                "POST",
+                "/v1/chat/completions",
+                br#"{"model":"SmolLM2-135M-Instruct.Q4_1","messages":[{"role":"user","content":"hi"}],"max_tokens":8190}"#.to_vec(),
+                400,
+                Some("max_tokens"),
+                Some("context_length_exceeded"),
+            ),
+            (
+                "POST",
+                "/v1/chat/completions",
+                br#"{"model":"SmolLM2-135M-Instruct.Q4_1","messages":[{"role":"user","content":"hi"}],"max_tokens":9001}"#.to_vec(),
+                400,
+                Some("max_tokens"),
+                None,
+            ),
+            (
+                "POST",
+                "/v1/chat/completions",
+                json!({"model":"SmolLM2-135M-Instruct.Q4_1","messages":[{"role":"user","content":"hello ".repeat(9000)}]}).to_string().into_bytes(),
+                400,
+                Some("messages"),
+                Some("context_length_exceeded"),
+            ),
+            (
+                "POST",
+                "/v1/chat/completions",
+                vec![b' '; 2 << 20],
+                413,
+                None,
+                None,
+            ),
+            ("GET", "/v1/chat/completions", Vec::new(), 405, None, None),
+            ("GET", "/v2/nothing", Vec::new(), 404, None, None),
+        ];
+        for (method, path, body, status, param, code) in cases {
+            // A fresh connection each: the server closes one whose body it refused (413).
+            let mut c = connect(server.addr, &policy).await.unwrap();
+            let r = c.request(method, path, &body).await;
+            assert_eq!(r.status, status, "{method} {path}: {}", String::from_utf8_lossy(&r.body));
+            let v = r.json();
+            assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+            assert!(v["error"]["type"].is_string());
+            assert_eq!(v["error"]["param"].as_str(), param, "{method} {path}: {v}");
+            assert_eq!(v["error"]["code"].as_str(), code, "{method} {path}: {v}");
+        }
+        // Still serving.
+        let mut c = connect(server.addr, &policy).await.unwrap();
+        let r = c
+            .request("POST", "/v1/chat/completions", &chat_body("Say hi.", 4, false))
+            .await;
+        assert_eq!(r.status, 200);
+        let metrics = String::from_utf8(c.request("GET", "/metrics", b"").await.body).unwrap();
+        assert!(metrics.contains("veritee_requests_total{endpoint=\"chat\",status=\"200\"} 1"), "{metrics}");
+        assert!(metrics.contains("veritee_requests_total{endpoint=\"chat\",status=\"400\"}"));
+    });
+}
+
+#[test]
+fn thirty_two_clients_for_thirty_seconds() {
+    let model_path = model_or_skip!();
+    let server = Server::start(
+        &model_path,
+        &["--parallel-jobs", "2", "--queue-depth", "64"],
+    );
+    let policy = server.policy();
+    let secs: u64 = std::env::var("VERITEE_LOAD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    let (sent, ok) = rt().block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut tasks = Vec::new();
+        for i in 0..32 {
+            let policy = policy.clone();
+            let addr = server.addr;
+            tasks.push(tokio::spawn(async move {
+                let mut c = connect(addr, &policy).await.expect("verified connection");
+                let (mut sent, mut ok) = (0usize, 0usize);
+                while Instant::now() < deadline {
+                    let stream = (i + sent) % 2 == 0;
+                    let body = chat_body(&format!("Count to {}.", i + sent), 4, stream);
+                    sent += 1;
+                    let r = c.request("POST", "/v1/chat/completions", &body).await;
+                    assert_eq!(
+                        r.status,
+                        200,
+                        "client {i}: {}",
+                        String::from_utf8_lossy(&r.body)
+                    );
+                    let complete = if stream {
+                        let events = sse_events(&r.body);
+                        events.last().map(String::as_str) == Some("[DONE]")
+                            && events.iter().any(|e| e.contains("\"finish_reason\":\""))
+                    } else {
+                        r.json()["choices"][0]["finish_reason"].is_string()
+                    };
+                    assert!(complete, "client {i}: incomplete response");
+                    ok += 1;
+                }
+                (sent, ok)
+            }));
+        }
+        let mut totals = (0, 0);
+        for t in tasks {
+            let (s, o) = t.await.expect("client task");
+            totals.0 += s;
+            totals.1 += o;
+        }
+        totals
+    });
+    eprintln!("32 clients, {secs} s: {sent} requests, {ok} complete responses");
+    assert_eq!(sent, ok, "every request got a complete response");
+    assert!(ok >= 32, "each client completed at least one request");
+}
+
+#[test]
+fn sigterm_finishes_the_stream_in_flight_then_exits() {
+    let model_path = model_or_skip!();
+    let mut server = Server::start(&model_path, &["--shutdown-grace", "300"]);
+    let policy = server.policy();
+    let pid = server.child.id() as i32;
+    rt().block_on(async {
+        let mut c = connect(server.addr, &policy).await.unwrap();
+        let body = chat_body("Write a long story about a lighthouse.", 32, true);
+        let req = hyper::Request::builder()
+            .method("POST")
+            .uri("/v1/chat/completions")
+            .header("host", "localhost")
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .unwrap();
+        let resp = c.sender.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        // Generation is under way: ask the runtime to stop.
+        // SAFETY: kill(2) with a pid we spawned and a standard signal number.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        use http_body_util::BodyExt;
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let events = sse_events(&body);
+        assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+        assert!(events.iter().any(|e| e.contains("\"finish_reason\":\"")));
+    });
+    let status = common::wait_for(Duration::from_secs(60), || server.child.try_wait().unwrap())
+        .expect("the runtime exits after draining");
+    assert!(
+        status.success(),
+        "exit status {status}; stderr:\n{}",
+        server.stderr()
+    );
+    assert!(server.stderr().contains("every in-flight request finished"));
+}
+
+#[test]
+fn plain_http_gets_no_http_answer() {
+    let model_path = model_or_skip!();
+    let server = Server::start(&model_path, &[]);
+    let mut tcp = std::net::TcpStream::connect(server.addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    tcp.write_all(b"GET /health HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .unwrap();
+    let mut reply = Vec::new();
+    let _ = tcp.read_to_end(&mut reply);
+    assert!(
+        !reply.starts_with(b"HTTP/"),
+        "a plain-HTTP request must not be answered in HTTP: {:?}",
+        String::from_utf8_lossy(&reply)
+    );
+}
