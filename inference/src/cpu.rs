@@ -19,7 +19,7 @@ use crate::kernels::{InputKind, Isa, PackedMatrix, QuantizedInput, TILE};
 use crate::model::LlamaConfig;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::RwLock;
+use std::sync::{Condvar, Mutex, RwLock};
 
 pub(crate) struct CpuLayer {
     pub attn_norm: Vec<f32>,
@@ -56,13 +56,17 @@ pub(crate) struct ChunkOutput {
     pub logits: Vec<f32>,
 }
 
-/// A sense-counting spin barrier; a thread that panics poisons it so the others panic
-/// instead of waiting forever.
+/// A barrier that spins briefly, then sleeps on a condition variable (so an oversubscribed
+/// machine does not lose a core to spinning); a thread that panics poisons it so the
+/// others panic instead of waiting forever.
 struct SpinBarrier {
     n: usize,
     count: AtomicUsize,
     generation: AtomicUsize,
+    sleepers: AtomicUsize,
     poisoned: AtomicBool,
+    lock: Mutex<()>,
+    wake: Condvar,
 }
 
 impl SpinBarrier {
@@ -71,7 +75,10 @@ impl SpinBarrier {
             n,
             count: AtomicUsize::new(0),
             generation: AtomicUsize::new(0),
+            sleepers: AtomicUsize::new(0),
             poisoned: AtomicBool::new(false),
+            lock: Mutex::new(()),
+            wake: Condvar::new(),
         }
     }
 
@@ -79,26 +86,45 @@ impl SpinBarrier {
         if self.n == 1 {
             return;
         }
-        let gen = self.generation.load(Ordering::Acquire);
-        if self.count.fetch_add(1, Ordering::AcqRel) + 1 == self.n {
-            self.count.store(0, Ordering::Relaxed);
-            self.generation.fetch_add(1, Ordering::Release);
+        let gen = self.generation.load(Ordering::SeqCst);
+        if self.count.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
+            self.count.store(0, Ordering::SeqCst);
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            if self.sleepers.load(Ordering::SeqCst) > 0 {
+                let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+                self.wake.notify_all();
+            }
             return;
         }
-        let mut spins = 0u32;
-        while self.generation.load(Ordering::Acquire) == gen {
-            if self.poisoned.load(Ordering::Relaxed) {
+        for _ in 0..SPINS {
+            if self.generation.load(Ordering::Acquire) != gen {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+        // Either the last thread sees `sleepers > 0` and notifies under the lock, or we
+        // see its new generation before waiting (both orders are sequentially consistent).
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        let mut g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        while self.generation.load(Ordering::SeqCst) == gen {
+            if self.poisoned.load(Ordering::SeqCst) {
+                drop(g);
+                self.sleepers.fetch_sub(1, Ordering::SeqCst);
                 panic!("a forward thread panicked");
             }
-            spins = spins.saturating_add(1);
-            if spins < 2_000 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
+            g = self
+                .wake
+                .wait_timeout(g, std::time::Duration::from_millis(50))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
+        drop(g);
+        self.sleepers.fetch_sub(1, Ordering::SeqCst);
     }
 }
+
+/// Spin iterations before a barrier waiter sleeps (some tens of microseconds).
+const SPINS: u32 = 2_000;
 
 /// Poisons the barrier if its thread unwinds.
 struct PoisonOnPanic<'a>(&'a SpinBarrier);
@@ -106,7 +132,9 @@ struct PoisonOnPanic<'a>(&'a SpinBarrier);
 impl Drop for PoisonOnPanic<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            self.0.poisoned.store(true, Ordering::Relaxed);
+            self.0.poisoned.store(true, Ordering::SeqCst);
+            let _g = self.0.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.0.wake.notify_all();
         }
     }
 }

@@ -36,6 +36,8 @@ pub const TILE: usize = 16;
 pub const BLOCK: usize = 32;
 /// Input rows computed together against one weight tile (weight reuse in prefill).
 const ROW_GROUP: usize = 4;
+/// How many tile blocks ahead the AVX-512 kernels prefetch.
+const PREFETCH: usize = 4;
 
 /// A kernel implementation. All give bit-identical results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,10 +168,10 @@ pub struct QuantizedInput {
     rows: usize,
     blocks: usize,
     kind: Option<InputKind>,
-    /// `rows × blocks × 32` values.
-    qs: Vec<i8>,
+    /// `rows × blocks` blocks of 32 values.
+    qs: Vec<[i8; BLOCK]>,
     /// `qs` + 128 as unsigned bytes (`Q8_0` only; the unsigned operand of `vpdpbusd`).
-    qu: Vec<u8>,
+    qu: Vec<[u8; BLOCK]>,
     /// Per block: the f16 scale, widened.
     d: Vec<f32>,
     /// Per block (`Q8_1` only): the f16 `d·Σq`, widened.
@@ -196,7 +198,7 @@ impl QuantizedInput {
         self.rows = x.len() / cols;
         self.blocks = cols / BLOCK;
         let n = self.rows * self.blocks;
-        self.qs.resize(n * BLOCK, 0);
+        self.qs.resize(n, [0; BLOCK]);
         self.d.resize(n, 0.0);
         match kind {
             InputKind::Q8_1 => {
@@ -205,7 +207,7 @@ impl QuantizedInput {
             }
             InputKind::Q8_0 => {
                 self.s.clear();
-                self.qu.resize(n * BLOCK, 0);
+                self.qu.resize(n, [0; BLOCK]);
             }
         }
         for (k, xs) in x.chunks_exact(BLOCK).enumerate() {
@@ -218,7 +220,7 @@ impl QuantizedInput {
             let id = if d != 0.0 { 1.0 / d } else { 0.0 };
             let d16 = f32_to_f16(d);
             self.d[k] = f16_to_f32(d16);
-            let qs = &mut self.qs[k * BLOCK..(k + 1) * BLOCK];
+            let qs = &mut self.qs[k];
             let mut sum = 0i32;
             for (q, &v) in qs.iter_mut().zip(xs) {
                 *q = (v * id).round() as i8;
@@ -231,10 +233,7 @@ impl QuantizedInput {
                     self.s[k] = f16_to_f32(f32_to_f16(s));
                 }
                 InputKind::Q8_0 => {
-                    for (u, &q) in self.qu[k * BLOCK..(k + 1) * BLOCK]
-                        .iter_mut()
-                        .zip(qs.iter())
-                    {
+                    for (u, &q) in self.qu[k].iter_mut().zip(qs.iter()) {
                         *u = (q as u8) ^ 0x80;
                     }
                 }
@@ -242,22 +241,28 @@ impl QuantizedInput {
         }
     }
 
-    /// Block `b` of row `row`: values, and (for `Q8_0`) the values + 128.
+    /// Row `row`: its blocks' values, scales and (`Q8_1`) sums.
     #[inline]
-    fn block(&self, row: usize, b: usize) -> (&[i8; BLOCK], usize) {
-        let k = row * self.blocks + b;
-        let qs = self.qs[k * BLOCK..(k + 1) * BLOCK]
-            .try_into()
-            .expect("32 values");
-        (qs, k)
+    fn row(&self, row: usize) -> InputRow<'_> {
+        let r = row * self.blocks..(row + 1) * self.blocks;
+        InputRow {
+            qs: &self.qs[r.clone()],
+            qu: self.qu.get(r.clone()).unwrap_or(&[]),
+            d: &self.d[r.clone()],
+            s: self.s.get(r).unwrap_or(&[]),
+        }
     }
+}
 
-    #[inline]
-    fn block_u8(&self, k: usize) -> &[u8; BLOCK] {
-        self.qu[k * BLOCK..(k + 1) * BLOCK]
-            .try_into()
-            .expect("32 values")
-    }
+/// One quantized input row, as the kernels read it.
+#[derive(Clone, Copy)]
+struct InputRow<'a> {
+    qs: &'a [[i8; BLOCK]],
+    /// Empty unless `Q8_0`.
+    qu: &'a [[u8; BLOCK]],
+    d: &'a [f32],
+    /// Empty unless `Q8_1`.
+    s: &'a [f32],
 }
 
 /// The tiles of a packed matrix.

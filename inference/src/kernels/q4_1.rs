@@ -4,7 +4,7 @@
 //! Per (weight row, input row) pair: `sum += isum·dw·da + mw·sa` block by block, where
 //! `isum = Σ q_w·q_a` (exact) and `sa = da·Σq_a` (see [`super::QuantizedInput`]).
 
-use super::{f16_to_f32, Isa, QuantizedInput, BLOCK, ROW_GROUP, TILE};
+use super::{f16_to_f32, InputRow, Isa, QuantizedInput, BLOCK, ROW_GROUP, TILE};
 
 /// Raw GGUF block: f16 `d`, f16 `m`, 16 bytes of nibbles (low: values 0..16, high:
 /// values 16..32).
@@ -114,10 +114,11 @@ fn scalar(
     acc: &mut [[f32; TILE]; ROW_GROUP],
 ) {
     for (i, acc) in acc.iter_mut().take(ns).enumerate() {
+        let row = x.row(s0 + i);
         for (r, acc) in acc.iter_mut().enumerate() {
             let mut sum = 0f32;
             for (b, t) in tb.iter().enumerate() {
-                let (a, k) = x.block(s0 + i, b);
+                let a = &row.qs[b];
                 let mut isum = 0i32;
                 for g in 0..4 {
                     for j in 0..4 {
@@ -126,7 +127,7 @@ fn scalar(
                             (q & 0x0f) * a[g * 4 + j] as i32 + (q >> 4) * a[16 + g * 4 + j] as i32;
                     }
                 }
-                sum += isum as f32 * f16_to_f32(t.d[r]) * x.d[k] + f16_to_f32(t.m[r]) * x.s[k];
+                sum += isum as f32 * f16_to_f32(t.d[r]) * row.d[b] + f16_to_f32(t.m[r]) * row.s[b];
             }
             *acc = sum;
         }
@@ -158,6 +159,7 @@ unsafe fn avx2<const NS: usize>(
 ) {
     let mask = _mm256_set1_epi8(0x0f);
     let ones = _mm256_set1_epi16(1);
+    let rows: [InputRow; NS] = std::array::from_fn(|i| x.row(s0 + i));
     for half in 0..2 {
         let mut acc = [_mm256_setzero_ps(); NS];
         for (b, t) in tb.iter().enumerate() {
@@ -178,8 +180,8 @@ unsafe fn avx2<const NS: usize>(
                     _mm256_cvtph_ps(_mm_loadu_si128(t.m.as_ptr().add(half * 8) as *const __m128i)),
                 )
             };
-            for (i, acc) in acc.iter_mut().enumerate() {
-                let (a, k) = x.block(s0 + i, b);
+            for (acc, row) in acc.iter_mut().zip(&rows) {
+                let a = &row.qs[b];
                 let mut p = _mm256_setzero_si256();
                 for g in 0..4 {
                     let a_lo = _mm256_set1_epi32(bcast4(a, g * 4));
@@ -188,8 +190,8 @@ unsafe fn avx2<const NS: usize>(
                     p = _mm256_add_epi16(p, _mm256_maddubs_epi16(hi[g], a_hi));
                 }
                 let f = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
-                let t1 = _mm256_mul_ps(_mm256_mul_ps(f, dw), _mm256_set1_ps(x.d[k]));
-                let t2 = _mm256_mul_ps(mw, _mm256_set1_ps(x.s[k]));
+                let t1 = _mm256_mul_ps(_mm256_mul_ps(f, dw), _mm256_set1_ps(row.d[b]));
+                let t2 = _mm256_mul_ps(mw, _mm256_set1_ps(row.s[b]));
                 *acc = _mm256_add_ps(*acc, _mm256_add_ps(t1, t2));
             }
         }
@@ -213,8 +215,10 @@ unsafe fn avx512<const NS: usize>(
     out: &mut [[f32; TILE]; ROW_GROUP],
 ) {
     let mask = _mm512_set1_epi8(0x0f);
+    let rows: [InputRow; NS] = std::array::from_fn(|i| x.row(s0 + i));
     let mut acc = [_mm512_setzero_ps(); NS];
     for (b, t) in tb.iter().enumerate() {
+        prefetch(t);
         let mut lo = [_mm512_setzero_si512(); 4];
         let mut hi = [_mm512_setzero_si512(); 4];
         for g in 0..4 {
@@ -230,8 +234,8 @@ unsafe fn avx512<const NS: usize>(
                 _mm512_cvtph_ps(_mm256_loadu_si256(t.m.as_ptr() as *const __m256i)),
             )
         };
-        for (i, acc) in acc.iter_mut().enumerate() {
-            let (a, k) = x.block(s0 + i, b);
+        for (acc, row) in acc.iter_mut().zip(&rows) {
+            let a = &row.qs[b];
             let mut p0 = _mm512_setzero_si512();
             let mut p1 = _mm512_setzero_si512();
             for g in 0..4 {
@@ -239,13 +243,26 @@ unsafe fn avx512<const NS: usize>(
                 p1 = _mm512_dpbusd_epi32(p1, hi[g], _mm512_set1_epi32(bcast4(a, 16 + g * 4)));
             }
             let f = _mm512_cvtepi32_ps(_mm512_add_epi32(p0, p1));
-            let t1 = _mm512_mul_ps(_mm512_mul_ps(f, dw), _mm512_set1_ps(x.d[k]));
-            let t2 = _mm512_mul_ps(mw, _mm512_set1_ps(x.s[k]));
+            let t1 = _mm512_mul_ps(_mm512_mul_ps(f, dw), _mm512_set1_ps(row.d[b]));
+            let t2 = _mm512_mul_ps(mw, _mm512_set1_ps(row.s[b]));
             *acc = _mm512_add_ps(*acc, _mm512_add_ps(t1, t2));
         }
     }
     for (i, acc) in acc.iter().enumerate() {
         // SAFETY: a row of `out` holds 16 floats.
         unsafe { _mm512_storeu_ps(out[i].as_mut_ptr(), *acc) };
+    }
+}
+
+/// Asks for the tile block [`PREFETCH`] blocks after `t` (the weights are read as one
+/// sequential stream; this runs ahead of the hardware prefetcher across page boundaries).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn prefetch(t: &TileQ4_1) {
+    let p = (t as *const TileQ4_1).wrapping_add(super::PREFETCH) as *const i8;
+    for line in 0..std::mem::size_of::<TileQ4_1>() / 64 {
+        // SAFETY: a prefetch is only a hint: it never faults and reads nothing into the
+        // program, so an address past the end of the weights is harmless.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(line * 64)) };
     }
 }

@@ -4,7 +4,7 @@
 //! Per (weight row, input row) pair: `sum += isum·dw·da` block by block, `isum = Σ q_w·q_a`
 //! (exact).
 
-use super::{f16_to_f32, Isa, QuantizedInput, BLOCK, ROW_GROUP, TILE};
+use super::{f16_to_f32, InputRow, Isa, QuantizedInput, BLOCK, ROW_GROUP, TILE};
 
 /// Raw GGUF block: f16 `d`, 32 signed bytes.
 const RAW_BLOCK: usize = 34;
@@ -114,17 +114,18 @@ fn scalar(
     acc: &mut [[f32; TILE]; ROW_GROUP],
 ) {
     for (i, acc) in acc.iter_mut().take(ns).enumerate() {
+        let row = x.row(s0 + i);
         for (r, acc) in acc.iter_mut().enumerate() {
             let mut sum = 0f32;
             for (b, t) in tb.iter().enumerate() {
-                let (a, k) = x.block(s0 + i, b);
+                let a = &row.qs[b];
                 let mut isum = 0i32;
                 for g in 0..8 {
                     for j in 0..4 {
                         isum += t.qs[(g * TILE + r) * 4 + j] as i32 * a[g * 4 + j] as i32;
                     }
                 }
-                sum += isum as f32 * f16_to_f32(t.d[r]) * x.d[k];
+                sum += isum as f32 * f16_to_f32(t.d[r]) * row.d[b];
             }
             *acc = sum;
         }
@@ -156,6 +157,7 @@ unsafe fn avx2<const NS: usize>(
     out: &mut [[f32; TILE]; ROW_GROUP],
 ) {
     let ones = _mm256_set1_epi16(1);
+    let rows: [InputRow; NS] = std::array::from_fn(|i| x.row(s0 + i));
     for half in 0..2 {
         let mut acc = [_mm256_setzero_ps(); NS];
         for (b, t) in tb.iter().enumerate() {
@@ -172,8 +174,8 @@ unsafe fn avx2<const NS: usize>(
             let dw = unsafe {
                 _mm256_cvtph_ps(_mm_loadu_si128(t.d.as_ptr().add(half * 8) as *const __m128i))
             };
-            for (i, acc) in acc.iter_mut().enumerate() {
-                let (a, k) = x.block(s0 + i, b);
+            for (acc, row) in acc.iter_mut().zip(&rows) {
+                let a = &row.qs[b];
                 let mut isum = _mm256_setzero_si256();
                 for g in 0..8 {
                     let sa = _mm256_sign_epi8(_mm256_set1_epi32(lane4(a, g * 4)), w[g]);
@@ -181,7 +183,7 @@ unsafe fn avx2<const NS: usize>(
                     isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, ones));
                 }
                 let f = _mm256_cvtepi32_ps(isum);
-                let t1 = _mm256_mul_ps(_mm256_mul_ps(f, dw), _mm256_set1_ps(x.d[k]));
+                let t1 = _mm256_mul_ps(_mm256_mul_ps(f, dw), _mm256_set1_ps(row.d[b]));
                 *acc = _mm256_add_ps(*acc, t1);
             }
         }
@@ -204,8 +206,10 @@ unsafe fn avx512<const NS: usize>(
     s0: usize,
     out: &mut [[f32; TILE]; ROW_GROUP],
 ) {
+    let rows: [InputRow; NS] = std::array::from_fn(|i| x.row(s0 + i));
     let mut acc = [_mm512_setzero_ps(); NS];
     for (b, t) in tb.iter().enumerate() {
+        prefetch(t);
         let mut w = [_mm512_setzero_si512(); 8];
         for (g, w) in w.iter_mut().enumerate() {
             // SAFETY: bytes g·64 .. g·64 + 64 lie within `qs` (512 bytes).
@@ -221,9 +225,8 @@ unsafe fn avx512<const NS: usize>(
                 ),
             )
         };
-        for (i, acc) in acc.iter_mut().enumerate() {
-            let (_, k) = x.block(s0 + i, b);
-            let au = x.block_u8(k);
+        for (acc, row) in acc.iter_mut().zip(&rows) {
+            let au = &row.qu[b];
             let mut p0 = _mm512_setzero_si512();
             let mut p1 = _mm512_setzero_si512();
             for g in 0..4 {
@@ -232,12 +235,25 @@ unsafe fn avx512<const NS: usize>(
             }
             let isum = _mm512_sub_epi32(_mm512_add_epi32(p0, p1), corr);
             let f = _mm512_cvtepi32_ps(isum);
-            let t1 = _mm512_mul_ps(_mm512_mul_ps(f, dw), _mm512_set1_ps(x.d[k]));
+            let t1 = _mm512_mul_ps(_mm512_mul_ps(f, dw), _mm512_set1_ps(row.d[b]));
             *acc = _mm512_add_ps(*acc, t1);
         }
     }
     for (i, acc) in acc.iter().enumerate() {
         // SAFETY: a row of `out` holds 16 floats.
         unsafe { _mm512_storeu_ps(out[i].as_mut_ptr(), *acc) };
+    }
+}
+
+/// Asks for the tile block [`PREFETCH`] blocks after `t` (the weights are read as one
+/// sequential stream; this runs ahead of the hardware prefetcher across page boundaries).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn prefetch(t: &TileQ8_0) {
+    let p = (t as *const TileQ8_0).wrapping_add(super::PREFETCH) as *const i8;
+    for line in 0..std::mem::size_of::<TileQ8_0>() / 64 {
+        // SAFETY: a prefetch is only a hint: it never faults and reads nothing into the
+        // program, so an address past the end of the weights is harmless.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(line * 64)) };
     }
 }
