@@ -166,18 +166,20 @@ unsafe fn avx2<const NS: usize>(
             let mut lo = [_mm256_setzero_si256(); 4];
             let mut hi = [_mm256_setzero_si256(); 4];
             for g in 0..4 {
-                // SAFETY: bytes g·64 + half·32 .. +32 lie within `qs` (256 bytes).
+                // SAFETY: bytes g·64 + half·32 .. +32 lie within `qs` (256 bytes), which starts
+                // 64 bytes into the 64-byte-aligned tile: the address is 32-byte aligned.
                 let w = unsafe {
-                    _mm256_loadu_si256(t.qs.as_ptr().add(g * 64 + half * 32) as *const __m256i)
+                    _mm256_load_si256(t.qs.as_ptr().add(g * 64 + half * 32) as *const __m256i)
                 };
                 lo[g] = _mm256_and_si256(w, mask);
                 hi[g] = _mm256_and_si256(_mm256_srli_epi16(w, 4), mask);
             }
-            // SAFETY: 8 f16 (16 bytes) at half·8 lie within `d` and `m` (16 each).
+            // SAFETY: 8 f16 (16 bytes) at half·8 lie within `d` and `m` (16 each), at offsets
+            // 0, 16, 32, 48 of the 64-byte-aligned tile (16-byte aligned).
             let (dw, mw) = unsafe {
                 (
-                    _mm256_cvtph_ps(_mm_loadu_si128(t.d.as_ptr().add(half * 8) as *const __m128i)),
-                    _mm256_cvtph_ps(_mm_loadu_si128(t.m.as_ptr().add(half * 8) as *const __m128i)),
+                    _mm256_cvtph_ps(_mm_load_si128(t.d.as_ptr().add(half * 8) as *const __m128i)),
+                    _mm256_cvtph_ps(_mm_load_si128(t.m.as_ptr().add(half * 8) as *const __m128i)),
                 )
             };
             for (acc, row) in acc.iter_mut().zip(&rows) {
@@ -222,16 +224,18 @@ unsafe fn avx512<const NS: usize>(
         let mut lo = [_mm512_setzero_si512(); 4];
         let mut hi = [_mm512_setzero_si512(); 4];
         for g in 0..4 {
-            // SAFETY: bytes g·64 .. g·64 + 64 lie within `qs` (256 bytes).
-            let w = unsafe { _mm512_loadu_si512(t.qs.as_ptr().add(g * 64) as *const __m512i) };
+            // SAFETY: bytes g·64 .. g·64 + 64 lie within `qs` (256 bytes) at offset 64 of the
+            // 64-byte-aligned tile: the address is 64-byte aligned.
+            let w = unsafe { _mm512_load_si512(t.qs.as_ptr().add(g * 64) as *const __m512i) };
             lo[g] = _mm512_and_si512(w, mask);
             hi[g] = _mm512_and_si512(_mm512_srli_epi16(w, 4), mask);
         }
-        // SAFETY: `d` and `m` are 16 f16 (32 bytes) each.
+        // SAFETY: `d` and `m` are 16 f16 (32 bytes) each, at offsets 0 and 32 of the
+        // 64-byte-aligned tile (32-byte aligned).
         let (dw, mw) = unsafe {
             (
-                _mm512_cvtph_ps(_mm256_loadu_si256(t.d.as_ptr() as *const __m256i)),
-                _mm512_cvtph_ps(_mm256_loadu_si256(t.m.as_ptr() as *const __m256i)),
+                _mm512_cvtph_ps(_mm256_load_si256(t.d.as_ptr() as *const __m256i)),
+                _mm512_cvtph_ps(_mm256_load_si256(t.m.as_ptr() as *const __m256i)),
             )
         };
         for (acc, row) in acc.iter_mut().zip(&rows) {

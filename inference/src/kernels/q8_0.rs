@@ -164,15 +164,17 @@ unsafe fn avx2<const NS: usize>(
             let mut w = [_mm256_setzero_si256(); 8];
             let mut aw = [_mm256_setzero_si256(); 8];
             for g in 0..8 {
-                // SAFETY: bytes g·64 + half·32 .. +32 lie within `qs` (512 bytes).
+                // SAFETY: bytes g·64 + half·32 .. +32 lie within `qs` (512 bytes), which starts
+                // 64 bytes into the 64-byte-aligned tile: the address is 32-byte aligned.
                 w[g] = unsafe {
-                    _mm256_loadu_si256(t.qs.as_ptr().add(g * 64 + half * 32) as *const __m256i)
+                    _mm256_load_si256(t.qs.as_ptr().add(g * 64 + half * 32) as *const __m256i)
                 };
                 aw[g] = _mm256_abs_epi8(w[g]);
             }
-            // SAFETY: 8 f16 (16 bytes) at half·8 lie within `d` (16).
+            // SAFETY: 8 f16 (16 bytes) at half·8 lie within `d` (16), at offset 0 or 16 of the
+            // 64-byte-aligned tile (16-byte aligned).
             let dw = unsafe {
-                _mm256_cvtph_ps(_mm_loadu_si128(t.d.as_ptr().add(half * 8) as *const __m128i))
+                _mm256_cvtph_ps(_mm_load_si128(t.d.as_ptr().add(half * 8) as *const __m128i))
             };
             for (acc, row) in acc.iter_mut().zip(&rows) {
                 let a = &row.qs[b];
@@ -212,15 +214,17 @@ unsafe fn avx512<const NS: usize>(
         prefetch(t);
         let mut w = [_mm512_setzero_si512(); 8];
         for (g, w) in w.iter_mut().enumerate() {
-            // SAFETY: bytes g·64 .. g·64 + 64 lie within `qs` (512 bytes).
-            *w = unsafe { _mm512_loadu_si512(t.qs.as_ptr().add(g * 64) as *const __m512i) };
+            // SAFETY: bytes g·64 .. g·64 + 64 lie within `qs` (512 bytes) at offset 64 of the
+            // 64-byte-aligned tile: the address is 64-byte aligned.
+            *w = unsafe { _mm512_load_si512(t.qs.as_ptr().add(g * 64) as *const __m512i) };
         }
-        // SAFETY: `d` and `wsum` are 16 × 16 bits (32 bytes) each.
+        // SAFETY: `d` and `wsum` are 16 × 16 bits (32 bytes) each, at offsets 0 and 32 of
+        // the 64-byte-aligned tile (32-byte aligned).
         let (dw, corr) = unsafe {
             (
-                _mm512_cvtph_ps(_mm256_loadu_si256(t.d.as_ptr() as *const __m256i)),
+                _mm512_cvtph_ps(_mm256_load_si256(t.d.as_ptr() as *const __m256i)),
                 _mm512_slli_epi32(
-                    _mm512_cvtepi16_epi32(_mm256_loadu_si256(t.wsum.as_ptr() as *const __m256i)),
+                    _mm512_cvtepi16_epi32(_mm256_load_si256(t.wsum.as_ptr() as *const __m256i)),
                     7,
                 ),
             )
