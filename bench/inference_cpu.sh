@@ -11,7 +11,7 @@ prompt="$(python3 -c 'import json; c=json.load(open("inference/tests/fixtures/gr
 [ -x .venv-golden/bin/python ] || { echo "run scripts/golden/make_goldens.sh first (builds llama-cpp-python)" >&2; exit 2; }
 
 cargo build -q -p veritee-inference --example decode_bench
-ours=$(RAYON_NUM_THREADS="$threads" target/debug/examples/decode_bench "$prompt" "$new")
+ours=$(RAYON_NUM_THREADS="$threads" "${CARGO_TARGET_DIR:-target}/debug/examples/decode_bench" "$prompt" "$new")
 theirs=$(.venv-golden/bin/python bench/llama_cpp_decode.py "$model" "$prompt" "$new" "$threads")
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); date: $(date -u +%Y-%m-%dT%H:%MZ); threads: $threads"
 echo "veritee:   $ours"

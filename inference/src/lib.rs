@@ -7,9 +7,11 @@
 //! This crate knows nothing of TLS, receipts or HTTP.
 
 pub mod chat;
+mod cpu;
 pub mod error;
 pub mod generate;
 pub mod gguf;
+pub mod kernels;
 pub mod model;
 pub mod safetensors;
 pub mod sampling;

@@ -13,12 +13,18 @@
 //! - `token_embd.weight` doubles as the output projection when `output.weight` is absent
 //!   (tied embeddings, as in SmolLM2).
 //!
+//! On the CPU, a GGUF whose matrices are all `Q4_1` or `Q8_0` runs on our own kernels and
+//! forward ([`crate::cpu`]); anything else (other types, `Weights::DequantizedF32`,
+//! safetensors, CUDA) runs on candle's ops below.
+//!
 //! Long inputs are processed in chunks of [`MAX_CHUNK`] tokens through the KV cache, which
 //! bounds the attention scratch memory; the chunk boundaries are fixed, so results stay
 //! reproducible.
 
+use crate::cpu::{CpuCache, CpuLayer, CpuModel};
 use crate::error::{InferenceError, Result};
 use crate::gguf::GgufFile;
+use crate::kernels::{Isa, PackedMatrix};
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
 use std::ops::Range;
@@ -237,8 +243,16 @@ impl ForwardOutput {
 /// Per-sequence attention keys and values, one entry per layer.
 #[derive(Debug, Clone)]
 pub struct KvCache {
-    layers: Vec<Option<(Tensor, Tensor)>>,
+    store: KvStore,
     len: usize,
+}
+
+#[derive(Debug, Clone)]
+enum KvStore {
+    /// Candle forward: per layer `(n_kv_head, positions, head_dim)` keys and values.
+    Candle(Vec<Option<(Tensor, Tensor)>>),
+    /// CPU forward ([`crate::cpu`]).
+    Cpu(CpuCache),
 }
 
 impl KvCache {
@@ -253,7 +267,13 @@ impl KvCache {
 
     /// Forgets everything.
     pub fn clear(&mut self) {
-        self.layers.iter_mut().for_each(|l| *l = None);
+        match &mut self.store {
+            KvStore::Candle(layers) => layers.iter_mut().for_each(|l| *l = None),
+            KvStore::Cpu(c) => c.layers.iter_mut().for_each(|(k, v)| {
+                k.clear();
+                v.clear();
+            }),
+        }
         self.len = 0;
     }
 
@@ -266,32 +286,42 @@ impl KvCache {
             self.clear();
             return Ok(());
         }
-        for (k, v) in self.layers.iter_mut().flatten() {
-            *k = k.narrow(1, 0, len)?.contiguous()?;
-            *v = v.narrow(1, 0, len)?.contiguous()?;
+        match &mut self.store {
+            KvStore::Candle(layers) => {
+                for (k, v) in layers.iter_mut().flatten() {
+                    *k = k.narrow(1, 0, len)?.contiguous()?;
+                    *v = v.narrow(1, 0, len)?.contiguous()?;
+                }
+            }
+            KvStore::Cpu(c) => {
+                for (k, v) in c.layers.iter_mut() {
+                    let kv_dim = k.len() / self.len;
+                    k.truncate(len * kv_dim);
+                    v.truncate(len * kv_dim);
+                }
+            }
         }
         self.len = len;
         Ok(())
     }
 }
 
-struct Layer {
-    attn_norm: Tensor,
-    wq: QMatMul,
-    wk: QMatMul,
-    wv: QMatMul,
-    wo: QMatMul,
-    ffn_norm: Tensor,
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
+/// One block's weights: `Layer<Tensor, QMatMul>` for the candle forward, and
+/// `Layer<QTensor, QTensor>` as read from a GGUF.
+struct Layer<N = Tensor, M = QMatMul> {
+    attn_norm: N,
+    wq: M,
+    wk: M,
+    wv: M,
+    wo: M,
+    ffn_norm: N,
+    gate: M,
+    up: M,
+    down: M,
 }
 
-/// A loaded llama model: quantized weights on a candle device, its config and digest.
-pub struct Model {
-    config: LlamaConfig,
-    digest: [u8; 32],
-    device: Device,
+/// Weights for the forward on candle's ops.
+struct CandleWeights {
     embed: QMatMul,
     layers: Vec<Layer>,
     output_norm: Tensor,
@@ -299,6 +329,19 @@ pub struct Model {
     /// `context_length × head_dim/2` rotary tables.
     cos: Tensor,
     sin: Tensor,
+}
+
+enum Backend {
+    Candle(CandleWeights),
+    Cpu(CpuModel),
+}
+
+/// A loaded llama model: quantized weights on a candle device, its config and digest.
+pub struct Model {
+    config: LlamaConfig,
+    digest: [u8; 32],
+    device: Device,
+    backend: Backend,
 }
 
 /// How matrix weights are computed with.
@@ -403,57 +446,119 @@ impl Model {
             }
             Ok(t)
         };
-        let norm = |t: QTensor| -> Result<Tensor> { Ok(t.dequantize(device)?) };
-        let matmul = |t: QTensor| -> Result<QMatMul> {
-            Ok(match weights {
-                Weights::Quantized => QMatMul::from_arc(Arc::new(t))?,
-                Weights::DequantizedF32 => QMatMul::Tensor(t.dequantize(device)?),
-            })
-        };
-
         let embd = tensor("token_embd.weight", &[c.vocab_size, dim])?;
-        let embed = matmul(embd)?;
         let output = if content.tensor_infos.contains_key("output.weight") {
-            matmul(tensor("output.weight", &[c.vocab_size, dim])?)?
+            Some(tensor("output.weight", &[c.vocab_size, dim])?)
         } else {
-            embed.clone()
+            None
         };
-        let output_norm = norm(tensor("output_norm.weight", &[dim])?)?;
+        let output_norm = tensor("output_norm.weight", &[dim])?;
+        let ffn = c.feed_forward_length;
         let mut layers = Vec::with_capacity(c.n_layer);
         for i in 0..c.n_layer {
             let p = format!("blk.{i}");
             layers.push(Layer {
-                attn_norm: norm(tensor(&format!("{p}.attn_norm.weight"), &[dim])?)?,
-                wq: matmul(tensor(&format!("{p}.attn_q.weight"), &[q_dim, dim])?)?,
-                wk: matmul(tensor(&format!("{p}.attn_k.weight"), &[kv_dim, dim])?)?,
-                wv: matmul(tensor(&format!("{p}.attn_v.weight"), &[kv_dim, dim])?)?,
-                wo: matmul(tensor(&format!("{p}.attn_output.weight"), &[dim, q_dim])?)?,
-                ffn_norm: norm(tensor(&format!("{p}.ffn_norm.weight"), &[dim])?)?,
-                gate: matmul(tensor(
-                    &format!("{p}.ffn_gate.weight"),
-                    &[c.feed_forward_length, dim],
-                )?)?,
-                up: matmul(tensor(
-                    &format!("{p}.ffn_up.weight"),
-                    &[c.feed_forward_length, dim],
-                )?)?,
-                down: matmul(tensor(
-                    &format!("{p}.ffn_down.weight"),
-                    &[dim, c.feed_forward_length],
-                )?)?,
+                attn_norm: tensor(&format!("{p}.attn_norm.weight"), &[dim])?,
+                wq: tensor(&format!("{p}.attn_q.weight"), &[q_dim, dim])?,
+                wk: tensor(&format!("{p}.attn_k.weight"), &[kv_dim, dim])?,
+                wv: tensor(&format!("{p}.attn_v.weight"), &[kv_dim, dim])?,
+                wo: tensor(&format!("{p}.attn_output.weight"), &[dim, q_dim])?,
+                ffn_norm: tensor(&format!("{p}.ffn_norm.weight"), &[dim])?,
+                gate: tensor(&format!("{p}.ffn_gate.weight"), &[ffn, dim])?,
+                up: tensor(&format!("{p}.ffn_up.weight"), &[ffn, dim])?,
+                down: tensor(&format!("{p}.ffn_down.weight"), &[dim, ffn])?,
             });
         }
-        let (cos, sin) = rope_tables(c, device)?;
+
+        // Our kernels when every matrix has one (and we run on the CPU, as stored).
+        let has_kernel = |t: &QTensor| matches!(t.dtype(), GgmlDType::Q4_1 | GgmlDType::Q8_0);
+        let all_kernels = has_kernel(&embd)
+            && output.as_ref().is_none_or(has_kernel)
+            && layers.iter().all(|l| {
+                [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down]
+                    .into_iter()
+                    .all(has_kernel)
+            });
+        let backend = if device.is_cpu() && weights == Weights::Quantized && all_kernels {
+            let pack = |t: QTensor| -> Result<PackedMatrix> {
+                let (rows, cols) = t.shape().dims2()?;
+                PackedMatrix::from_ggml(t.dtype(), &t.data()?, rows, cols).ok_or_else(|| {
+                    malformed(file, format!("cannot repack a {:?} tensor", t.dtype()))
+                })
+            };
+            let vec =
+                |t: QTensor| -> Result<Vec<f32>> { Ok(t.dequantize(device)?.to_vec1::<f32>()?) };
+            let embed = Arc::new(pack(embd)?);
+            let output = match output {
+                Some(t) => Arc::new(pack(t)?),
+                None => embed.clone(),
+            };
+            let mut cpu_layers = Vec::with_capacity(layers.len());
+            for l in layers {
+                cpu_layers.push(CpuLayer {
+                    attn_norm: vec(l.attn_norm)?,
+                    wq: pack(l.wq)?,
+                    wk: pack(l.wk)?,
+                    wv: pack(l.wv)?,
+                    wo: pack(l.wo)?,
+                    ffn_norm: vec(l.ffn_norm)?,
+                    gate: pack(l.gate)?,
+                    up: pack(l.up)?,
+                    down: pack(l.down)?,
+                });
+            }
+            let (cos, sin) = rope_values(c);
+            Backend::Cpu(CpuModel {
+                embed,
+                output,
+                output_norm: vec(output_norm)?,
+                layers: cpu_layers,
+                cos,
+                sin,
+                isa: Isa::best(),
+            })
+        } else {
+            let norm = |t: QTensor| -> Result<Tensor> { Ok(t.dequantize(device)?) };
+            let matmul = |t: QTensor| -> Result<QMatMul> {
+                Ok(match weights {
+                    Weights::Quantized => QMatMul::from_arc(Arc::new(t))?,
+                    Weights::DequantizedF32 => QMatMul::Tensor(t.dequantize(device)?),
+                })
+            };
+            let embed = matmul(embd)?;
+            let output = match output {
+                Some(t) => matmul(t)?,
+                None => embed.clone(),
+            };
+            let mut candle_layers = Vec::with_capacity(layers.len());
+            for l in layers {
+                candle_layers.push(Layer {
+                    attn_norm: norm(l.attn_norm)?,
+                    wq: matmul(l.wq)?,
+                    wk: matmul(l.wk)?,
+                    wv: matmul(l.wv)?,
+                    wo: matmul(l.wo)?,
+                    ffn_norm: norm(l.ffn_norm)?,
+                    gate: matmul(l.gate)?,
+                    up: matmul(l.up)?,
+                    down: matmul(l.down)?,
+                });
+            }
+            let (cos, sin) = rope_tables(c, device)?;
+            Backend::Candle(CandleWeights {
+                embed,
+                layers: candle_layers,
+                output_norm: norm(output_norm)?,
+                output,
+                cos,
+                sin,
+            })
+        };
         Ok(Model {
             config,
             digest: file.sha256(),
             device: device.clone(),
-            embed,
-            layers,
-            output_norm,
-            output,
-            cos,
-            sin,
+            backend,
         })
     }
 
@@ -517,12 +622,14 @@ impl Model {
             config: ckpt.config.clone(),
             digest: ckpt.digest,
             device: device.clone(),
-            embed,
-            layers,
-            output_norm,
-            output,
-            cos,
-            sin,
+            backend: Backend::Candle(CandleWeights {
+                embed,
+                layers,
+                output_norm,
+                output,
+                cos,
+                sin,
+            }),
         })
     }
 
@@ -542,10 +649,22 @@ impl Model {
 
     /// An empty KV cache for one sequence.
     pub fn new_cache(&self) -> KvCache {
+        let n = self.config.n_layer;
         KvCache {
-            layers: vec![None; self.config.n_layer],
+            store: match self.backend {
+                Backend::Candle(_) => KvStore::Candle(vec![None; n]),
+                Backend::Cpu(_) => KvStore::Cpu(CpuCache {
+                    layers: vec![(Vec::new(), Vec::new()); n],
+                }),
+            },
             len: 0,
         }
+    }
+
+    /// Whether this model runs on our CPU kernels ([`crate::kernels`]) rather than
+    /// candle's ops.
+    pub fn uses_cpu_kernels(&self) -> bool {
+        matches!(self.backend, Backend::Cpu(_))
     }
 
     /// Runs `tokens` at positions `start_pos..` (which must equal `cache.len()`), appends
@@ -558,6 +677,20 @@ impl Model {
         cache: &mut KvCache,
         output: Output,
     ) -> Result<ForwardOutput> {
+        let threads = candle_core::utils::get_num_threads();
+        self.forward_with_threads(tokens, start_pos, cache, output, threads)
+    }
+
+    /// [`Model::forward`] on `threads` threads (the CPU kernels; candle's ops use its own
+    /// pool, `RAYON_NUM_THREADS`). The results do not depend on the thread count.
+    pub fn forward_with_threads(
+        &self,
+        tokens: &[u32],
+        start_pos: usize,
+        cache: &mut KvCache,
+        output: Output,
+        threads: usize,
+    ) -> Result<ForwardOutput> {
         let c = &self.config;
         if tokens.is_empty() {
             return Err(InferenceError::InvalidParameter {
@@ -565,7 +698,12 @@ impl Model {
                 detail: "no tokens to run".into(),
             });
         }
-        if cache.layers.len() != c.n_layer {
+        let cache_fits = match (&self.backend, &cache.store) {
+            (Backend::Candle(_), KvStore::Candle(l)) => l.len() == c.n_layer,
+            (Backend::Cpu(_), KvStore::Cpu(l)) => l.layers.len() == c.n_layer,
+            _ => false,
+        };
+        if !cache_fits {
             return Err(InferenceError::InvalidParameter {
                 name: "cache",
                 detail: "the cache belongs to another model".into(),
@@ -615,20 +753,34 @@ impl Model {
         let mut chunk_start = 0;
         while chunk_start < tokens.len() {
             let chunk_end = (chunk_start + MAX_CHUNK).min(tokens.len());
-            let x = self.layers_forward(
-                &tokens[chunk_start..chunk_end],
-                start_pos + chunk_start,
-                cache,
-            )?;
+            let chunk = &tokens[chunk_start..chunk_end];
+            let pos = start_pos + chunk_start;
             let lo = rows.start.max(chunk_start);
             let hi = rows.end.min(chunk_end);
-            if lo < hi {
-                let x = x.narrow(0, lo - chunk_start, hi - lo)?;
-                let h = candle_nn::ops::rms_norm(&x, &self.output_norm, c.rms_eps)?;
-                let l = self.output.forward(&h)?;
-                hidden.extend(h.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?);
-                logits.extend(l.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?);
+            match (&self.backend, &mut cache.store) {
+                (Backend::Cpu(m), KvStore::Cpu(kv)) => {
+                    let out_rows = if lo < hi {
+                        lo - chunk_start..hi - chunk_start
+                    } else {
+                        0..0
+                    };
+                    let out = m.forward_chunk(c, chunk, pos, kv, out_rows, threads);
+                    hidden.extend(out.hidden);
+                    logits.extend(out.logits);
+                }
+                (Backend::Candle(w), KvStore::Candle(kv)) => {
+                    let x = w.layers_forward(c, &self.device, chunk, pos, kv)?;
+                    if lo < hi {
+                        let x = x.narrow(0, lo - chunk_start, hi - lo)?;
+                        let h = candle_nn::ops::rms_norm(&x, &w.output_norm, c.rms_eps)?;
+                        let l = w.output.forward(&h)?;
+                        hidden.extend(h.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?);
+                        logits.extend(l.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?);
+                    }
+                }
+                _ => unreachable!("checked above"),
             }
+            cache.len = pos + chunk.len();
             chunk_start = chunk_end;
         }
         Ok(ForwardOutput {
@@ -640,31 +792,34 @@ impl Model {
             dim: c.embedding_length,
         })
     }
+}
 
+impl CandleWeights {
     /// The transformer layers over one chunk; returns the residual stream `(seq, dim)`
     /// before the output norm.
     fn layers_forward(
         &self,
+        c: &LlamaConfig,
+        device: &Device,
         tokens: &[u32],
         start_pos: usize,
-        cache: &mut KvCache,
+        cache: &mut [Option<(Tensor, Tensor)>],
     ) -> Result<Tensor> {
         let seq = tokens.len();
-        let ids = Tensor::new(tokens, &self.device)?;
+        let ids = Tensor::new(tokens, device)?;
         let mut x = self.embed.embedding(&ids)?.to_dtype(DType::F32)?;
         let cos = self.cos.narrow(0, start_pos, seq)?;
         let sin = self.sin.narrow(0, start_pos, seq)?;
-        let eps = self.config.rms_eps;
-        for (layer, kv) in self.layers.iter().zip(cache.layers.iter_mut()) {
+        let eps = c.rms_eps;
+        for (layer, kv) in self.layers.iter().zip(cache.iter_mut()) {
             let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, eps)?;
-            let a = self.attention(layer, &h, start_pos, &cos, &sin, kv)?;
+            let a = Self::attention(c, layer, &h, start_pos, &cos, &sin, kv)?;
             x = (x + a)?;
             let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, eps)?;
             let g = candle_nn::ops::silu(&layer.gate.forward(&h)?)?;
             let u = layer.up.forward(&h)?;
             x = (x + layer.down.forward(&(g * u)?)?)?;
         }
-        cache.len = start_pos + seq;
         Ok(x)
     }
 
@@ -673,7 +828,7 @@ impl Model {
     /// depend on how many rows share the pass: a prefill over prompt + output reproduces
     /// the logits of prefill + decode bit for bit (what teacher-forced scoring relies on).
     fn attention(
-        &self,
+        c: &LlamaConfig,
         layer: &Layer,
         h: &Tensor,
         start_pos: usize,
@@ -681,7 +836,6 @@ impl Model {
         sin: &Tensor,
         kv: &mut Option<(Tensor, Tensor)>,
     ) -> Result<Tensor> {
-        let c = &self.config;
         let (seq, _) = h.dims2()?;
         let (hd, n_head, n_kv) = (c.head_dim, c.n_head, c.n_kv_head);
         let n_rep = n_head / n_kv;
@@ -735,6 +889,15 @@ impl Model {
 /// rotary pair, computed in f64 and rounded once to f32.
 fn rope_tables(c: &LlamaConfig, device: &Device) -> Result<(Tensor, Tensor)> {
     let half = c.head_dim / 2;
+    let (cos, sin) = rope_values(c);
+    let cos = Tensor::from_vec(cos, (c.context_length, half), device)?;
+    let sin = Tensor::from_vec(sin, (c.context_length, half), device)?;
+    Ok((cos, sin))
+}
+
+/// The rotary tables as `context_length × head_dim/2` row-major values.
+fn rope_values(c: &LlamaConfig) -> (Vec<f32>, Vec<f32>) {
+    let half = c.head_dim / 2;
     let base = c.rope_freq_base as f64;
     let inv_freq: Vec<f64> = (0..half)
         .map(|i| base.powf(-2.0 * i as f64 / c.head_dim as f64))
@@ -748,7 +911,5 @@ fn rope_tables(c: &LlamaConfig, device: &Device) -> Result<(Tensor, Tensor)> {
             sin.push(a.sin() as f32);
         }
     }
-    let cos = Tensor::from_vec(cos, (c.context_length, half), device)?;
-    let sin = Tensor::from_vec(sin, (c.context_length, half), device)?;
-    Ok((cos, sin))
+    (cos, sin)
 }

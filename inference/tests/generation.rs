@@ -445,3 +445,75 @@ fn throughput() {
         );
     }
 }
+
+/// The real model runs on our CPU kernels, and its results do not depend on the thread
+/// count: a prefill over a golden prompt (every row) and decode steps after it give the
+/// same bits on 1, 2 and 3 threads.
+#[test]
+fn forward_is_bit_identical_across_thread_counts() {
+    let Some(f) = fixture() else { return };
+    assert!(
+        f.model.uses_cpu_kernels(),
+        "the Q4_1 model should run on the CPU kernels"
+    );
+    let prompt = ids(&goldens()["cases"][0]["prompt_ids"]);
+    let run = |threads: usize| {
+        let mut cache = f.model.new_cache();
+        let mut outs = vec![f
+            .model
+            .forward_with_threads(&prompt, 0, &mut cache, Output::All, threads)
+            .unwrap()];
+        for t in [17u32, 4000, 9] {
+            let pos = cache.len();
+            outs.push(
+                f.model
+                    .forward_with_threads(&[t], pos, &mut cache, Output::Last, threads)
+                    .unwrap(),
+            );
+        }
+        outs
+    };
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let one = run(1);
+    for threads in [2, 3] {
+        for (a, b) in one.iter().zip(run(threads)) {
+            assert_eq!(
+                bits(&a.logits),
+                bits(&b.logits),
+                "logits, {threads} threads"
+            );
+            assert_eq!(
+                bits(&a.hidden),
+                bits(&b.hidden),
+                "hidden, {threads} threads"
+            );
+        }
+    }
+}
+
+/// Prefill + decode and one pass over the same tokens give the same bits at every
+/// position (each row is computed on its own, whatever the batch).
+#[test]
+fn rows_do_not_depend_on_the_batch() {
+    let Some(f) = fixture() else { return };
+    let prompt = ids(&goldens()["cases"][2]["prompt_ids"]);
+    let mut cache = f.model.new_cache();
+    let all = f
+        .model
+        .forward(&prompt, 0, &mut cache, Output::All)
+        .unwrap();
+    let split = prompt.len() / 3;
+    let mut cache = f.model.new_cache();
+    let head = f
+        .model
+        .forward(&prompt[..split], 0, &mut cache, Output::All)
+        .unwrap();
+    for i in 0..split {
+        assert_eq!(head.logits_row(i), all.logits_row(i), "row {i}");
+    }
+    for (i, &t) in prompt.iter().enumerate().skip(split) {
+        let step = f.model.forward(&[t], i, &mut cache, Output::Last).unwrap();
+        assert_eq!(step.last_logits(), all.logits_row(i), "row {i}");
+        assert_eq!(step.last_hidden(), all.hidden_row(i), "row {i}");
+    }
+}
