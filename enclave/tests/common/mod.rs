@@ -5,11 +5,10 @@
 #![allow(dead_code)]
 
 use attestation::binding::PolicyFile as Policy;
-use attestation::bundle::{AttestedRuntime, EvidenceBundle};
+use attestation::bundle::AttestedRuntime;
 use attestation::{Rejection, Timestamp};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
@@ -129,125 +128,16 @@ pub fn now() -> Timestamp {
     )
 }
 
-/// What the verifier saw during the handshake.
-#[derive(Default)]
-pub struct Seen {
-    pub outcome: Option<Result<AttestedRuntime, Rejection>>,
-    pub spki: Vec<u8>,
-}
-
-/// Accepts the server certificate only if its evidence verifies under `policy`, binds
-/// the claims, and names this certificate's key. The handshake signature is then checked
-/// against that same key by rustls, proving the server holds it.
-#[derive(Debug)]
-pub struct EvidenceVerifier {
-    policy: Policy,
-    seen: Arc<Mutex<SeenBox>>,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-#[derive(Default)]
-pub struct SeenBox(pub Seen);
-
-impl std::fmt::Debug for SeenBox {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Seen")
-    }
-}
-
 pub fn spki_of(cert_der: &[u8]) -> Vec<u8> {
     let (_, cert) = x509_parser::parse_x509_certificate(cert_der).unwrap();
     cert.public_key().raw.to_vec()
 }
 
-impl ServerCertVerifier for EvidenceVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let spki = spki_of(end_entity);
-        let outcome = EvidenceBundle::from_certificate(end_entity)
-            .and_then(|b| b.verify_with(&self.policy, now()))
-            .and_then(|r| r.require_tls_key(&spki).map(|()| r));
-        let ok = outcome.is_ok();
-        let reason = outcome.as_ref().err().map(|e| e.reason.code());
-        let mut seen = self.seen.lock().unwrap();
-        seen.0 = Seen {
-            outcome: Some(outcome),
-            spki,
-        };
-        if ok {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(format!(
-                "evidence rejected: {}",
-                reason.unwrap_or("?")
-            )))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
 /// A verified connection with an HTTP/1.1 sender on it.
 pub struct Client {
     pub sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-    pub attested: AttestedRuntime,
+    pub attested: Arc<AttestedRuntime>,
     pub spki: Vec<u8>,
-}
-
-pub fn client_config(policy: &Policy) -> (Arc<rustls::ClientConfig>, Arc<Mutex<SeenBox>>) {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let seen = Arc::new(Mutex::new(SeenBox::default()));
-    let verifier = Arc::new(EvidenceVerifier {
-        policy: policy.clone(),
-        seen: Arc::clone(&seen),
-        provider: Arc::clone(&provider),
-    });
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    (Arc::new(config), seen)
 }
 
 /// A client that accepts any certificate (still checking the handshake signature): the
@@ -318,25 +208,23 @@ pub async fn plain_tls_connect(addr: std::net::SocketAddr, config: Arc<rustls::C
         .expect("plain TLS handshake");
 }
 
-/// Connect, verify, and only then open HTTP. Returns the rejection if verification fails.
+/// Connect with the client crate's verifying connector (evidence checked inside the
+/// handshake, before HTTP); the typed rejection when it refuses.
 pub async fn connect(addr: std::net::SocketAddr, policy: &Policy) -> Result<Client, Rejection> {
-    let (config, seen) = client_config(policy);
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let connector = tokio_rustls::TlsConnector::from(config);
-    let name = ServerName::try_from("localhost").unwrap();
-    let tls = connector.connect(name, tcp).await;
-    let Seen { outcome, spki } = std::mem::take(&mut seen.lock().unwrap().0);
-    let attested = outcome.expect("the verifier ran")?;
-    let tls = tls.expect("handshake completes after the evidence verified");
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    Ok(Client {
-        sender,
-        attested,
-        spki,
-    })
+    let connector = client::Connector::new(policy.clone());
+    let target = client::Target {
+        host: addr.ip().to_string(),
+        port: addr.port(),
+    };
+    match connector.connect(&target, None).await {
+        Ok(c) => Ok(Client {
+            sender: c.sender,
+            attested: c.attested,
+            spki: c.server_spki,
+        }),
+        Err(client::ClientError::Evidence(r)) => Err(r),
+        Err(e) => panic!("connection failed before verification: {e}"),
+    }
 }
 
 pub struct Reply {

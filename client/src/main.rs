@@ -1,0 +1,351 @@
+//! `veritee`: the client's command line. Verifies the runtime before sending anything.
+//!
+//! Exit status: 0 verified (and the request succeeded), 1 the server was refused
+//! (evidence, binding, policy, not TLS), 2 usage or transport errors.
+
+use attestation::bundle::AttestedRuntime;
+use bytes::Bytes;
+use clap::{Args, Parser, Subcommand};
+use client::sse::SseParser;
+use client::{load_policy, ClientError, Connector, Target};
+use http_body_util::{BodyExt, Full};
+use serde_json::{json, Value};
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "veritee",
+    version,
+    about = "Verify a veritee runtime's attestation, then talk to it"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Verify the runtime at URL and print what was verified.
+    Attest(AttestArgs),
+    /// Verify the runtime at URL, then stream a chat completion (interactive without -m).
+    Chat(ChatArgs),
+}
+
+#[derive(Args)]
+struct Common {
+    /// https:// URL of the runtime.
+    url: String,
+    /// Policy file: the evidence policy plus its [runtime] section.
+    #[arg(long, value_name = "FILE")]
+    policy: PathBuf,
+    /// Also ask for fresh evidence answering a random nonce (proves liveness now).
+    #[arg(long)]
+    nonce: bool,
+}
+
+#[derive(Args)]
+struct AttestArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ChatArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The message; without it, read messages from stdin, one per line.
+    #[arg(short, long)]
+    message: Option<String>,
+    /// Model name [default: the runtime's only model].
+    #[arg(long)]
+    model: Option<String>,
+    #[arg(long, default_value_t = 256)]
+    max_tokens: u32,
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f32,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("veritee: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    rt.block_on(async {
+        match cli.command {
+            Command::Attest(args) => attest(args).await,
+            Command::Chat(args) => chat(args).await,
+        }
+    })
+}
+
+fn refused(e: &ClientError) -> ExitCode {
+    eprintln!("veritee: refused: {e}");
+    ExitCode::from(if e.is_refusal() { 1 } else { 2 })
+}
+
+async fn connect(
+    common: &Common,
+) -> Result<(client::AttestedConnection, Option<Vec<u8>>), ExitCode> {
+    let policy = load_policy(&common.policy).map_err(|e| {
+        eprintln!("veritee: {e}");
+        ExitCode::from(2)
+    })?;
+    let target = Target::parse(&common.url).map_err(|e| refused(&e))?;
+    let nonce = common
+        .nonce
+        .then(|| client::connector::random_nonce().to_vec());
+    let connector = Connector::new(policy);
+    let conn = connector
+        .connect(&target, nonce.as_deref())
+        .await
+        .map_err(|e| refused(&e))?;
+    Ok((conn, nonce))
+}
+
+fn describe(attested: &AttestedRuntime) -> Value {
+    let claims = attested.claims();
+    json!({
+        "platform": attested.evidence().platform().as_str(),
+        "evidence": attested.evidence().claims(),
+        "runtime": claims,
+    })
+}
+
+async fn attest(args: AttestArgs) -> ExitCode {
+    let policy_path = args.common.policy.display().to_string();
+    let (conn, nonce) = match connect(&args.common).await {
+        Ok(c) => c,
+        Err(code) => {
+            if args.json {
+                println!("{}", json!({"verdict": "refused", "url": args.common.url}));
+            }
+            return code;
+        }
+    };
+    let mut out = describe(&conn.attested);
+    out["verdict"] = json!("verified");
+    out["url"] = json!(args.common.url);
+    out["policy"] = json!(policy_path);
+    out["nonce"] = json!(nonce.as_ref().map(hex::encode));
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
+        return ExitCode::SUCCESS;
+    }
+    let claims = conn.attested.claims();
+    println!("veritee: {} VERIFIED under {policy_path}", args.common.url);
+    println!(
+        "  platform        {}",
+        out["platform"].as_str().unwrap_or("?")
+    );
+    // The fields a person checks; `--json` has every field.
+    const SHOWN: &[&str] = &[
+        "product",
+        "signing_key",
+        "measurement",
+        "host_data",
+        "debug",
+        "migration_agent",
+        "vmpl",
+        "reported_tcb",
+        "mrtd",
+        "rtmr0",
+        "rtmr1",
+        "rtmr2",
+        "rtmr3",
+        "mrconfigid",
+        "tcb_status",
+        "fmspc",
+        "root_sha256",
+    ];
+    if let Value::Object(fields) = &out["evidence"] {
+        for key in SHOWN {
+            if let Some(v) = fields.get(*key) {
+                let v = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                println!("  {key:<15} {v}");
+            }
+        }
+    }
+    println!("  model digest    {}", hex::encode(claims.model_digest));
+    println!("  runtime         {}", claims.runtime_version);
+    println!(
+        "  launch config   {}",
+        hex::encode(claims.launch_config_digest)
+    );
+    println!(
+        "  TLS key         sha256 {} (this connection's certificate key)",
+        hex::encode(claims.tls_spki_sha256)
+    );
+    println!(
+        "  receipt key     COSE alg {} {}",
+        claims.receipt_key.alg,
+        hex::encode(&claims.receipt_key.public_key)
+    );
+    println!(
+        "  auditor key     {}",
+        claims
+            .auditor_hpke_key
+            .as_ref()
+            .map_or("none (transcripts not escrowed)".into(), |k| hex::encode(
+                &k.public_key
+            ))
+    );
+    match &nonce {
+        Some(n) => println!(
+            "  freshness       evidence answered nonce {}",
+            hex::encode(n)
+        ),
+        None => println!("  freshness       not asked (use --nonce)"),
+    }
+    ExitCode::SUCCESS
+}
+
+async fn chat(args: ChatArgs) -> ExitCode {
+    let (mut conn, _) = match connect(&args.common).await {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    eprintln!(
+        "veritee: verified {} (model {}); sending",
+        args.common.url,
+        hex::encode(&conn.attested.claims().model_digest[..8])
+    );
+    let model = match &args.model {
+        Some(m) => m.clone(),
+        None => match get_json(&mut conn, "/v1/models").await {
+            Ok(v) => v["data"][0]["id"].as_str().unwrap_or_default().to_owned(),
+            Err(e) => {
+                eprintln!("veritee: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let mut history: Vec<Value> = Vec::new();
+    let one_shot = args.message.is_some();
+    let mut lines = std::io::stdin().lock().lines();
+    loop {
+        let message = match &args.message {
+            Some(m) if history.is_empty() => m.clone(),
+            Some(_) => break,
+            None => {
+                eprint!("> ");
+                let _ = std::io::stderr().flush();
+                match lines.next() {
+                    Some(Ok(l)) if !l.trim().is_empty() => l,
+                    Some(Ok(_)) => continue,
+                    _ => break,
+                }
+            }
+        };
+        history.push(json!({"role": "user", "content": message}));
+        let body = json!({
+            "model": model,
+            "messages": history,
+            "stream": true,
+            "stream_options": {"include_usage": true},
+            "max_tokens": args.max_tokens,
+            "temperature": args.temperature,
+        });
+        match stream_chat(&mut conn, &body).await {
+            Ok(answer) => history.push(json!({"role": "assistant", "content": answer})),
+            Err(e) => {
+                eprintln!("veritee: {e}");
+                return ExitCode::from(2);
+            }
+        }
+        if one_shot {
+            break;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+async fn get_json(conn: &mut client::AttestedConnection, path: &str) -> Result<Value, String> {
+    let req = hyper::Request::get(path)
+        .header("host", "veritee")
+        .body(Full::new(Bytes::new()))
+        .expect("static request parts");
+    let resp = conn
+        .sender
+        .send_request(req)
+        .await
+        .map_err(|e| e.to_string())?;
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?;
+    serde_json::from_slice(&body.to_bytes()).map_err(|e| format!("{path}: {e}"))
+}
+
+/// Send one streamed chat request, print the answer as it arrives; returns the text.
+async fn stream_chat(
+    conn: &mut client::AttestedConnection,
+    body: &Value,
+) -> Result<String, String> {
+    let req = hyper::Request::post("/v1/chat/completions")
+        .header("host", "veritee")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("static request parts");
+    let resp = conn
+        .sender
+        .send_request(req)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let mut body = resp.into_body();
+    if !status.is_success() {
+        let bytes = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+        return Err(format!(
+            "the runtime answered {status}: {}",
+            String::from_utf8_lossy(&bytes)
+        ));
+    }
+    let mut parser = SseParser::default();
+    let mut answer = String::new();
+    let mut stdout = std::io::stdout();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| e.to_string())?;
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
+        for event in parser.push(data) {
+            if event == "[DONE]" {
+                let _ = writeln!(stdout);
+                return Ok(answer);
+            }
+            let v: Value = serde_json::from_str(&event).map_err(|e| format!("bad event: {e}"))?;
+            if let Some(err) = v.get("error") {
+                return Err(format!("the runtime failed mid-answer: {err}"));
+            }
+            if let Some(text) = v["choices"][0]["delta"]["content"].as_str() {
+                answer.push_str(text);
+                let _ = write!(stdout, "{text}");
+                let _ = stdout.flush();
+            }
+            if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
+                eprintln!(
+                    "\n[{} prompt + {} completion tokens]",
+                    u["prompt_tokens"], u["completion_tokens"]
+                );
+            }
+        }
+    }
+    Err("the stream ended without [DONE]".into())
+}
