@@ -674,7 +674,11 @@ mod tests {
         assert_eq!(reason(&encode(m)), Reason::UnsupportedVersion);
         // A non-shortest integer encoding of the version (0x18 0x01 for 1).
         let bytes = sample().to_cbor();
-        assert_eq!(&bytes[..3], &[0xa8, 0x00, 0x01], "a map of 8 claims, version 1");
+        assert_eq!(
+            &bytes[..3],
+            &[0xa8, 0x00, 0x01],
+            "a map of 8 claims, version 1"
+        );
         let mut long = vec![0xa8, 0x00, 0x18, 0x01];
         long.extend_from_slice(&bytes[3..]);
         assert_eq!(reason(&long), Reason::ClaimsMalformed);

@@ -12,6 +12,7 @@
 
 pub mod connector;
 pub mod error;
+pub mod proxy;
 pub mod sse;
 
 pub use connector::{AttestedConnection, Connector, Target};

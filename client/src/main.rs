@@ -31,6 +31,21 @@ enum Command {
     Attest(AttestArgs),
     /// Verify the runtime at URL, then stream a chat completion (interactive without -m).
     Chat(ChatArgs),
+    /// A local plain-HTTP OpenAI-compatible endpoint forwarding only to a verified upstream.
+    Proxy(ProxyArgs),
+}
+
+#[derive(Args)]
+struct ProxyArgs {
+    /// Local address to listen on (plain HTTP: keep it on loopback).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// https:// URL of the runtime.
+    #[arg(long, value_name = "URL")]
+    upstream: String,
+    /// Policy file: the evidence policy plus its [runtime] section.
+    #[arg(long, value_name = "FILE")]
+    policy: PathBuf,
 }
 
 #[derive(Args)]
@@ -87,8 +102,52 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Attest(args) => attest(args).await,
             Command::Chat(args) => chat(args).await,
+            Command::Proxy(args) => proxy(args).await,
         }
     })
+}
+
+async fn proxy(args: ProxyArgs) -> ExitCode {
+    let policy = match load_policy(&args.policy) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("veritee: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let upstream = match Target::parse(&args.upstream) {
+        Ok(t) => t,
+        Err(e) => return refused(&e),
+    };
+    if !args.listen.ip().is_loopback() {
+        eprintln!(
+            "veritee: warning: the proxy speaks plain HTTP on {}, reachable beyond this machine",
+            args.listen
+        );
+    }
+    let listener = match tokio::net::TcpListener::bind(args.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("veritee: listening on {}: {e}", args.listen);
+            return ExitCode::from(2);
+        }
+    };
+    let addr = listener.local_addr().map_or(args.listen, |a| a);
+    eprintln!(
+        "veritee: forwarding to {} only after verifying it under {}",
+        args.upstream,
+        args.policy.display()
+    );
+    // The one stdout line: scripts read the address from it.
+    println!("veritee: proxy listening on http://{addr}");
+    let connector = std::sync::Arc::new(Connector::new(policy));
+    match client::proxy::serve(listener, connector, upstream).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("veritee: proxy: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn refused(e: &ClientError) -> ExitCode {
@@ -280,6 +339,8 @@ async fn get_json(conn: &mut client::AttestedConnection, path: &str) -> Result<V
         .header("host", "veritee")
         .body(Full::new(Bytes::new()))
         .expect("static request parts");
+    // The previous exchange on this connection may still be finishing.
+    conn.sender.ready().await.map_err(|e| e.to_string())?;
     let resp = conn
         .sender
         .send_request(req)
@@ -303,6 +364,8 @@ async fn stream_chat(
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body.to_string())))
         .expect("static request parts");
+    // The previous exchange on this connection may still be finishing.
+    conn.sender.ready().await.map_err(|e| e.to_string())?;
     let resp = conn
         .sender
         .send_request(req)

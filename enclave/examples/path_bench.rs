@@ -74,7 +74,14 @@ fn main() {
     let mut client = rt
         .block_on(common::connect(addr, &policy))
         .expect("verified connection");
-    let (mut bare, mut api) = (Vec::new(), Vec::new());
+    let plain_body = json!({
+        "model": model.id,
+        "messages": [{"role": "user", "content": PROMPT}],
+        "max_tokens": new_tokens,
+        "temperature": 0,
+    })
+    .to_string();
+    let (mut bare, mut api, mut api_plain) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..=rounds {
         // Both sides stop where the API stops (the model's end-of-generation ids), so
         // they generate the same tokens.
@@ -102,10 +109,17 @@ fn main() {
             g.output_ids.len(),
             "both sides generate the same tokens"
         );
+        let t = Instant::now();
+        let r = rt.block_on(client.request("POST", "/v1/chat/completions", plain_body.as_bytes()));
+        let plain_secs = t.elapsed().as_secs_f64();
+        assert_eq!(r.status, 200);
+        let plain_generated = r.json()["usage"]["completion_tokens"].as_u64().unwrap() as usize;
+        assert_eq!(plain_generated, generated);
         if round > 0 {
             // Round 0 warms caches on both sides.
             bare.push(bare_tps);
             api.push(generated as f64 / secs);
+            api_plain.push(generated as f64 / plain_secs);
         }
     }
 
@@ -140,7 +154,7 @@ fn main() {
     let _ = stop_tx.send(());
     let _ = rt.block_on(server);
     let _ = std::fs::remove_dir_all(&state_dir);
-    let (b, a) = (median(bare), median(api));
+    let (b, a, n) = (median(bare), median(api), median(api_plain));
     let (f, c, p) = (median(first_ms), median(cached_ms), median(plain_ms));
     println!(
         "{}",
@@ -148,8 +162,10 @@ fn main() {
             "new_tokens": new_tokens,
             "rounds": rounds,
             "bare_engine_tps": (b * 100.0).round() / 100.0,
-            "full_path_tps": (a * 100.0).round() / 100.0,
-            "ratio_full_path_vs_bare": (a / b * 1000.0).round() / 1000.0,
+            "full_path_stream_tps": (a * 100.0).round() / 100.0,
+            "full_path_json_tps": (n * 100.0).round() / 100.0,
+            "ratio_stream_vs_bare": (a / b * 1000.0).round() / 1000.0,
+            "ratio_json_vs_bare": (n / b * 1000.0).round() / 1000.0,
             "connections": connections,
             "verified_connect_first_ms": (f * 100.0).round() / 100.0,
             "verified_connect_cached_ms": (c * 100.0).round() / 100.0,

@@ -249,6 +249,8 @@ impl Client {
             .header("content-type", "application/json")
             .body(Full::new(Bytes::copy_from_slice(body)))
             .unwrap();
+        // The previous response may still be finishing on the connection.
+        self.sender.ready().await.expect("the connection is usable");
         let resp = tokio::time::timeout(Duration::from_secs(300), self.sender.send_request(req))
             .await
             .expect("a response within 300 s")
