@@ -77,7 +77,7 @@ type Cache = Mutex<HashMap<[u8; 32], (Arc<AttestedRuntime>, Instant)>>;
 pub struct Connector {
     policy: Arc<PolicyFile>,
     config: Arc<rustls::ClientConfig>,
-    cache: Arc<Cache>,
+    verifier: Arc<EvidenceVerifier>,
 }
 
 impl Connector {
@@ -87,11 +87,10 @@ impl Connector {
 
     pub fn with_cache_ttl(policy: PolicyFile, ttl: Duration) -> Self {
         let policy = Arc::new(policy);
-        let cache: Arc<Cache> = Arc::default();
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let verifier = Arc::new(EvidenceVerifier {
             policy: Arc::clone(&policy),
-            cache: Arc::clone(&cache),
+            cache: Arc::default(),
             ttl,
             provider: Arc::clone(&provider),
         });
@@ -99,13 +98,13 @@ impl Connector {
             .with_safe_default_protocol_versions()
             .expect("the default provider supports the default versions")
             .dangerous()
-            .with_custom_certificate_verifier(verifier)
+            .with_custom_certificate_verifier(Arc::clone(&verifier) as Arc<dyn ServerCertVerifier>)
             .with_no_client_auth();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Connector {
             policy,
             config: Arc::new(config),
-            cache,
+            verifier,
         }
     }
 
@@ -115,7 +114,7 @@ impl Connector {
 
     /// Forget every cached verification.
     pub fn clear_cache(&self) {
-        self.cache.lock().expect("cache lock").clear();
+        self.verifier.cache.lock().expect("cache lock").clear();
     }
 
     /// Connect, verify, and (with `nonce`) ask for fresh evidence answering it.
@@ -146,15 +145,15 @@ impl Connector {
             .peer_certificates()
             .and_then(|c| c.first())
             .ok_or_else(|| ClientError::Tls("the server sent no certificate".into()))?;
-        let digest = attestation::x509::sha256(cert);
         let spki = spki_of(cert).map_err(ClientError::Evidence)?;
-        let (attested, from_cache) = {
-            let cache = self.cache.lock().expect("cache lock");
-            let (entry, verified_at) = cache.get(&digest).ok_or_else(|| {
-                ClientError::Tls("the verified certificate left the cache mid-handshake".into())
-            })?;
-            (Arc::clone(entry), *verified_at < handshake_started)
-        };
+        // A resumed TLS session skips the verifier inside the handshake; its certificate
+        // is the original session's. Look it up, or verify it now: still before any
+        // application byte is sent.
+        let (attested, verified_at) = self
+            .verifier
+            .lookup_or_verify(cert)
+            .map_err(ClientError::Evidence)?;
+        let from_cache = verified_at < handshake_started;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
             .map_err(|e| ClientError::Http(e.to_string()))?;
@@ -266,6 +265,25 @@ struct EvidenceVerifier {
 }
 
 impl EvidenceVerifier {
+    /// The cached verification of this exact certificate, or a fresh one (then cached).
+    fn lookup_or_verify(&self, cert: &[u8]) -> Result<(Arc<AttestedRuntime>, Instant), Rejection> {
+        let digest = attestation::x509::sha256(cert);
+        {
+            let mut cache = self.cache.lock().expect("cache lock");
+            cache.retain(|_, (_, at)| at.elapsed() < self.ttl);
+            if let Some((attested, at)) = cache.get(&digest) {
+                return Ok((Arc::clone(attested), *at));
+            }
+        }
+        let attested = Arc::new(self.verify(cert)?);
+        let at = Instant::now();
+        self.cache
+            .lock()
+            .expect("cache lock")
+            .insert(digest, (Arc::clone(&attested), at));
+        Ok((attested, at))
+    }
+
     fn verify(&self, cert: &[u8]) -> Result<AttestedRuntime, Rejection> {
         let spki = spki_of(cert)?;
         let attested = EvidenceBundle::from_certificate(cert)?.verify_with(&self.policy, now())?;
@@ -284,22 +302,8 @@ impl ServerCertVerifier for EvidenceVerifier {
         _ocsp: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let digest = attestation::x509::sha256(end_entity);
-        {
-            let mut cache = self.cache.lock().expect("cache lock");
-            cache.retain(|_, (_, at)| at.elapsed() < self.ttl);
-            if cache.contains_key(&digest) {
-                return Ok(ServerCertVerified::assertion());
-            }
-        }
-        match self.verify(end_entity) {
-            Ok(attested) => {
-                self.cache
-                    .lock()
-                    .expect("cache lock")
-                    .insert(digest, (Arc::new(attested), Instant::now()));
-                Ok(ServerCertVerified::assertion())
-            }
+        match self.lookup_or_verify(end_entity) {
+            Ok(_) => Ok(ServerCertVerified::assertion()),
             Err(rejection) => Err(rustls::Error::Other(rustls::OtherError(Arc::new(
                 rejection,
             )))),

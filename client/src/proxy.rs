@@ -42,7 +42,9 @@ const HOP_BY_HOP: &[&str] = &[
 ];
 
 fn full(bytes: impl Into<Bytes>) -> ProxyBody {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 fn error(status: u16, kind: &str, code: &str, message: String) -> Response<ProxyBody> {
@@ -100,7 +102,9 @@ async fn forward(
                 413,
                 "invalid_request_error",
                 "request_too_large",
-                format!("the request body could not be read or exceeds {MAX_REQUEST_BYTES} bytes: {e}"),
+                format!(
+                    "the request body could not be read or exceeds {MAX_REQUEST_BYTES} bytes: {e}"
+                ),
             )
         }
     };

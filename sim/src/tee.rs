@@ -357,6 +357,16 @@ impl SimulatedSnp {
     /// 0x000..0x2A0, r and s little-endian as in the SNP ABI). REPORT_ID is
     /// random per [`SimulatedSnp`] value (one simulated launch).
     pub fn report(&self, report_data: &[u8; 64], host_data: &[u8; 32]) -> Vec<u8> {
+        self.report_as(report_data, host_data, false)
+    }
+
+    /// [`SimulatedSnp::report`] of a launch with the guest policy's DEBUG bit set: what a
+    /// debug VM would report. Exists so verifiers can show they refuse it.
+    pub fn debug_report(&self, report_data: &[u8; 64], host_data: &[u8; 32]) -> Vec<u8> {
+        self.report_as(report_data, host_data, true)
+    }
+
+    fn report_as(&self, report_data: &[u8; 64], host_data: &[u8; 32], debug: bool) -> Vec<u8> {
         let mut builder = SnpReportBuilder::new(PRODUCT)
             .version(REPORT_VERSION)
             .all_tcbs(self.tcb)
@@ -365,7 +375,7 @@ impl SimulatedSnp {
             .report_data(*report_data)
             .host_data(*host_data)
             .vmpl(0)
-            .debug(false)
+            .debug(debug)
             .migrate_ma(false);
         builder.report_id = self.report_id;
         builder.sign_with(&self.vcek_key)

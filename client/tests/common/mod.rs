@@ -1,0 +1,252 @@
+//! Test servers for the client: the real runtime in simulated-TEE mode (in process, real
+//! model), and a fake runtime that serves chosen evidence and records every application
+//! byte it receives, so refusal tests can check nothing was sent.
+
+#![allow(dead_code)]
+
+use attestation::binding::{ReceiptKey, RuntimeClaims, COSE_ALG_EDDSA};
+use attestation::bundle::{
+    EvidenceBundle, CERT_MEDIA_TYPE, IND_ENDORSEMENT, IND_EVIDENCE, SNP_REPORT_MEDIA_TYPE,
+};
+use sim::tee::SimulatedSnp;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub fn temp_dir(label: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("veritee-client-{label}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The real runtime (library start-up, simulated TEE, bundled model) on 127.0.0.1; it
+/// stops when the returned sender is dropped.
+pub fn start_runtime(state_dir: &Path) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let state_dir = state_dir.to_owned();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let config = enclave::config::Config {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                state_dir,
+                ..Default::default()
+            };
+            let runtime = enclave::startup::start(enclave::startup::Options {
+                config,
+                simulate: true,
+            })
+            .await
+            .expect("the runtime starts");
+            addr_tx.send(runtime.local_addr().unwrap()).unwrap();
+            runtime
+                .serve(async {
+                    let _ = stop_rx.await;
+                })
+                .await;
+        });
+    });
+    let addr = addr_rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the runtime starts within 120 s");
+    (addr, stop_tx)
+}
+
+/// What a fake runtime presents.
+pub struct FakeEvidence {
+    pub tee: SimulatedSnp,
+    /// The key whose certificate the server presents.
+    pub tls_key: rcgen::KeyPair,
+}
+
+impl FakeEvidence {
+    pub fn new(dir: &Path) -> Self {
+        FakeEvidence {
+            tee: SimulatedSnp::open_or_create(dir).unwrap(),
+            tls_key: rcgen::KeyPair::generate().unwrap(),
+        }
+    }
+
+    pub fn claims_for(&self, key: &rcgen::KeyPair, nonce: Option<Vec<u8>>) -> RuntimeClaims {
+        RuntimeClaims {
+            tls_spki_sha256: attestation::binding::spki_sha256(
+                &rcgen::PublicKeyData::subject_public_key_info(key),
+            ),
+            receipt_key: ReceiptKey {
+                alg: COSE_ALG_EDDSA,
+                public_key: vec![1; 32],
+            },
+            auditor_hpke_key: None,
+            model_digest: [2; 32],
+            runtime_version: "fake".into(),
+            launch_config_digest: [3; 32],
+            nonce,
+            gpu_evidence_digest: None,
+        }
+    }
+
+    /// A bundle of `report` (a function of REPORT_DATA) and the chain, over `claims`.
+    pub fn bundle(
+        &self,
+        claims: &RuntimeClaims,
+        report: impl Fn(&[u8; 64]) -> Vec<u8>,
+    ) -> EvidenceBundle {
+        let bytes = claims.to_cbor();
+        let mut b = EvidenceBundle::new(bytes.clone());
+        b.push(
+            "report",
+            SNP_REPORT_MEDIA_TYPE,
+            report(&attestation::binding::report_data_of(&bytes)),
+            IND_EVIDENCE,
+        );
+        for (label, der) in [
+            ("vcek.der", self.tee.vcek_der()),
+            ("ask.der", self.tee.ask_der()),
+            ("ark.der", self.tee.ark_der()),
+        ] {
+            b.push(label, CERT_MEDIA_TYPE, der.to_vec(), IND_ENDORSEMENT);
+        }
+        b
+    }
+
+    /// The genuine simulated report for REPORT_DATA.
+    pub fn report(&self, report_data: &[u8; 64]) -> Vec<u8> {
+        self.tee.report(report_data, &[3; 32])
+    }
+
+    /// The policy that accepts this fake's genuine evidence.
+    pub fn policy_text(&self) -> String {
+        let tcb = attestation::snp::TcbVersion::from_raw(
+            self.tee.reported_tcb(),
+            attestation::snp::Product::Genoa,
+        );
+        format!(
+            r#"version = 1
+platforms = ["snp"]
+debug = "forbid"
+report_data = "any"
+dangerous_trusted_roots = ["{root}"]
+
+[snp]
+products = ["Genoa"]
+signing_keys = ["vcek"]
+measurement = ["{m}"]
+host_data = "any"
+min_tcb = {{ bootloader = {bl}, tee = {t}, snp = {s}, microcode = {u}, fmc = 0 }}
+vmpl = [0]
+migration_agent = "forbid"
+smt = "allow"
+
+[runtime]
+model_digests = "any"
+launch_config_digests = "any"
+runtime_versions = "any"
+auditor_hpke_keys = "any"
+"#,
+            root = hex::encode(attestation::x509::sha256(self.tee.ark_der())),
+            m = hex::encode(self.tee.measurement()),
+            bl = tcb.bootloader,
+            t = tcb.tee,
+            s = tcb.snp,
+            u = tcb.microcode,
+        )
+    }
+}
+
+/// A TLS server presenting `cert_key`'s certificate carrying `bundle`, answering every HTTP
+/// request with `attestation_reply` (a CBOR bundle) and recording every application byte.
+pub struct FakeRuntime {
+    pub addr: SocketAddr,
+    pub received: Arc<Mutex<Vec<u8>>>,
+}
+
+pub async fn fake_runtime(
+    cert_key: &rcgen::KeyPair,
+    bundle: &EvidenceBundle,
+    attestation_reply: Vec<u8>,
+) -> FakeRuntime {
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+    params
+        .custom_extensions
+        .push(rcgen::CustomExtension::from_oid_content(
+            &[1, 3, 6, 1, 5, 5, 7, 1, 35],
+            bundle.to_extension_value(),
+        ));
+    let cert = params.self_signed(cert_key).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.der().clone()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&received);
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            let sink = Arc::clone(&sink);
+            let reply = attestation_reply.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut buf = [0u8; 4096];
+                loop {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+                            if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                                let head = format!(
+                                    "HTTP/1.1 200 OK\r\ncontent-type: application/cmw+cbor\r\ncontent-length: {}\r\n\r\n",
+                                    reply.len()
+                                );
+                                let _ = tls.write_all(head.as_bytes()).await;
+                                let _ = tls.write_all(&reply).await;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    FakeRuntime { addr, received }
+}
+
+/// A plain-HTTP server (no TLS) that records what it receives and answers 400.
+pub async fn plain_http_server() -> FakeRuntime {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&received);
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            if let Ok(n) = tcp.read(&mut buf).await {
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+            let _ = tcp
+                .write_all(
+                    b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                )
+                .await;
+        }
+    });
+    FakeRuntime { addr, received }
+}

@@ -1,0 +1,181 @@
+//! `veritee proxy` end to end: the official OpenAI Python SDK chats through the proxy with
+//! the runtime in simulated-TEE mode serving the real SmolLM2 model; and a proxy whose
+//! upstream fails verification answers 502 naming the reason and forwards nothing.
+
+mod common;
+
+use common::{fake_runtime, start_runtime, temp_dir, FakeEvidence};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Pinned SDK version, installed into a venv the test creates.
+const OPENAI_SDK: &str = "openai==3.57.0";
+
+struct Proxy {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_proxy(upstream: &str, policy: &Path) -> Proxy {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_veritee"))
+        .args([
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            upstream,
+            "--policy",
+        ])
+        .arg(policy)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the veritee binary starts");
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("veritee: proxy listening on ") {
+                let _ = tx.send(url.to_owned());
+            }
+        }
+    });
+    let base = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the proxy prints its address");
+    Proxy { child, base }
+}
+
+/// A venv with the OpenAI SDK, or None with the reason (a skipped check says so; under
+/// CI=true it fails instead).
+fn openai_python() -> Result<PathBuf, String> {
+    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("openai-venv");
+    let python = venv.join("bin/python");
+    let have = Command::new(&python)
+        .args([
+            "-c",
+            "import openai, sys; sys.exit(0 if openai.__version__ == sys.argv[1] else 1)",
+        ])
+        .arg(OPENAI_SDK.trim_start_matches("openai=="))
+        .status()
+        .is_ok_and(|s| s.success());
+    if have {
+        return Ok(python);
+    }
+    let made = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        return Err("python3 -m venv failed".into());
+    }
+    let installed = Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet", OPENAI_SDK])
+        .status();
+    if !installed.is_ok_and(|s| s.success()) {
+        return Err(format!("pip install {OPENAI_SDK} failed"));
+    }
+    Ok(python)
+}
+
+#[test]
+fn the_openai_sdk_chats_through_the_proxy() {
+    if inference::gguf::model_for_tests().is_none() {
+        eprintln!("SKIPPED: the bundled model is missing (run scripts/fetch-model.sh)");
+        return;
+    }
+    let python = match openai_python() {
+        Ok(p) => p,
+        Err(why) if std::env::var("CI").is_err() => {
+            eprintln!("SKIPPED: no OpenAI SDK venv: {why}");
+            return;
+        }
+        Err(why) => panic!("the OpenAI SDK venv is required under CI: {why}"),
+    };
+    let dir = temp_dir("proxy-sdk");
+    let (addr, _stop) = start_runtime(&dir);
+    let proxy = start_proxy(&format!("https://{addr}"), &dir.join("policy.toml"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openai/chat_through_proxy.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg(format!("{}/v1", proxy.base))
+        .arg("SmolLM2-135M-Instruct.Q4_1")
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "the SDK script failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("the script prints JSON");
+    assert_eq!(
+        v["models"],
+        serde_json::json!(["SmolLM2-135M-Instruct.Q4_1"])
+    );
+    let content = v["plain_content"].as_str().unwrap();
+    assert!(!content.is_empty());
+    // Greedy with the same seed: streaming gives the same text, chunk by chunk.
+    assert_eq!(v["stream_content"], v["plain_content"]);
+    assert!(v["stream_chunks"].as_u64().unwrap() > 3);
+    assert_eq!(v["plain_finish"], v["stream_finish"]);
+    for usage in [&v["plain_usage"], &v["stream_usage"]] {
+        let prompt = usage["prompt_tokens"].as_u64().unwrap();
+        let completion = usage["completion_tokens"].as_u64().unwrap();
+        assert!(prompt > 10 && (1..=24).contains(&completion), "{usage}");
+        assert_eq!(usage["total_tokens"].as_u64().unwrap(), prompt + completion);
+    }
+    assert_eq!(v["plain_usage"], v["stream_usage"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_proxy_with_an_unverifiable_upstream_answers_502_and_forwards_nothing() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = temp_dir("proxy-refusal");
+    let fake = FakeEvidence::new(&dir.join("tee"));
+    let claims = fake.claims_for(&fake.tls_key, None);
+    let genuine = fake.bundle(&claims, |rd| fake.report(rd));
+    // A man in the middle: the genuine bundle under another TLS key.
+    let mitm_key = rcgen::KeyPair::generate().unwrap();
+    let server = rt.block_on(fake_runtime(&mitm_key, &genuine, genuine.to_cbor()));
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, fake.policy_text()).unwrap();
+    let proxy = start_proxy(&format!("https://{}", server.addr), &policy);
+    let reply = rt.block_on(async {
+        let addr = proxy.base.trim_start_matches("http://").to_owned();
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let body = r#"{"model":"m","messages":[{"role":"user","content":"SECRET PROMPT"}]}"#;
+        let req = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        tcp.write_all(req.as_bytes()).await.unwrap();
+        let mut reply = String::new();
+        tcp.read_to_string(&mut reply).await.unwrap();
+        reply
+    });
+    assert!(reply.starts_with("HTTP/1.1 502"), "{reply}");
+    let json: Value = serde_json::from_str(reply.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(json["error"]["code"], "tls_key_not_bound");
+    assert_eq!(json["error"]["type"], "upstream_verification_failed");
+    assert!(
+        server.received.lock().unwrap().is_empty(),
+        "the upstream received application bytes"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
