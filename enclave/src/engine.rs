@@ -199,9 +199,16 @@ fn run_job(model: &LoadedModel, stats: &EngineStats, job: Job) {
         return; // the client left while queued
     }
     if Instant::now() >= job.deadline {
-        let _ = events.send(JobEvent::Failed(
-            "the request timed out while queued".into(),
-        ));
+        // Timed out while queued: nothing was computed.
+        let _ = events.send(JobEvent::Finished(JobSummary {
+            end: JobEnd::TimedOut,
+            prompt_tokens: job.prompt_ids.len(),
+            completion_tokens: 0,
+            output_ids: Vec::new(),
+            queue_wait,
+            prefill_secs: 0.0,
+            decode_secs: 0.0,
+        }));
         return;
     }
     let tok = &model.tokenizer;

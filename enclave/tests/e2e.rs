@@ -425,3 +425,64 @@ fn plain_http_gets_no_http_answer() {
         String::from_utf8_lossy(&reply)
     );
 }
+
+#[test]
+fn a_full_queue_answers_503_and_a_late_request_504() {
+    let model_path = model_or_skip!();
+    // One engine thread, one waiting slot, one-second deadline.
+    let server = Server::start(
+        &model_path,
+        &[
+            "--parallel-jobs",
+            "1",
+            "--queue-depth",
+            "1",
+            "--request-timeout",
+            "1",
+        ],
+    );
+    let policy = server.policy();
+    let statuses = rt().block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..6 {
+            let policy = policy.clone();
+            let addr = server.addr;
+            tasks.push(tokio::spawn(async move {
+                let mut c = connect(addr, &policy).await.unwrap();
+                let body = chat_body("Write a very long story about the sea.", 2000, false);
+                let r = c.request("POST", "/v1/chat/completions", &body).await;
+                (r.status, r.json())
+            }));
+        }
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    });
+    let overloaded = statuses.iter().filter(|(s, _)| *s == 503).count();
+    let timed_out = statuses.iter().filter(|(s, _)| *s == 504).count();
+    assert!(overloaded >= 1, "{statuses:?}");
+    assert!(timed_out >= 1, "{statuses:?}");
+    assert_eq!(
+        overloaded + timed_out,
+        6,
+        "no request can finish 2000 tokens in 1 s: {statuses:?}"
+    );
+    for (status, v) in &statuses {
+        let code = if *status == 503 {
+            "overloaded"
+        } else {
+            "timeout"
+        };
+        assert_eq!(v["error"]["code"], json!(code));
+    }
+    // And it still serves afterwards.
+    let ok = rt().block_on(async {
+        let mut c = connect(server.addr, &policy).await.unwrap();
+        c.request("POST", "/v1/chat/completions", &chat_body("Hi", 2, false))
+            .await
+            .status
+    });
+    assert_eq!(ok, 200);
+}
