@@ -11,6 +11,8 @@
 //! 4. **bind** report data to the runtime's claims, its TLS key and a caller's nonce
 //!    ([`binding`]); [`bundle`] carries evidence and claims as one CMW collection.
 //!
+//! [`receipt`] signs and verifies per-job usage receipts and checks a receipt log's chain.
+//!
 //! The crate does no I/O, never reads the clock and never touches the network: time,
 //! certificates and collateral are inputs. Every rejection carries a stable, typed
 //! [`Reason`] code.
@@ -24,6 +26,7 @@ pub mod fuzzing;
 pub mod inputs;
 pub mod policy;
 pub mod reason;
+pub mod receipt;
 pub mod snp;
 pub mod tdx;
 pub mod time;

@@ -146,6 +146,27 @@ pub enum Reason {
     /// A freshness nonce was asked for and the bound claims carry another one, or none.
     NonceMismatch,
 
+    // ---- receipts: usage receipts and their log ----
+    /// A usage receipt is not a well-formed canonical COSE_Sign1 over known, canonical
+    /// receipt claims.
+    ReceiptMalformed,
+    /// A receipt's signature does not verify with the bound receipt key (or it names another
+    /// algorithm than the key's).
+    ReceiptSignatureInvalid,
+    /// A receipt names another evidence bundle than the one that binds its signing key.
+    ReceiptKeyNotBound,
+    /// Receipts are missing from a log: the sequence skips numbers.
+    ReceiptGap,
+    /// A receipt appears twice in a log, byte for byte.
+    ReceiptDuplicate,
+    /// Receipts of a log are out of order.
+    ReceiptReordered,
+    /// Two different receipts claim one place in the log (same sequence number, or a hash
+    /// link to another receipt than the one before).
+    ReceiptFork,
+    /// A receipt comes from another runtime instance (or names other evidence) than the log.
+    ReceiptInstanceMismatch,
+
     // ---- appended: catch-all of the TDX verifier ----
     /// dcap-qvl rejected a TDX quote for a reason no other code names (its message is in
     /// the detail).
@@ -163,6 +184,8 @@ pub enum ReasonClass {
     Policy,
     /// The evidence is genuine and accepted, but not bound to this key, claims or nonce.
     Binding,
+    /// A usage receipt or receipt log is malformed, unsigned, unbound or inconsistent.
+    Receipt,
 }
 
 impl ReasonClass {
@@ -175,6 +198,7 @@ impl ReasonClass {
             ReasonClass::Tcb => "tcb",
             ReasonClass::Policy => "policy",
             ReasonClass::Binding => "binding",
+            ReasonClass::Receipt => "receipt",
         }
     }
 }
@@ -246,6 +270,14 @@ impl Reason {
             ClaimsNotBound => "claims_not_bound",
             TlsKeyNotBound => "tls_key_not_bound",
             NonceMismatch => "nonce_mismatch",
+            ReceiptMalformed => "receipt_malformed",
+            ReceiptSignatureInvalid => "receipt_signature_invalid",
+            ReceiptKeyNotBound => "receipt_key_not_bound",
+            ReceiptGap => "receipt_gap",
+            ReceiptDuplicate => "receipt_duplicate",
+            ReceiptReordered => "receipt_reordered",
+            ReceiptFork => "receipt_fork",
+            ReceiptInstanceMismatch => "receipt_instance_mismatch",
         }
     }
 
@@ -303,6 +335,14 @@ impl Reason {
             | AuditorKeyNotAllowed => ReasonClass::Policy,
             BundleMalformed | ClaimsMalformed => ReasonClass::Parse,
             ClaimsNotBound | TlsKeyNotBound | NonceMismatch => ReasonClass::Binding,
+            ReceiptMalformed
+            | ReceiptSignatureInvalid
+            | ReceiptKeyNotBound
+            | ReceiptGap
+            | ReceiptDuplicate
+            | ReceiptReordered
+            | ReceiptFork
+            | ReceiptInstanceMismatch => ReasonClass::Receipt,
         }
     }
 }

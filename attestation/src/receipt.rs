@@ -1,0 +1,1338 @@
+//! Usage receipts: one signed statement per job, checked offline by an auditor.
+//!
+//! A receipt is a COSE_Sign1 (RFC 9052) whose payload is a CWT claims set (RFC 8392)
+//! describing one inference job. The runtime signs it with the receipt key named in its
+//! runtime claims ([`crate::binding::RuntimeClaims::receipt_key`]), which the hardware
+//! attests; each receipt names the digest of the evidence bundle that binds that key, and
+//! chains to the previous receipt of the same runtime instance by hash and sequence number,
+//! so a log with a receipt removed, repeated, reordered, forked or spliced in from another
+//! instance is refused ([`verify_chain`]).
+//!
+//! **Envelope.** Written tagged (CBOR tag 18), accepted tagged or untagged. Protected
+//! header: exactly `{1: alg, 3: "application/vnd.veritee.receipt+cbor"}` with alg EdDSA
+//! (-8) or ES256 (-7); the unprotected header is empty; no external AAD. The signature is
+//! checked over the Sig_structure built from the protected-header and payload bytes as
+//! received. The envelope must be exactly what [`sign`] writes (definite lengths, shortest
+//! forms), so one receipt has one byte string and one hash: [`VerifiedReceipt::sha256`] is
+//! SHA-256 of the tagged encoding (for an untagged receipt, of `0xd2 ||` its bytes).
+//!
+//! **Claims.** A CBOR map in RFC 8949 §4.2.1 core deterministic encoding: definite
+//! lengths, shortest integers and floats, keys sorted by their encoded bytes (so the two
+//! registered keys 6 and 7 come first, then the private keys from -65537 downwards). Every
+//! claim is mandatory; the parser rejects unknown or missing keys, wrong types or sizes,
+//! and anything that does not re-encode to the bytes received.
+//!
+//! Claim keys were checked against the IANA "CBOR Web Token (CWT) Claims" registry:
+//! registered keys are used only where the meaning is the registered one (`iat` 6, `cti`
+//! 7). None of the others matches a registered claim (EAT's `measurements`, `hwmodel`,
+//! `bootseed`, `nonce` describe other things), so they are private claims, in the range
+//! the registry reserves for private use (less than -65536).
+//!
+//! | key | claim | CBOR |
+//! |---|---|---|
+//! | 6 (`iat`) | issued at, seconds since the Unix epoch | uint |
+//! | 7 (`cti`) | job id | bstr .size 16 |
+//! | -65537 | receipt format version ([`RECEIPT_VERSION`]) | uint |
+//! | -65538 | model digest (SHA-256 of the weights, as in the runtime claims) | bstr .size 32 |
+//! | -65539 | request hash: SHA-256 of the request body bytes | bstr .size 32 |
+//! | -65540 | response hash: SHA-256 of the response body bytes | bstr .size 32 |
+//! | -65541 | prompt (input) tokens | uint |
+//! | -65542 | output tokens | uint |
+//! | -65543 | queue wait, ms | uint |
+//! | -65544 | wall-clock start, Unix ms | uint |
+//! | -65545 | wall-clock end, Unix ms (not before the start) | uint |
+//! | -65546 | metered device time, ms | uint |
+//! | -65547 | share of the device during the job, parts per million (at most 1,000,000) | uint |
+//! | -65548 | sampling parameters | map, below |
+//! | -65549 | activation-fingerprint commitment | bstr .size 32 |
+//! | -65550 | audited (false: the request opted out of auditing) | bool |
+//! | -65551 | evidence digest: SHA-256 of the evidence bundle that binds the receipt key | bstr .size 32 |
+//! | -65552 | sequence number within the runtime instance, from 0 | uint |
+//! | -65553 | previous receipt hash (all zero exactly when the sequence number is 0) | bstr .size 32 |
+//! | -65554 | runtime instance id (random per runtime start) | bstr .size 16 |
+//!
+//! Sampling parameters (claim -65548), a map with its own keys:
+//! `1` temperature (float, an f32 value), `2` top_p (f32), `3` top_k (uint, u32),
+//! `4` max_tokens (uint, u32), `5` repetition_penalty (f32), `6` seed (uint, u64).
+
+use crate::binding::{ReceiptKey, COSE_ALG_EDDSA, COSE_ALG_ES256};
+use crate::crypto::{digest, signature};
+use crate::reason::{reject, Reason, Rejection};
+use ciborium::value::Value;
+use coset::iana::EnumI64;
+use coset::{
+    iana, CborSerializable, CoseSign1, CoseSign1Builder, HeaderBuilder, ProtectedHeader,
+    RegisteredLabelWithPrivate, TaggedCborSerializable,
+};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// The receipt format version this crate writes and accepts (claim -65537).
+pub const RECEIPT_VERSION: u64 = 1;
+/// The COSE content type (header 3) of a receipt's payload.
+pub const CONTENT_TYPE: &str = "application/vnd.veritee.receipt+cbor";
+/// A whole device, in the units of [`ReceiptClaims::device_share_ppm`].
+pub const DEVICE_SHARE_FULL: u32 = 1_000_000;
+/// Upper bound on an encoded receipt: its claims are fixed-size but for integers.
+pub const MAX_RECEIPT_LEN: usize = 2048;
+/// The CBOR tag of a COSE_Sign1 (18), as its one-byte encoding.
+const COSE_SIGN1_TAG_BYTE: u8 = 0xd2;
+
+/// Claim keys, in canonical (encoded-byte) order. See the module table.
+pub mod keys {
+    /// `iat` (RFC 8392): issued at, seconds.
+    pub const IAT: i64 = 6;
+    /// `cti` (RFC 8392): the job id.
+    pub const CTI: i64 = 7;
+    pub const VERSION: i64 = -65537;
+    pub const MODEL_DIGEST: i64 = -65538;
+    pub const REQUEST_SHA256: i64 = -65539;
+    pub const RESPONSE_SHA256: i64 = -65540;
+    pub const PROMPT_TOKENS: i64 = -65541;
+    pub const OUTPUT_TOKENS: i64 = -65542;
+    pub const QUEUE_WAIT_MS: i64 = -65543;
+    pub const WALL_START_MS: i64 = -65544;
+    pub const WALL_END_MS: i64 = -65545;
+    pub const DEVICE_MS: i64 = -65546;
+    pub const DEVICE_SHARE_PPM: i64 = -65547;
+    pub const SAMPLING: i64 = -65548;
+    pub const ACTIVATION_COMMITMENT: i64 = -65549;
+    pub const AUDITED: i64 = -65550;
+    pub const EVIDENCE_DIGEST: i64 = -65551;
+    pub const SEQ: i64 = -65552;
+    pub const PREV_RECEIPT_SHA256: i64 = -65553;
+    pub const RUNTIME_INSTANCE: i64 = -65554;
+
+    /// Every claim key in the order a canonical encoding holds them.
+    pub const ORDER: [i64; 20] = [
+        IAT,
+        CTI,
+        VERSION,
+        MODEL_DIGEST,
+        REQUEST_SHA256,
+        RESPONSE_SHA256,
+        PROMPT_TOKENS,
+        OUTPUT_TOKENS,
+        QUEUE_WAIT_MS,
+        WALL_START_MS,
+        WALL_END_MS,
+        DEVICE_MS,
+        DEVICE_SHARE_PPM,
+        SAMPLING,
+        ACTIVATION_COMMITMENT,
+        AUDITED,
+        EVIDENCE_DIGEST,
+        SEQ,
+        PREV_RECEIPT_SHA256,
+        RUNTIME_INSTANCE,
+    ];
+}
+
+/// Sampling parameters of a job (claim -65548).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SamplingParams {
+    pub temperature: f32,
+    pub top_p: f32,
+    pub top_k: u32,
+    pub max_tokens: u32,
+    pub repetition_penalty: f32,
+    pub seed: u64,
+}
+
+/// The CWT claims set of one job. See the module table for keys and encodings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReceiptClaims {
+    #[serde(with = "hex_bytes")]
+    pub job_id: [u8; 16],
+    /// Seconds since the Unix epoch.
+    pub issued_at: u64,
+    #[serde(with = "hex_bytes")]
+    pub model_digest: [u8; 32],
+    /// SHA-256 of the request body bytes.
+    #[serde(with = "hex_bytes")]
+    pub request_sha256: [u8; 32],
+    /// SHA-256 of the response body bytes.
+    #[serde(with = "hex_bytes")]
+    pub response_sha256: [u8; 32],
+    pub prompt_tokens: u64,
+    pub output_tokens: u64,
+    pub queue_wait_ms: u64,
+    /// Unix milliseconds.
+    pub wall_start_ms: u64,
+    /// Unix milliseconds, not before `wall_start_ms`.
+    pub wall_end_ms: u64,
+    pub device_ms: u64,
+    /// Parts per million of the device the job had, at most [`DEVICE_SHARE_FULL`].
+    pub device_share_ppm: u32,
+    pub sampling: SamplingParams,
+    #[serde(with = "hex_bytes")]
+    pub activation_commitment: [u8; 32],
+    /// False when the request opted out of auditing.
+    pub audited: bool,
+    /// SHA-256 of the evidence bundle bytes that bind the receipt-signing key.
+    #[serde(with = "hex_bytes")]
+    pub evidence_digest: [u8; 32],
+    pub seq: u64,
+    /// SHA-256 of the previous receipt's tagged COSE_Sign1 bytes; all zero for seq 0.
+    #[serde(with = "hex_bytes")]
+    pub prev_receipt_sha256: [u8; 32],
+    #[serde(with = "hex_bytes")]
+    pub runtime_instance: [u8; 16],
+}
+
+fn malformed(detail: impl Into<String>) -> Rejection {
+    Rejection::new(Reason::ReceiptMalformed, detail)
+}
+
+fn int(k: i64) -> Value {
+    Value::Integer(k.into())
+}
+
+fn uint(v: u64) -> Value {
+    Value::Integer(v.into())
+}
+
+fn bytes(b: &[u8]) -> Value {
+    Value::Bytes(b.to_vec())
+}
+
+impl ReceiptClaims {
+    /// The canonical CBOR encoding (the COSE payload).
+    pub fn to_cbor(&self) -> Vec<u8> {
+        use keys::*;
+        let s = &self.sampling;
+        let sampling = Value::Map(vec![
+            (uint(1), Value::Float(s.temperature.into())),
+            (uint(2), Value::Float(s.top_p.into())),
+            (uint(3), uint(s.top_k.into())),
+            (uint(4), uint(s.max_tokens.into())),
+            (uint(5), Value::Float(s.repetition_penalty.into())),
+            (uint(6), uint(s.seed)),
+        ]);
+        let map = vec![
+            (int(IAT), uint(self.issued_at)),
+            (int(CTI), bytes(&self.job_id)),
+            (int(VERSION), uint(RECEIPT_VERSION)),
+            (int(MODEL_DIGEST), bytes(&self.model_digest)),
+            (int(REQUEST_SHA256), bytes(&self.request_sha256)),
+            (int(RESPONSE_SHA256), bytes(&self.response_sha256)),
+            (int(PROMPT_TOKENS), uint(self.prompt_tokens)),
+            (int(OUTPUT_TOKENS), uint(self.output_tokens)),
+            (int(QUEUE_WAIT_MS), uint(self.queue_wait_ms)),
+            (int(WALL_START_MS), uint(self.wall_start_ms)),
+            (int(WALL_END_MS), uint(self.wall_end_ms)),
+            (int(DEVICE_MS), uint(self.device_ms)),
+            (int(DEVICE_SHARE_PPM), uint(self.device_share_ppm.into())),
+            (int(SAMPLING), sampling),
+            (
+                int(ACTIVATION_COMMITMENT),
+                bytes(&self.activation_commitment),
+            ),
+            (int(AUDITED), Value::Bool(self.audited)),
+            (int(EVIDENCE_DIGEST), bytes(&self.evidence_digest)),
+            (int(SEQ), uint(self.seq)),
+            (int(PREV_RECEIPT_SHA256), bytes(&self.prev_receipt_sha256)),
+            (int(RUNTIME_INSTANCE), bytes(&self.runtime_instance)),
+        ];
+        let mut out = Vec::with_capacity(512);
+        ciborium::into_writer(&Value::Map(map), &mut out).expect("writing to a Vec");
+        out
+    }
+
+    /// Parse claims strictly: every known key exactly once in canonical order, right types
+    /// and sizes, consistent values, and exactly the bytes [`Self::to_cbor`] would write.
+    pub fn from_cbor(cbor: &[u8]) -> Result<Self, Rejection> {
+        if cbor.len() > MAX_RECEIPT_LEN {
+            return Err(malformed(format!(
+                "receipt claims are {} bytes, more than the {MAX_RECEIPT_LEN} allowed",
+                cbor.len()
+            )));
+        }
+        let value: Value = ciborium::from_reader(cbor)
+            .map_err(|e| malformed(format!("receipt claims are not CBOR: {e}")))?;
+        let Value::Map(entries) = value else {
+            return Err(malformed("receipt claims are not a CBOR map"));
+        };
+        let mut fields: [Option<Value>; keys::ORDER.len()] = Default::default();
+        let mut last: Option<usize> = None;
+        for (k, v) in entries {
+            let k = match k {
+                Value::Integer(i) => i64::try_from(i128::from(i)).ok(),
+                _ => None,
+            }
+            .ok_or_else(|| malformed("receipt claim key is not an integer"))?;
+            let pos = keys::ORDER
+                .iter()
+                .position(|&o| o == k)
+                .ok_or_else(|| malformed(format!("receipt claim key {k} is unknown")))?;
+            if last.is_some_and(|l| pos <= l) {
+                return Err(malformed(format!(
+                    "receipt claim key {k} is out of canonical order or repeated"
+                )));
+            }
+            last = Some(pos);
+            fields[pos] = Some(v);
+        }
+        let [iat, cti, version, model, request, response, prompt, output, queue, start, end, device, share, sampling, activation, audited, evidence, seq, prev, instance] =
+            fields;
+        let version = take_uint(version, keys::VERSION)?;
+        if version != RECEIPT_VERSION {
+            return reject(
+                Reason::UnsupportedVersion,
+                format!("receipt format version {version}; this verifier knows {RECEIPT_VERSION}"),
+            );
+        }
+        let claims = ReceiptClaims {
+            job_id: take_bytes(cti, keys::CTI)?,
+            issued_at: take_uint(iat, keys::IAT)?,
+            model_digest: take_bytes(model, keys::MODEL_DIGEST)?,
+            request_sha256: take_bytes(request, keys::REQUEST_SHA256)?,
+            response_sha256: take_bytes(response, keys::RESPONSE_SHA256)?,
+            prompt_tokens: take_uint(prompt, keys::PROMPT_TOKENS)?,
+            output_tokens: take_uint(output, keys::OUTPUT_TOKENS)?,
+            queue_wait_ms: take_uint(queue, keys::QUEUE_WAIT_MS)?,
+            wall_start_ms: take_uint(start, keys::WALL_START_MS)?,
+            wall_end_ms: take_uint(end, keys::WALL_END_MS)?,
+            device_ms: take_uint(device, keys::DEVICE_MS)?,
+            device_share_ppm: take_u32(share, keys::DEVICE_SHARE_PPM)?,
+            sampling: take_sampling(sampling)?,
+            activation_commitment: take_bytes(activation, keys::ACTIVATION_COMMITMENT)?,
+            audited: match audited {
+                Some(Value::Bool(b)) => b,
+                _ => return Err(missing_or_wrong(keys::AUDITED, "a bool")),
+            },
+            evidence_digest: take_bytes(evidence, keys::EVIDENCE_DIGEST)?,
+            seq: take_uint(seq, keys::SEQ)?,
+            prev_receipt_sha256: take_bytes(prev, keys::PREV_RECEIPT_SHA256)?,
+            runtime_instance: take_bytes(instance, keys::RUNTIME_INSTANCE)?,
+        };
+        claims.check()?;
+        if claims.to_cbor() != cbor {
+            return Err(malformed(
+                "receipt claims are not in canonical CBOR (shortest integers and floats, definite lengths, nothing after the map)",
+            ));
+        }
+        Ok(claims)
+    }
+
+    /// Consistency of values that the types alone do not ensure.
+    fn check(&self) -> Result<(), Rejection> {
+        if self.device_share_ppm > DEVICE_SHARE_FULL {
+            return Err(malformed(format!(
+                "device share {} ppm is more than the whole device ({DEVICE_SHARE_FULL})",
+                self.device_share_ppm
+            )));
+        }
+        if self.wall_end_ms < self.wall_start_ms {
+            return Err(malformed(format!(
+                "the job ends ({} ms) before it starts ({} ms)",
+                self.wall_end_ms, self.wall_start_ms
+            )));
+        }
+        let zero = self.prev_receipt_sha256 == [0u8; 32];
+        if (self.seq == 0) != zero {
+            return Err(malformed(format!(
+                "sequence number {} with {} previous-receipt hash: the hash is all zero exactly for the first receipt",
+                self.seq,
+                if zero { "an all-zero" } else { "a non-zero" }
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn missing_or_wrong(key: i64, what: &str) -> Rejection {
+    malformed(format!("receipt claim {key} is missing or not {what}"))
+}
+
+fn take_uint(v: Option<Value>, key: i64) -> Result<u64, Rejection> {
+    match v {
+        Some(Value::Integer(i)) => u64::try_from(i).ok(),
+        _ => None,
+    }
+    .ok_or_else(|| missing_or_wrong(key, "an unsigned 64-bit integer"))
+}
+
+fn take_u32(v: Option<Value>, key: i64) -> Result<u32, Rejection> {
+    match v {
+        Some(Value::Integer(i)) => u32::try_from(i).ok(),
+        _ => None,
+    }
+    .ok_or_else(|| missing_or_wrong(key, "an unsigned 32-bit integer"))
+}
+
+fn take_bytes<const N: usize>(v: Option<Value>, key: i64) -> Result<[u8; N], Rejection> {
+    match v {
+        Some(Value::Bytes(b)) => b.try_into().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| missing_or_wrong(key, &format!("a {N}-byte string")))
+}
+
+fn take_sampling(v: Option<Value>) -> Result<SamplingParams, Rejection> {
+    let Some(Value::Map(entries)) = v else {
+        return Err(missing_or_wrong(keys::SAMPLING, "a map"));
+    };
+    let mut fields: [Option<Value>; 6] = Default::default();
+    let mut last = 0u64;
+    for (k, v) in entries {
+        let k = match k {
+            Value::Integer(i) => u64::try_from(i).ok(),
+            _ => None,
+        }
+        .filter(|k| (1..=6).contains(k) && *k > last)
+        .ok_or_else(|| {
+            malformed("sampling parameters: a key is unknown, repeated or out of order")
+        })?;
+        last = k;
+        fields[(k - 1) as usize] = Some(v);
+    }
+    let [temperature, top_p, top_k, max_tokens, repetition_penalty, seed] = fields;
+    let f32_of = |v: Option<Value>, name: &str| match v {
+        Some(Value::Float(f)) if f64::from(f as f32).to_bits() == f.to_bits() => Ok(f as f32),
+        _ => Err(malformed(format!(
+            "sampling parameter {name} is missing or not a single-precision float"
+        ))),
+    };
+    let u32_of = |v: Option<Value>, name: &str| {
+        match v {
+            Some(Value::Integer(i)) => u32::try_from(i).map_err(|_| ()),
+            _ => Err(()),
+        }
+        .map_err(|()| {
+            malformed(format!(
+                "sampling parameter {name} is missing or not an unsigned 32-bit integer"
+            ))
+        })
+    };
+    Ok(SamplingParams {
+        temperature: f32_of(temperature, "temperature")?,
+        top_p: f32_of(top_p, "top_p")?,
+        top_k: u32_of(top_k, "top_k")?,
+        max_tokens: u32_of(max_tokens, "max_tokens")?,
+        repetition_penalty: f32_of(repetition_penalty, "repetition_penalty")?,
+        seed: match seed {
+            Some(Value::Integer(i)) => u64::try_from(i).ok(),
+            _ => None,
+        }
+        .ok_or_else(|| malformed("sampling parameter seed is missing or not a u64"))?,
+    })
+}
+
+fn cose_alg(alg: i64) -> Option<iana::Algorithm> {
+    match alg {
+        COSE_ALG_EDDSA => Some(iana::Algorithm::EdDSA),
+        COSE_ALG_ES256 => Some(iana::Algorithm::ES256),
+        _ => None,
+    }
+}
+
+fn protected_header(alg: iana::Algorithm) -> coset::Header {
+    HeaderBuilder::new()
+        .algorithm(alg)
+        .content_type(CONTENT_TYPE.to_string())
+        .build()
+}
+
+/// The canonical protected-header bytes for `alg`.
+fn protected_bytes(alg: iana::Algorithm) -> Vec<u8> {
+    ProtectedHeader {
+        original_data: None,
+        header: protected_header(alg),
+    }
+    .to_vec()
+    .expect("encoding a header to a Vec")
+}
+
+/// Build a tagged COSE_Sign1 over `payload` with `signer` producing the signature of the
+/// Sig_structure bytes.
+fn sign_payload(
+    payload: Vec<u8>,
+    alg: iana::Algorithm,
+    signer: impl FnOnce(&[u8]) -> Vec<u8>,
+) -> Vec<u8> {
+    CoseSign1Builder::new()
+        .protected(protected_header(alg))
+        .payload(payload)
+        .create_signature(&[], signer)
+        .build()
+        .to_tagged_vec()
+        .expect("encoding a COSE_Sign1 to a Vec")
+}
+
+/// Sign a receipt (EdDSA, tagged COSE_Sign1). Deterministic: Ed25519 signatures are.
+/// Claims that break the checks [`verify`] makes (a share above the whole device, an end
+/// before the start, a sequence number that disagrees with the previous hash) still sign,
+/// and verification refuses them.
+pub fn sign(claims: &ReceiptClaims, key: &signature::Ed25519KeyPair) -> Vec<u8> {
+    sign_payload(claims.to_cbor(), iana::Algorithm::EdDSA, |tbs| {
+        key.sign(tbs).as_ref().to_vec()
+    })
+}
+
+/// A receipt whose envelope and claims parsed, not yet verified.
+struct Parsed {
+    alg: i64,
+    sign1: CoseSign1,
+    claims: ReceiptClaims,
+    sha256: [u8; 32],
+}
+
+fn parse(receipt: &[u8]) -> Result<Parsed, Rejection> {
+    if receipt.len() > MAX_RECEIPT_LEN {
+        return Err(malformed(format!(
+            "receipt is {} bytes, more than the {MAX_RECEIPT_LEN} allowed",
+            receipt.len()
+        )));
+    }
+    let tagged = receipt.first() == Some(&COSE_SIGN1_TAG_BYTE);
+    let sign1 = if tagged {
+        CoseSign1::from_tagged_slice(receipt)
+    } else {
+        CoseSign1::from_slice(receipt)
+    }
+    .map_err(|e| malformed(format!("receipt is not a COSE_Sign1: {e}")))?;
+    let alg = match &sign1.protected.header.alg {
+        Some(RegisteredLabelWithPrivate::Assigned(a)) => a.to_i64(),
+        Some(RegisteredLabelWithPrivate::PrivateUse(a)) => *a,
+        Some(RegisteredLabelWithPrivate::Text(t)) => {
+            return reject(
+                Reason::UnsupportedAlgorithm,
+                format!("receipt algorithm {t:?} is not a COSE algorithm this verifier knows"),
+            )
+        }
+        None => return Err(malformed("receipt protected header names no algorithm")),
+    };
+    let Some(cose) = cose_alg(alg) else {
+        return reject(
+            Reason::UnsupportedAlgorithm,
+            format!("receipt algorithm {alg}; EdDSA (-8) and ES256 (-7) are supported"),
+        );
+    };
+    if sign1.protected.original_data.as_deref() != Some(protected_bytes(cose).as_slice()) {
+        return Err(malformed(format!(
+            "receipt protected header is not exactly {{1: {alg}, 3: \"{CONTENT_TYPE}\"}} in canonical CBOR"
+        )));
+    }
+    if !sign1.unprotected.is_empty() {
+        return Err(malformed("receipt unprotected header is not empty"));
+    }
+    let Some(payload) = &sign1.payload else {
+        return Err(malformed("receipt payload is detached"));
+    };
+    let claims = ReceiptClaims::from_cbor(payload)?;
+    let canonical = sign1
+        .clone()
+        .to_tagged_vec()
+        .expect("encoding a COSE_Sign1 to a Vec");
+    let expected = if tagged {
+        &canonical[..]
+    } else {
+        &canonical[1..]
+    };
+    if receipt != expected {
+        return Err(malformed(
+            "receipt envelope is not in canonical CBOR (definite lengths, shortest forms)",
+        ));
+    }
+    let sha256 = digest::digest(&digest::SHA256, &canonical)
+        .as_ref()
+        .try_into()
+        .expect("SHA-256 is 32 bytes");
+    Ok(Parsed {
+        alg,
+        sign1,
+        claims,
+        sha256,
+    })
+}
+
+/// A receipt whose signature verified with a bound receipt key and whose claims name the
+/// evidence that binds it. Only [`verify`] constructs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedReceipt {
+    claims: ReceiptClaims,
+    sha256: [u8; 32],
+    alg: i64,
+}
+
+impl VerifiedReceipt {
+    pub fn claims(&self) -> &ReceiptClaims {
+        &self.claims
+    }
+
+    /// SHA-256 of the receipt's tagged COSE_Sign1 bytes: what the next receipt's
+    /// previous-receipt hash names.
+    pub fn sha256(&self) -> [u8; 32] {
+        self.sha256
+    }
+
+    /// The COSE algorithm it was signed with.
+    pub fn alg(&self) -> i64 {
+        self.alg
+    }
+}
+
+/// Verify one receipt: parse it strictly ([`Reason::ReceiptMalformed`]), check its
+/// algorithm is the key's ([`Reason::UnsupportedAlgorithm`] for one this verifier does not
+/// know), its signature over the received Sig_structure ([`Reason::ReceiptSignatureInvalid`])
+/// and that it names `evidence_digest`, the SHA-256 of the evidence bundle that binds `key`
+/// ([`Reason::ReceiptKeyNotBound`]).
+pub fn verify(
+    receipt: &[u8],
+    key: &ReceiptKey,
+    evidence_digest: &[u8; 32],
+) -> Result<VerifiedReceipt, Rejection> {
+    let parsed = parse(receipt)?;
+    let verifier: &dyn signature::VerificationAlgorithm = match key.alg {
+        COSE_ALG_EDDSA => &signature::ED25519,
+        COSE_ALG_ES256 => &signature::ECDSA_P256_SHA256_FIXED,
+        other => {
+            return reject(
+                Reason::UnsupportedAlgorithm,
+                format!("receipt key algorithm {other}; EdDSA (-8) and ES256 (-7) are supported"),
+            )
+        }
+    };
+    if parsed.alg != key.alg {
+        return reject(
+            Reason::ReceiptSignatureInvalid,
+            format!(
+                "receipt is signed with algorithm {}; the bound receipt key is for {}",
+                parsed.alg, key.alg
+            ),
+        );
+    }
+    let tbs = parsed.sign1.tbs_data(&[]);
+    signature::UnparsedPublicKey::new(verifier, &key.public_key)
+        .verify(&tbs, &parsed.sign1.signature)
+        .map_err(|_| {
+            Rejection::new(
+                Reason::ReceiptSignatureInvalid,
+                format!(
+                    "receipt signature does not verify with the bound receipt key {}",
+                    hex::encode(&key.public_key)
+                ),
+            )
+        })?;
+    if &parsed.claims.evidence_digest != evidence_digest {
+        return reject(
+            Reason::ReceiptKeyNotBound,
+            format!(
+                "receipt names evidence {}, not the bundle that binds this key ({})",
+                hex::encode(parsed.claims.evidence_digest),
+                hex::encode(evidence_digest)
+            ),
+        );
+    }
+    Ok(VerifiedReceipt {
+        claims: parsed.claims,
+        sha256: parsed.sha256,
+        alg: parsed.alg,
+    })
+}
+
+/// Totals of one UTC hour (by the jobs' wall-clock start).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct HourTotals {
+    pub jobs: u64,
+    pub prompt_tokens: u64,
+    pub output_tokens: u64,
+    pub device_ms: u64,
+}
+
+/// What a verified receipt log adds up to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainSummary {
+    #[serde(with = "hex_bytes")]
+    pub runtime_instance: [u8; 16],
+    #[serde(with = "hex_bytes")]
+    pub evidence_digest: [u8; 32],
+    pub jobs: u64,
+    pub prompt_tokens: u64,
+    pub output_tokens: u64,
+    pub device_ms: u64,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// Keyed by the start of the UTC hour, in seconds since the Unix epoch.
+    pub per_hour: BTreeMap<u64, HourTotals>,
+}
+
+fn add(total: &mut u64, v: u64) -> Result<(), Rejection> {
+    *total = total
+        .checked_add(v)
+        .ok_or_else(|| malformed("receipt totals overflow 64 bits"))?;
+    Ok(())
+}
+
+/// Check a receipt log, in log order, from one runtime instance: consecutive sequence
+/// numbers, each receipt naming the hash of the one before (the first may start anywhere;
+/// at 0 its previous hash is all zero), one runtime instance and evidence digest
+/// throughout. Reasons: [`Reason::ReceiptInstanceMismatch`], [`Reason::ReceiptDuplicate`]
+/// (a byte-identical repeat), [`Reason::ReceiptFork`] (two receipts for one sequence
+/// number, or a broken hash link), [`Reason::ReceiptReordered`] (the sequence goes back,
+/// or jumps to a number whose predecessors come later), [`Reason::ReceiptGap`] (missing
+/// sequence numbers). An empty log is [`Reason::ReceiptMalformed`].
+pub fn verify_chain(receipts: &[VerifiedReceipt]) -> Result<ChainSummary, Rejection> {
+    let Some(first) = receipts.first() else {
+        return Err(malformed("an empty receipt log"));
+    };
+    let c0 = &first.claims;
+    let present: HashSet<u64> = receipts.iter().map(|r| r.claims.seq).collect();
+    let mut seen: HashMap<u64, [u8; 32]> = HashMap::with_capacity(receipts.len());
+    let mut summary = ChainSummary {
+        runtime_instance: c0.runtime_instance,
+        evidence_digest: c0.evidence_digest,
+        jobs: 0,
+        prompt_tokens: 0,
+        output_tokens: 0,
+        device_ms: 0,
+        first_seq: c0.seq,
+        last_seq: c0.seq,
+        per_hour: BTreeMap::new(),
+    };
+    let mut prev: Option<&VerifiedReceipt> = None;
+    for (i, r) in receipts.iter().enumerate() {
+        let c = &r.claims;
+        if c.runtime_instance != c0.runtime_instance {
+            return reject(
+                Reason::ReceiptInstanceMismatch,
+                format!(
+                    "receipt {i} (seq {}) is from runtime instance {}, the log from {}",
+                    c.seq,
+                    hex::encode(c.runtime_instance),
+                    hex::encode(c0.runtime_instance)
+                ),
+            );
+        }
+        if c.evidence_digest != c0.evidence_digest {
+            return reject(
+                Reason::ReceiptInstanceMismatch,
+                format!(
+                    "receipt {i} (seq {}) names evidence {}, the log {}",
+                    c.seq,
+                    hex::encode(c.evidence_digest),
+                    hex::encode(c0.evidence_digest)
+                ),
+            );
+        }
+        if let Some(p) = prev {
+            let want = p.claims.seq.checked_add(1);
+            if Some(c.seq) != want {
+                if c.seq <= p.claims.seq {
+                    return match seen.get(&c.seq) {
+                        Some(h) if *h == r.sha256 => reject(
+                            Reason::ReceiptDuplicate,
+                            format!("receipt {i} repeats the receipt with seq {}", c.seq),
+                        ),
+                        Some(_) => reject(
+                            Reason::ReceiptFork,
+                            format!(
+                                "receipt {i} is a second, different receipt with seq {}",
+                                c.seq
+                            ),
+                        ),
+                        None => reject(
+                            Reason::ReceiptReordered,
+                            format!("receipt {i} has seq {} after seq {}", c.seq, p.claims.seq),
+                        ),
+                    };
+                }
+                let later = (p.claims.seq + 1..c.seq).find(|s| present.contains(s));
+                return match later {
+                    Some(s) => reject(
+                        Reason::ReceiptReordered,
+                        format!(
+                            "receipt {i} has seq {} after seq {}; seq {s} comes later in the log",
+                            c.seq, p.claims.seq
+                        ),
+                    ),
+                    None => reject(
+                        Reason::ReceiptGap,
+                        format!(
+                            "receipt {i} has seq {} after seq {}: {} receipt(s) missing",
+                            c.seq,
+                            p.claims.seq,
+                            c.seq - p.claims.seq - 1
+                        ),
+                    ),
+                };
+            }
+            if c.prev_receipt_sha256 != p.sha256 {
+                return reject(
+                    Reason::ReceiptFork,
+                    format!(
+                        "receipt {i} (seq {}) follows {}, not the receipt before it in the log ({})",
+                        c.seq,
+                        hex::encode(c.prev_receipt_sha256),
+                        hex::encode(p.sha256)
+                    ),
+                );
+            }
+        }
+        seen.insert(c.seq, r.sha256);
+        summary.jobs += 1;
+        add(&mut summary.prompt_tokens, c.prompt_tokens)?;
+        add(&mut summary.output_tokens, c.output_tokens)?;
+        add(&mut summary.device_ms, c.device_ms)?;
+        let hour = c.wall_start_ms / 3_600_000 * 3600;
+        let h = summary.per_hour.entry(hour).or_default();
+        h.jobs += 1;
+        add(&mut h.prompt_tokens, c.prompt_tokens)?;
+        add(&mut h.output_tokens, c.output_tokens)?;
+        add(&mut h.device_ms, c.device_ms)?;
+        summary.last_seq = c.seq;
+        prev = Some(r);
+    }
+    Ok(summary)
+}
+
+mod hex_bytes {
+    pub fn serialize<S: serde::Serializer, T: AsRef<[u8]>>(b: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::rand::SystemRandom;
+    use crate::crypto::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair};
+    use proptest::prelude::*;
+
+    const EVIDENCE: [u8; 32] = [5; 32];
+
+    fn key(seed: u8) -> Ed25519KeyPair {
+        Ed25519KeyPair::from_seed_unchecked(&[seed; 32]).unwrap()
+    }
+
+    fn bound(key: &Ed25519KeyPair) -> ReceiptKey {
+        ReceiptKey {
+            alg: COSE_ALG_EDDSA,
+            public_key: key.public_key().as_ref().to_vec(),
+        }
+    }
+
+    fn claims(seq: u64, prev: [u8; 32]) -> ReceiptClaims {
+        ReceiptClaims {
+            job_id: [seq as u8; 16],
+            issued_at: 1_790_000_000 + seq,
+            model_digest: [1; 32],
+            request_sha256: [2; 32],
+            response_sha256: [3; 32],
+            prompt_tokens: 812,
+            output_tokens: 256,
+            queue_wait_ms: 12,
+            // 20 minutes apart: three jobs per UTC hour.
+            wall_start_ms: 1_789_995_600_000 + seq * 1_200_000,
+            wall_end_ms: 1_789_995_600_900 + seq * 1_200_000,
+            device_ms: 870,
+            device_share_ppm: 250_000,
+            sampling: SamplingParams {
+                temperature: 0.7,
+                top_p: 0.95,
+                top_k: 40,
+                max_tokens: 256,
+                repetition_penalty: 1.1,
+                seed: 42,
+            },
+            activation_commitment: [4; 32],
+            audited: true,
+            evidence_digest: EVIDENCE,
+            seq,
+            prev_receipt_sha256: prev,
+            runtime_instance: [6; 16],
+        }
+    }
+
+    /// A log of `n` receipts from seq 0, signed by `key`, each claims set passed through
+    /// `edit` first.
+    fn log_with(
+        n: u64,
+        key: &Ed25519KeyPair,
+        edit: impl Fn(&mut ReceiptClaims),
+    ) -> Vec<(Vec<u8>, VerifiedReceipt)> {
+        let mut out = Vec::new();
+        let mut prev = [0u8; 32];
+        for seq in 0..n {
+            let mut c = claims(seq, prev);
+            edit(&mut c);
+            let bytes = sign(&c, key);
+            let v = verify(&bytes, &bound(key), &c.evidence_digest).unwrap();
+            prev = v.sha256();
+            out.push((bytes, v));
+        }
+        out
+    }
+
+    fn log(n: u64) -> Vec<VerifiedReceipt> {
+        log_with(n, &key(9), |_| {})
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect()
+    }
+
+    fn reason<T: std::fmt::Debug>(r: Result<T, Rejection>) -> Reason {
+        r.unwrap_err().reason
+    }
+
+    fn with_payload(receipt: &[u8], payload: Vec<u8>) -> Vec<u8> {
+        let mut s = CoseSign1::from_tagged_slice(receipt).unwrap();
+        s.payload = Some(payload);
+        s.to_tagged_vec().unwrap()
+    }
+
+    fn sign_raw(payload: Vec<u8>, key: &Ed25519KeyPair) -> Vec<u8> {
+        sign_payload(payload, iana::Algorithm::EdDSA, |tbs| {
+            key.sign(tbs).as_ref().to_vec()
+        })
+    }
+
+    #[test]
+    fn round_trip() {
+        let k = key(9);
+        let c = claims(0, [0; 32]);
+        let bytes = sign(&c, &k);
+        assert_eq!(bytes[0], 0xd2, "written tagged");
+        assert_eq!(bytes, sign(&c, &k), "signing is deterministic");
+        let v = verify(&bytes, &bound(&k), &EVIDENCE).unwrap();
+        assert_eq!(v.claims(), &c);
+        assert_eq!(v.alg(), COSE_ALG_EDDSA);
+        assert_eq!(v.sha256(), crate::x509::sha256(&bytes));
+        // Untagged is accepted and has the same hash (that of the tagged form).
+        let untagged = verify(&bytes[1..], &bound(&k), &EVIDENCE).unwrap();
+        assert_eq!(untagged, v);
+        assert_eq!(ReceiptClaims::from_cbor(&c.to_cbor()).unwrap(), c);
+        let json = serde_json::to_value(v.claims()).unwrap();
+        assert_eq!(json["prompt_tokens"], 812);
+        assert_eq!(json["job_id"], "00".repeat(16));
+    }
+
+    #[test]
+    fn claim_keys_are_registered_or_private_in_canonical_order() {
+        assert_eq!(&keys::ORDER[..2], &[6, 7], "iat and cti, as registered");
+        assert!(keys::ORDER[2..].iter().all(|&k| k < -65536));
+        let Value::Map(entries) = ciborium::from_reader(&claims(1, [8; 32]).to_cbor()[..]).unwrap()
+        else {
+            panic!("a map")
+        };
+        let encoded: Vec<Vec<u8>> = entries
+            .iter()
+            .map(|(k, _)| {
+                let mut b = Vec::new();
+                ciborium::into_writer(k, &mut b).unwrap();
+                b
+            })
+            .collect();
+        assert!(
+            encoded.windows(2).all(|w| w[0] < w[1]),
+            "RFC 8949 4.2.1 order"
+        );
+        assert_eq!(entries.len(), keys::ORDER.len());
+    }
+
+    #[test]
+    fn es256_receipts_verify_with_an_es256_key_only() {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .unwrap();
+        let ec =
+            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
+                .unwrap();
+        let c = claims(0, [0; 32]);
+        let bytes = sign_payload(c.to_cbor(), iana::Algorithm::ES256, |tbs| {
+            ec.sign(&rng, tbs).unwrap().as_ref().to_vec()
+        });
+        let es_key = ReceiptKey {
+            alg: COSE_ALG_ES256,
+            public_key: ec.public_key().as_ref().to_vec(),
+        };
+        assert_eq!(verify(&bytes, &es_key, &EVIDENCE).unwrap().claims(), &c);
+        // An ES256 receipt checked against an EdDSA key: algorithm substitution.
+        assert_eq!(
+            reason(verify(&bytes, &bound(&key(9)), &EVIDENCE)),
+            Reason::ReceiptSignatureInvalid
+        );
+        // And an EdDSA receipt against the ES256 key.
+        let ed = sign(&c, &key(9));
+        assert_eq!(
+            reason(verify(&ed, &es_key, &EVIDENCE)),
+            Reason::ReceiptSignatureInvalid
+        );
+    }
+
+    #[test]
+    fn unknown_algorithms_are_unsupported() {
+        let c = claims(0, [0; 32]);
+        let es384 = sign_payload(c.to_cbor(), iana::Algorithm::ES384, |_| vec![0; 96]);
+        assert_eq!(
+            reason(verify(&es384, &bound(&key(9)), &EVIDENCE)),
+            Reason::UnsupportedAlgorithm
+        );
+        let mut odd_key = bound(&key(9));
+        odd_key.alg = -35;
+        assert_eq!(
+            reason(verify(&sign(&c, &key(9)), &odd_key, &EVIDENCE)),
+            Reason::UnsupportedAlgorithm
+        );
+    }
+
+    #[test]
+    fn tampered_usage_breaks_the_signature() {
+        let k = key(9);
+        let c = claims(3, [8; 32]);
+        let bytes = sign(&c, &k);
+        let edits: [fn(&mut ReceiptClaims); 5] = [
+            |c| c.prompt_tokens = 8120,
+            |c| c.output_tokens += 1,
+            |c| c.device_ms = 87,
+            |c| c.device_share_ppm = 1_000_000,
+            |c| c.audited = false,
+        ];
+        for edit in edits {
+            let mut forged = c.clone();
+            edit(&mut forged);
+            let tampered = with_payload(&bytes, forged.to_cbor());
+            assert_eq!(
+                reason(verify(&tampered, &bound(&k), &EVIDENCE)),
+                Reason::ReceiptSignatureInvalid
+            );
+        }
+        // A flipped signature bit.
+        let mut flipped = bytes.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        assert_eq!(
+            reason(verify(&flipped, &bound(&k), &EVIDENCE)),
+            Reason::ReceiptSignatureInvalid
+        );
+    }
+
+    #[test]
+    fn a_receipt_signed_by_another_key_is_refused() {
+        let bytes = sign(&claims(0, [0; 32]), &key(10));
+        assert_eq!(
+            reason(verify(&bytes, &bound(&key(9)), &EVIDENCE)),
+            Reason::ReceiptSignatureInvalid
+        );
+        let mut short = bound(&key(9));
+        short.public_key.pop();
+        assert_eq!(
+            reason(verify(&bytes, &short, &EVIDENCE)),
+            Reason::ReceiptSignatureInvalid
+        );
+    }
+
+    #[test]
+    fn a_receipt_naming_other_evidence_is_not_bound() {
+        let k = key(9);
+        let bytes = sign(&claims(0, [0; 32]), &k);
+        assert_eq!(
+            reason(verify(&bytes, &bound(&k), &[0xee; 32])),
+            Reason::ReceiptKeyNotBound
+        );
+    }
+
+    #[test]
+    fn malformed_receipts() {
+        let k = key(9);
+        let c = claims(1, [8; 32]);
+        let bytes = sign(&c, &k);
+        let b = bound(&k);
+        let check = |r: &[u8], what: &str| {
+            assert_eq!(
+                reason(verify(r, &b, &EVIDENCE)),
+                Reason::ReceiptMalformed,
+                "{what}"
+            )
+        };
+        for n in 0..bytes.len() {
+            check(&bytes[..n], &format!("truncated to {n}"));
+        }
+        check(b"{\"not\": \"cose\"}", "JSON");
+        check(&[0xa0], "an empty CBOR map");
+        check(&[0xd2, 0x80], "a tagged empty array");
+        check(
+            &[0xd8, 0x12, 0x84, 0x40, 0xa0, 0x40, 0x40],
+            "tag 18 non-shortest",
+        );
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        check(&trailing, "trailing byte");
+        let mut indefinite = bytes.clone();
+        assert_eq!(indefinite[1], 0x84);
+        indefinite[1] = 0x9f;
+        indefinite.push(0xff);
+        check(&indefinite, "indefinite-length envelope");
+        check(&[0; 4096], "oversized");
+
+        // An unknown claim key, validly signed.
+        let Value::Map(mut entries) = ciborium::from_reader(&c.to_cbor()[..]).unwrap() else {
+            panic!()
+        };
+        entries.push((int(-65600), uint(1)));
+        let mut extra = Vec::new();
+        ciborium::into_writer(&Value::Map(entries.clone()), &mut extra).unwrap();
+        check(&sign_raw(extra, &k), "unknown claim key");
+        // A missing claim, a reordered map, a registered claim we do not use (exp).
+        let mut missing = Vec::new();
+        ciborium::into_writer(&Value::Map(entries[1..20].to_vec()), &mut missing).unwrap();
+        check(&sign_raw(missing, &k), "missing iat");
+        let mut swapped = entries[..20].to_vec();
+        swapped.swap(0, 1);
+        let mut reordered = Vec::new();
+        ciborium::into_writer(&Value::Map(swapped), &mut reordered).unwrap();
+        check(&sign_raw(reordered, &k), "keys out of order");
+        let mut exp = entries[..20].to_vec();
+        exp.insert(0, (int(4), uint(1)));
+        let mut with_exp = Vec::new();
+        ciborium::into_writer(&Value::Map(exp), &mut with_exp).unwrap();
+        check(&sign_raw(with_exp, &k), "exp claim");
+
+        // Non-canonical: prompt tokens (812) as a four-byte integer, validly signed.
+        let payload = c.to_cbor();
+        let at = payload
+            .windows(8)
+            .position(|w| w == [0x3a, 0x00, 0x01, 0x00, 0x04, 0x19, 0x03, 0x2c])
+            .unwrap();
+        let mut long = payload[..at + 5].to_vec();
+        long.extend_from_slice(&[0x1a, 0x00, 0x00, 0x03, 0x2c]);
+        long.extend_from_slice(&payload[at + 8..]);
+        check(&sign_raw(long, &k), "non-shortest integer");
+        // A float stored as double precision.
+        let mut long_float = Vec::new();
+        let mut e2 = entries[..20].to_vec();
+        e2[13].1 = Value::Map(vec![
+            (uint(1), Value::Float(0.7)),
+            (uint(2), Value::Float(0.95f32.into())),
+            (uint(3), uint(40)),
+            (uint(4), uint(256)),
+            (uint(5), Value::Float(1.1f32.into())),
+            (uint(6), uint(42)),
+        ]);
+        ciborium::into_writer(&Value::Map(e2), &mut long_float).unwrap();
+        check(&sign_raw(long_float, &k), "temperature not an f32");
+
+        // Wrong types and sizes.
+        let bad_claims: [fn(&mut Vec<(Value, Value)>); 5] = [
+            |e| e[1].1 = Value::Bytes(vec![0; 15]),
+            |e| e[3].1 = Value::Bytes(vec![0; 33]),
+            |e| e[6].1 = Value::Text("812".into()),
+            |e| e[15].1 = uint(1),
+            |e| e[12].1 = uint(u64::from(u32::MAX) + 1),
+        ];
+        for edit in bad_claims {
+            let mut e = entries[..20].to_vec();
+            edit(&mut e);
+            let mut p = Vec::new();
+            ciborium::into_writer(&Value::Map(e), &mut p).unwrap();
+            check(&sign_raw(p, &k), "wrong type or size");
+        }
+
+        // Inconsistent values.
+        let inconsistent: [fn(&mut ReceiptClaims); 4] = [
+            |c| c.device_share_ppm = DEVICE_SHARE_FULL + 1,
+            |c| c.wall_end_ms = c.wall_start_ms - 1,
+            |c| c.seq = 0,
+            |c| c.prev_receipt_sha256 = [0; 32],
+        ];
+        for edit in inconsistent {
+            let mut bad = c.clone();
+            edit(&mut bad);
+            check(&sign(&bad, &k), "inconsistent claims");
+        }
+
+        // Headers other than exactly {alg, content type}.
+        let extra_protected = CoseSign1Builder::new()
+            .protected(
+                HeaderBuilder::new()
+                    .algorithm(iana::Algorithm::EdDSA)
+                    .content_type(CONTENT_TYPE.into())
+                    .key_id(b"k".to_vec())
+                    .build(),
+            )
+            .payload(c.to_cbor())
+            .create_signature(&[], |tbs| k.sign(tbs).as_ref().to_vec())
+            .build()
+            .to_tagged_vec()
+            .unwrap();
+        check(&extra_protected, "extra protected header");
+        let other_type = CoseSign1Builder::new()
+            .protected(
+                HeaderBuilder::new()
+                    .algorithm(iana::Algorithm::EdDSA)
+                    .content_type("application/cbor".into())
+                    .build(),
+            )
+            .payload(c.to_cbor())
+            .create_signature(&[], |tbs| k.sign(tbs).as_ref().to_vec())
+            .build()
+            .to_tagged_vec()
+            .unwrap();
+        check(&other_type, "another content type");
+        let mut s = CoseSign1::from_tagged_slice(&bytes).unwrap();
+        s.unprotected = HeaderBuilder::new().key_id(b"k".to_vec()).build();
+        check(&s.to_tagged_vec().unwrap(), "unprotected header");
+        let mut s = CoseSign1::from_tagged_slice(&bytes).unwrap();
+        s.payload = None;
+        check(&s.to_tagged_vec().unwrap(), "detached payload");
+
+        // A future version.
+        let mut v2 = entries[..20].to_vec();
+        v2[2].1 = uint(2);
+        let mut p = Vec::new();
+        ciborium::into_writer(&Value::Map(v2), &mut p).unwrap();
+        assert_eq!(
+            reason(verify(&sign_raw(p, &k), &b, &EVIDENCE)),
+            Reason::UnsupportedVersion
+        );
+    }
+
+    #[test]
+    fn a_whole_log_adds_up() {
+        let log = log(7);
+        let s = verify_chain(&log).unwrap();
+        assert_eq!((s.jobs, s.first_seq, s.last_seq), (7, 0, 6));
+        assert_eq!(
+            (s.prompt_tokens, s.output_tokens, s.device_ms),
+            (7 * 812, 7 * 256, 7 * 870)
+        );
+        assert_eq!(s.runtime_instance, [6; 16]);
+        assert_eq!(s.evidence_digest, EVIDENCE);
+        // Wall starts 20 minutes apart from the top of an hour: 3 + 3 + 1.
+        let hours: Vec<(u64, u64)> = s.per_hour.iter().map(|(h, t)| (*h, t.jobs)).collect();
+        assert_eq!(
+            hours,
+            vec![(1_789_995_600, 3), (1_789_999_200, 3), (1_790_002_800, 1)]
+        );
+        assert_eq!(s.per_hour[&1_789_995_600].output_tokens, 3 * 256);
+        assert_eq!(s.per_hour[&1_789_995_600].device_ms, 3 * 870);
+        // A log may start after seq 0 (an earlier part was archived).
+        let tail = verify_chain(&log[3..]).unwrap();
+        assert_eq!((tail.jobs, tail.first_seq, tail.last_seq), (4, 3, 6));
+        assert_eq!(verify_chain(&log[..1]).unwrap().jobs, 1);
+        assert_eq!(reason(verify_chain(&[])), Reason::ReceiptMalformed);
+    }
+
+    #[test]
+    fn a_removed_receipt_is_a_gap() {
+        let mut log = log(5);
+        log.remove(2);
+        assert_eq!(reason(verify_chain(&log)), Reason::ReceiptGap);
+        let mut log = self::log(6);
+        log.drain(1..4);
+        assert_eq!(reason(verify_chain(&log)), Reason::ReceiptGap);
+        // A log cut short at its end is consistent on its own: the caller compares
+        // `last_seq` with the runtime's published count.
+        let log = self::log(5);
+        assert_eq!(verify_chain(&log[..3]).unwrap().last_seq, 2);
+    }
+
+    #[test]
+    fn a_repeated_receipt_is_a_duplicate() {
+        let mut log = log(5);
+        log.insert(3, log[2].clone());
+        assert_eq!(reason(verify_chain(&log)), Reason::ReceiptDuplicate);
+        let mut again = self::log(5);
+        again.push(again[1].clone());
+        assert_eq!(reason(verify_chain(&again)), Reason::ReceiptDuplicate);
+    }
+
+    #[test]
+    fn reordered_receipts() {
+        let mut log = log(5);
+        log.swap(1, 2);
+        assert_eq!(reason(verify_chain(&log)), Reason::ReceiptReordered);
+        let mut log = self::log(5);
+        log.reverse();
+        assert_eq!(reason(verify_chain(&log)), Reason::ReceiptReordered);
+        let mut log = self::log(5);
+        let last = log.pop().unwrap();
+        log.insert(0, last);
+        assert_eq!(reason(verify_chain(&log)), Reason::ReceiptReordered);
+    }
+
+    #[test]
+    fn two_receipts_for_one_place_are_a_fork() {
+        let k = key(9);
+        let honest = log_with(4, &k, |_| {});
+        // Another job signed as seq 2 after the same seq 1.
+        let other = claims(2, honest[1].1.sha256());
+        let other = ReceiptClaims {
+            output_tokens: 9999,
+            ..other
+        };
+        let other = verify(&sign(&other, &k), &bound(&k), &EVIDENCE).unwrap();
+        let mut log: Vec<VerifiedReceipt> = honest.iter().map(|(_, v)| v.clone()).collect();
+        log.insert(3, other.clone());
+        assert_eq!(reason(verify_chain(&log)), Reason::ReceiptFork);
+        // The other seq 2 in place of the honest one: seq 3 no longer links to it.
+        let mut log: Vec<VerifiedReceipt> = honest.iter().map(|(_, v)| v.clone()).collect();
+        log[2] = other;
+        assert_eq!(reason(verify_chain(&log)), Reason::ReceiptFork);
+    }
+
+    #[test]
+    fn a_receipt_from_another_runtime_instance_is_refused() {
+        let k = key(9);
+        let mut log = log(4);
+        let elsewhere = log_with(4, &k, |c| c.runtime_instance = [0x77; 16]);
+        // Instance B's seq 2 replayed into instance A's log.
+        log[2] = elsewhere[2].1.clone();
+        assert_eq!(reason(verify_chain(&log)), Reason::ReceiptInstanceMismatch);
+        // Same instance id, other evidence (a re-attested key spliced in).
+        let mut log = self::log(4);
+        let other_evidence = log_with(4, &k, |c| c.evidence_digest = [0x55; 32]);
+        log.push(other_evidence[3].1.clone());
+        assert_eq!(reason(verify_chain(&log)), Reason::ReceiptInstanceMismatch);
+    }
+
+    #[test]
+    fn mutated_receipts_never_panic_and_never_verify_as_something_else() {
+        let k = key(9);
+        let b = bound(&k);
+        let bytes = sign(&claims(1, [8; 32]), &k);
+        let original = verify(&bytes, &b, &EVIDENCE).unwrap();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let mut m = bytes.clone();
+            for _ in 0..=(next() % 4) {
+                let at = (next() as usize) % m.len().max(1);
+                match next() % 5 {
+                    0 => m[at] ^= 1 << (next() % 8),
+                    1 => m[at] = next() as u8,
+                    2 => m.truncate(at),
+                    3 => m.insert(at, next() as u8),
+                    _ => {
+                        m.remove(at.min(m.len().saturating_sub(1)));
+                    }
+                }
+                if m.is_empty() {
+                    break;
+                }
+            }
+            if let Ok(v) = verify(&m, &b, &EVIDENCE) {
+                assert_eq!(v, original, "a mutation verified as another receipt");
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..700)) {
+            let b = bound(&key(9));
+            prop_assert!(verify(&bytes, &b, &EVIDENCE).is_err());
+            let mut tagged = vec![0xd2, 0x84];
+            tagged.extend_from_slice(&bytes);
+            prop_assert!(verify(&tagged, &b, &EVIDENCE).is_err());
+            let _ = ReceiptClaims::from_cbor(&bytes);
+        }
+    }
+}
