@@ -802,6 +802,8 @@ mod tests {
 
     const EVIDENCE: [u8; 32] = [5; 32];
 
+    type Entry = (Value, Value);
+
     fn key(seed: u8) -> Ed25519KeyPair {
         Ed25519KeyPair::from_seed_unchecked(&[seed; 32]).unwrap()
     }
@@ -1113,7 +1115,7 @@ mod tests {
         check(&sign_raw(long_float, &k), "temperature not an f32");
 
         // Wrong types and sizes.
-        let bad_claims: [fn(&mut Vec<(Value, Value)>); 5] = [
+        let bad_claims: [fn(&mut [Entry]); 5] = [
             |e| e[1].1 = Value::Bytes(vec![0; 15]),
             |e| e[3].1 = Value::Bytes(vec![0; 33]),
             |e| e[6].1 = Value::Text("812".into()),
