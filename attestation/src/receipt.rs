@@ -65,7 +65,7 @@ use coset::{
     RegisteredLabelWithPrivate, TaggedCborSerializable,
 };
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 /// The receipt format version this crate writes and accepts (claim -65537).
 pub const RECEIPT_VERSION: u64 = 1;
@@ -678,7 +678,6 @@ pub fn verify_chain(receipts: &[VerifiedReceipt]) -> Result<ChainSummary, Reject
         return Err(malformed("an empty receipt log"));
     };
     let c0 = &first.claims;
-    let present: HashSet<u64> = receipts.iter().map(|r| r.claims.seq).collect();
     let mut seen: HashMap<u64, [u8; 32]> = HashMap::with_capacity(receipts.len());
     let mut summary = ChainSummary {
         runtime_instance: c0.runtime_instance,
@@ -738,7 +737,12 @@ pub fn verify_chain(receipts: &[VerifiedReceipt]) -> Result<ChainSummary, Reject
                         ),
                     };
                 }
-                let later = (p.claims.seq + 1..c.seq).find(|s| present.contains(s));
+                // Not a range scan: a forged jump to seq 2^63 must not loop for ever.
+                let later = receipts[i + 1..]
+                    .iter()
+                    .map(|r| r.claims.seq)
+                    .filter(|s| (p.claims.seq + 1..c.seq).contains(s))
+                    .min();
                 return match later {
                     Some(s) => reject(
                         Reason::ReceiptReordered,
@@ -1222,6 +1226,15 @@ mod tests {
         assert_eq!(reason(verify_chain(&log)), Reason::ReceiptGap);
         let mut log = self::log(6);
         log.drain(1..4);
+        assert_eq!(reason(verify_chain(&log)), Reason::ReceiptGap);
+        // A jump to a huge sequence number is reported at once (no scan of the range).
+        let k = key(9);
+        let mut log = self::log(3);
+        let far = ReceiptClaims {
+            seq: u64::MAX - 1,
+            ..claims(3, [8; 32])
+        };
+        log.push(verify(&sign(&far, &k), &bound(&k), &EVIDENCE).unwrap());
         assert_eq!(reason(verify_chain(&log)), Reason::ReceiptGap);
         // A log cut short at its end is consistent on its own: the caller compares
         // `last_seq` with the runtime's published count.
