@@ -18,6 +18,9 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
+/// Most bytes of an oversized body read (and dropped) before answering 413.
+const MAX_DRAIN_BYTES: u64 = 64 << 20;
+
 /// Everything a request handler needs.
 pub struct AppState {
     pub engine: Engine,
@@ -236,6 +239,28 @@ async fn prepare_chat(
     req: Request<Incoming>,
 ) -> Result<(openai::ChatRequest, Vec<u32>), ApiError> {
     let limit = state.limits.max_body_bytes;
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(declared) = declared.filter(|n| *n > limit as u64) {
+        // Read and drop what the client is still sending (bounded), so that it gets this
+        // answer instead of a connection reset mid-upload.
+        let mut body = req.into_body();
+        let mut drained = 0u64;
+        while drained < MAX_DRAIN_BYTES {
+            match body.frame().await {
+                Some(Ok(frame)) => drained += frame.data_ref().map_or(0, |d| d.len() as u64),
+                _ => break,
+            }
+        }
+        return Err(ApiError::new(
+            413,
+            "invalid_request_error",
+            format!("the request body is {declared} bytes; this server accepts at most {limit}"),
+        ));
+    }
     let body = Limited::new(req.into_body(), limit)
         .collect()
         .await
