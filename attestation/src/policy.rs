@@ -119,25 +119,19 @@ impl<T> Constraint<T> {
     }
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Constraint<T> {
+impl<'de, T: de::DeserializeOwned> Deserialize<'de> for Constraint<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw<T> {
-            // Order matters: serde tries untagged variants in order, and a single hex
-            // value is itself a string, so the value must come first.
-            Value(T),
-            Word(String),
+        // Policies are TOML. Buffer the value, take the word "any", else parse the value
+        // and pass its own error on (e.g. "missing field `fmc`"), which an untagged enum
+        // would have replaced with "did not match any variant". A single hex value is a
+        // string too, but never the string "any".
+        let value = toml::Value::deserialize(deserializer)?;
+        if value.as_str() == Some("any") {
+            return Ok(Constraint::Any);
         }
-        // A single hex value is itself a string, so try the value first and fall back
-        // to the word "any" only when the value does not parse.
-        match Raw::<T>::deserialize(deserializer)? {
-            Raw::Value(v) => Ok(Constraint::Only(v)),
-            Raw::Word(w) if w == "any" => Ok(Constraint::Any),
-            Raw::Word(w) => Err(de::Error::custom(format!(
-                "expected \"any\" or a value, found {w:?}"
-            ))),
-        }
+        T::deserialize(value)
+            .map(Constraint::Only)
+            .map_err(|e| de::Error::custom(format!("expected \"any\" or a value: {e}")))
     }
 }
 
@@ -617,6 +611,25 @@ mrconfigid = "any"
             let err = Policy::from_toml(&text).expect_err(to);
             assert_eq!(err.reason, Reason::PolicyInvalid, "{to}: {err}");
         }
+    }
+
+    /// A value that does not parse says why (it used to say "did not match any variant").
+    #[test]
+    fn an_ill_formed_value_names_what_is_wrong() {
+        let text = Policy::default_verifier().to_toml().replace(
+            "min_tcb = \"any\"",
+            "min_tcb = { bootloader = 1, tee = 0, snp = 1, microcode = 1 }",
+        );
+        let err = Policy::from_toml(&text).unwrap_err();
+        assert_eq!(err.reason, Reason::PolicyInvalid);
+        assert!(err.detail.contains("fmc"), "{}", err.detail);
+        let text = Policy::default_verifier()
+            .to_toml()
+            .replace("report_data = \"any\"", "report_data = \"anything\"");
+        assert_eq!(
+            Policy::from_toml(&text).unwrap_err().reason,
+            Reason::PolicyInvalid
+        );
     }
 
     /// Regression (found by the policy_toml fuzz seed corpus): a single pinned hex value
