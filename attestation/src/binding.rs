@@ -521,7 +521,8 @@ fn pair(v: Option<Value>, what: &str) -> Result<(i128, Vec<u8>), Rejection> {
     )
 }
 
-mod hex_bytes {
+/// Serialises byte strings and arrays as hex (JSON output of claims and receipts).
+pub(crate) mod hex_bytes {
     pub fn serialize<S: serde::Serializer, T: AsRef<[u8]>>(b: &T, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&hex::encode(b))
     }

@@ -55,8 +55,8 @@
 //! `1` temperature (float, an f32 value), `2` top_p (f32), `3` top_k (uint, u32),
 //! `4` max_tokens (uint, u32), `5` repetition_penalty (f32), `6` seed (uint, u64).
 
-use crate::binding::{ReceiptKey, COSE_ALG_EDDSA, COSE_ALG_ES256};
-use crate::crypto::{digest, signature};
+use crate::binding::{hex_bytes, ReceiptKey, COSE_ALG_EDDSA, COSE_ALG_ES256};
+use crate::crypto::signature;
 use crate::reason::{reject, Reason, Rejection};
 use ciborium::value::Value;
 use coset::iana::EnumI64;
@@ -535,10 +535,7 @@ fn parse(receipt: &[u8]) -> Result<Parsed, Rejection> {
             "receipt envelope is not in canonical CBOR (definite lengths, shortest forms)",
         ));
     }
-    let sha256 = digest::digest(&digest::SHA256, &canonical)
-        .as_ref()
-        .try_into()
-        .expect("SHA-256 is 32 bytes");
+    let sha256 = crate::x509::sha256(&canonical);
     Ok(Parsed {
         alg,
         sign1,
@@ -789,12 +786,6 @@ pub fn verify_chain(receipts: &[VerifiedReceipt]) -> Result<ChainSummary, Reject
         prev = Some(r);
     }
     Ok(summary)
-}
-
-mod hex_bytes {
-    pub fn serialize<S: serde::Serializer, T: AsRef<[u8]>>(b: &T, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(b))
-    }
 }
 
 #[cfg(test)]

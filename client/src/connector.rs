@@ -38,6 +38,18 @@ pub struct AttestedConnection {
     pub fresh: Option<AttestedRuntime>,
 }
 
+impl AttestedConnection {
+    /// Send one request on the verified connection, once it is ready (the previous
+    /// exchange may still be finishing).
+    pub async fn send(
+        &mut self,
+        req: hyper::Request<Full<Bytes>>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, hyper::Error> {
+        self.sender.ready().await?;
+        self.sender.send_request(req).await
+    }
+}
+
 /// The host and port of an `https://` URL (the path, if any, is the caller's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -184,8 +196,7 @@ impl Connector {
             .body(Full::new(Bytes::new()))
             .expect("static request parts");
         let resp = conn
-            .sender
-            .send_request(req)
+            .send(req)
             .await
             .map_err(|e| ClientError::Http(format!("/v1/attestation: {e}")))?;
         let status = resp.status();

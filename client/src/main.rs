@@ -339,13 +339,7 @@ async fn get_json(conn: &mut client::AttestedConnection, path: &str) -> Result<V
         .header("host", "veritee")
         .body(Full::new(Bytes::new()))
         .expect("static request parts");
-    // The previous exchange on this connection may still be finishing.
-    conn.sender.ready().await.map_err(|e| e.to_string())?;
-    let resp = conn
-        .sender
-        .send_request(req)
-        .await
-        .map_err(|e| e.to_string())?;
+    let resp = conn.send(req).await.map_err(|e| e.to_string())?;
     let body = resp
         .into_body()
         .collect()
@@ -364,13 +358,7 @@ async fn stream_chat(
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body.to_string())))
         .expect("static request parts");
-    // The previous exchange on this connection may still be finishing.
-    conn.sender.ready().await.map_err(|e| e.to_string())?;
-    let resp = conn
-        .sender
-        .send_request(req)
-        .await
-        .map_err(|e| e.to_string())?;
+    let resp = conn.send(req).await.map_err(|e| e.to_string())?;
     let status = resp.status();
     let mut body = resp.into_body();
     if !status.is_success() {

@@ -141,7 +141,7 @@ async fn forward(
     let upstream_req = builder
         .body(Full::new(body))
         .expect("parts of a request hyper accepted");
-    match conn.sender.send_request(upstream_req).await {
+    match conn.send(upstream_req).await {
         Ok(resp) => {
             let (parts, body) = resp.into_parts();
             let mut out = Response::from_parts(parts, body.boxed());

@@ -60,7 +60,9 @@ async fn refusals_carry_their_reason_and_nothing_reaches_the_server() {
         &hex::encode(attestation::x509::sha256(fake.tee.ark_der())),
         &"00".repeat(32),
     );
-    let debug_bundle = fake.bundle(&claims, |rd| fake.tee.debug_report(rd, &[3; 32]));
+    let debug_bundle = fake.bundle(&claims, |rd| {
+        fake.tee.debug_report(rd, &common::LAUNCH_DIGEST)
+    });
     // A man in the middle: genuine evidence (binding the real key), its own TLS key.
     let mitm_key = rcgen::KeyPair::generate().unwrap();
     let cases: Vec<(

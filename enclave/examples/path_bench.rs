@@ -10,6 +10,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use common::RequestExt;
+
 use enclave::config::Config;
 use enclave::startup::{self, Options};
 use inference::chat::Message;
@@ -126,7 +128,7 @@ fn main() {
     // Connection set-up: a verified connect (evidence parsed, chain and report verified,
     // policy appraised, key binding checked; first contact = a fresh connector, cached = one
     // connector that verified this certificate before) against a plain TLS handshake.
-    let (plain_config, _) = common::client_config_no_verify();
+    let plain_config = common::client_config_no_verify();
     let target = client::Target {
         host: addr.ip().to_string(),
         port: addr.port(),

@@ -185,10 +185,6 @@ pub mod simulated {
         pub fn tee(&self) -> &SimulatedSnp {
             &self.tee
         }
-
-        pub fn host_data(&self) -> [u8; 32] {
-            self.host_data
-        }
     }
 
     impl EvidenceSource for SimulatedSource {

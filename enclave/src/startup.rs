@@ -99,8 +99,8 @@ pub async fn start(opts: Options) -> Result<Runtime, String> {
     }
     let mut names = vec!["localhost".to_string()];
     names.push(config.listen.ip().to_string());
-    let cert = tls::attested_certificate(&keys, &bundle, &names, 365)?;
-    let tls = tls::server_config(&keys, cert)?;
+    let cert = tls::attested_certificate(&keys.tls, &bundle, &names, 365)?;
+    let tls = tls::server_config(&keys.tls, cert)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("listening on {}: {e}", config.listen))?;
@@ -158,7 +158,12 @@ fn simulated_source(
     use crate::attester::simulated::SimulatedSource;
     eprintln!("{SIMULATION_WARNING}");
     let source = SimulatedSource::open(&config.state_dir.join("simulated-tee"), launch.digest)?;
-    let policy = simulated_policy(&source, model_digest, launch);
+    let policy = simulated_policy(
+        source.tee(),
+        model_digest,
+        launch.digest,
+        launch.auditor_hpke_public_key,
+    );
     Ok((Box::new(source), Some(policy)))
 }
 
@@ -172,21 +177,21 @@ fn simulated_source(
     Err("this build has no simulated TEE (built without the `simulate` feature, as release images are)".into())
 }
 
-/// The client policy that accepts exactly this simulated launch: its measurement, its
-/// HOST_DATA (the launch configuration digest), its TCB, and its development root, which
-/// the policy names as a dangerous extra root.
+/// The client policy that accepts exactly one simulated launch: `tee`'s measurement and
+/// TCB, HOST_DATA = the launch configuration digest (what the simulated runtime puts
+/// there), this model, launch configuration, runtime version and auditor key (none: `[]`),
+/// and `tee`'s development root, which the policy names as a dangerous extra root.
 #[cfg(feature = "simulate")]
-fn simulated_policy(
-    source: &crate::attester::simulated::SimulatedSource,
+pub fn simulated_policy(
+    tee: &sim::tee::SimulatedSnp,
     model_digest: [u8; 32],
-    launch: &LoadedLaunchConfig,
+    launch_digest: [u8; 32],
+    auditor_hpke_public_key: Option<[u8; 32]>,
 ) -> String {
     use attestation::snp::{Product, TcbVersion};
-    let tee = source.tee();
     let tcb = TcbVersion::from_raw(tee.reported_tcb(), Product::Genoa);
-    let auditor = launch
-        .auditor_hpke_public_key
-        .map_or(String::new(), |k| format!("\"{}\"", hex::encode(k)));
+    let auditor =
+        auditor_hpke_public_key.map_or(String::new(), |k| format!("\"{}\"", hex::encode(k)));
     format!(
         r#"# Written by `veritee-enclave serve --simulate` for its own SIMULATED launch.
 # It trusts a development root generated on this machine (dangerous_trusted_roots):
@@ -214,11 +219,11 @@ runtime_versions = ["{version}"]
 auditor_hpke_keys = [{auditor}]
 "#,
         model = hex::encode(model_digest),
-        launch = hex::encode(launch.digest),
+        launch = hex::encode(launch_digest),
         version = crate::RUNTIME_VERSION,
         root = hex::encode(crate::sha256(tee.ark_der())),
         measurement = hex::encode(tee.measurement()),
-        host_data = hex::encode(source.host_data()),
+        host_data = hex::encode(launch_digest),
         bl = tcb.bootloader,
         tee_svn = tcb.tee,
         snp = tcb.snp,

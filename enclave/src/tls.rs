@@ -5,7 +5,6 @@
 //! check that the bound claims name this certificate's public key, and rely on the TLS
 //! handshake signature to prove the server holds that key.
 
-use crate::attester::RuntimeKeys;
 use attestation::bundle::EvidenceBundle;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::sync::Arc;
@@ -13,10 +12,10 @@ use std::sync::Arc;
 /// id-pe-cmw, as rcgen wants it.
 const OID_PE_CMW: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 1, 35];
 
-/// Build the certificate for `keys.tls` with `bundle` inside, valid from an hour ago for
+/// Build the certificate for `key` (the runtime's TLS key) with `bundle` inside, valid from an hour ago for
 /// `validity_days` (clients bind to the key and evidence, not to these dates).
 pub fn attested_certificate(
-    keys: &RuntimeKeys,
+    key: &rcgen::KeyPair,
     bundle: &EvidenceBundle,
     names: &[String],
     validity_days: i64,
@@ -36,17 +35,17 @@ pub fn attested_certificate(
             bundle.to_extension_value(),
         ));
     let cert = params
-        .self_signed(&keys.tls)
+        .self_signed(key)
         .map_err(|e| format!("signing the attested certificate: {e}"))?;
     Ok(cert.der().clone())
 }
 
 /// rustls server configuration: TLS 1.3 and 1.2 with the aws-lc-rs provider, HTTP/1.1.
 pub fn server_config(
-    keys: &RuntimeKeys,
+    key: &rcgen::KeyPair,
     cert: CertificateDer<'static>,
 ) -> Result<Arc<rustls::ServerConfig>, String> {
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(keys.tls.serialize_der()));
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))

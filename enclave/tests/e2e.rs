@@ -5,7 +5,7 @@ mod common;
 
 use attestation::bundle::EvidenceBundle;
 use attestation::Reason;
-use common::{connect, now, sse_events, Server};
+use common::{connect, now, sse_events, RequestExt, Server};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
@@ -98,7 +98,7 @@ fn attested_chat_streaming_nonce_and_binding() {
         assert_eq!(claims.model_digest, file.sha256());
         assert_eq!(
             claims.tls_spki_sha256,
-            attestation::binding::spki_sha256(&c.spki)
+            attestation::binding::spki_sha256(&c.server_spki)
         );
         assert_eq!(claims.runtime_version, enclave::RUNTIME_VERSION);
         assert_eq!(claims.nonce, None);
@@ -183,7 +183,7 @@ fn attested_chat_streaming_nonce_and_binding() {
             .verify_with(&policy, now())
             .expect("fresh evidence verifies");
         fresh.require_nonce(&nonce).expect("the nonce is bound");
-        fresh.require_tls_key(&c.spki).expect("same TLS key");
+        fresh.require_tls_key(&c.server_spki).expect("same TLS key");
         assert_eq!(fresh.claims().receipt_key, claims.receipt_key);
         let mut other = nonce.clone();
         other[0] ^= 1;
@@ -197,12 +197,8 @@ fn attested_chat_streaming_nonce_and_binding() {
             Reason::NonceMismatch
         );
         // A man in the middle with genuine evidence but its own key.
-        let mitm_spki = common::spki_of(
-            rcgen::generate_simple_self_signed(vec!["x".into()])
-                .unwrap()
-                .cert
-                .der(),
-        );
+        let mitm_spki =
+            rcgen::PublicKeyData::subject_public_key_info(&rcgen::KeyPair::generate().unwrap());
         assert_eq!(
             fresh.require_tls_key(&mitm_spki).unwrap_err().reason,
             Reason::TlsKeyNotBound
@@ -388,7 +384,7 @@ fn sigterm_finishes_the_stream_in_flight_then_exits() {
             .header("host", "localhost")
             .body(http_body_util::Full::new(bytes::Bytes::from(body)))
             .unwrap();
-        let resp = c.sender.send_request(req).await.unwrap();
+        let resp = c.send(req).await.unwrap();
         assert_eq!(resp.status(), 200);
         // Generation is under way: ask the runtime to stop.
         // SAFETY: kill(2) with a pid we spawned and a standard signal number.

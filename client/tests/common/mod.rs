@@ -59,6 +59,11 @@ pub fn start_runtime(state_dir: &Path) -> (SocketAddr, tokio::sync::oneshot::Sen
     (addr, stop_tx)
 }
 
+/// The fake runtime's claimed model and launch configuration; HOST_DATA carries the
+/// launch digest, as the simulated runtime's does.
+pub const MODEL_DIGEST: [u8; 32] = [2; 32];
+pub const LAUNCH_DIGEST: [u8; 32] = [3; 32];
+
 /// What a fake runtime presents.
 pub struct FakeEvidence {
     pub tee: SimulatedSnp,
@@ -84,9 +89,9 @@ impl FakeEvidence {
                 public_key: vec![1; 32],
             },
             auditor_hpke_key: None,
-            model_digest: [2; 32],
-            runtime_version: "fake".into(),
-            launch_config_digest: [3; 32],
+            model_digest: MODEL_DIGEST,
+            runtime_version: enclave::RUNTIME_VERSION.into(),
+            launch_config_digest: LAUNCH_DIGEST,
             nonce,
             gpu_evidence_digest: None,
         }
@@ -118,45 +123,13 @@ impl FakeEvidence {
 
     /// The genuine simulated report for REPORT_DATA.
     pub fn report(&self, report_data: &[u8; 64]) -> Vec<u8> {
-        self.tee.report(report_data, &[3; 32])
+        self.tee.report(report_data, &LAUNCH_DIGEST)
     }
 
-    /// The policy that accepts this fake's genuine evidence.
+    /// The policy that accepts this fake's genuine evidence: the one the simulated runtime
+    /// writes for its own launch.
     pub fn policy_text(&self) -> String {
-        let tcb = attestation::snp::TcbVersion::from_raw(
-            self.tee.reported_tcb(),
-            attestation::snp::Product::Genoa,
-        );
-        format!(
-            r#"version = 1
-platforms = ["snp"]
-debug = "forbid"
-report_data = "any"
-dangerous_trusted_roots = ["{root}"]
-
-[snp]
-products = ["Genoa"]
-signing_keys = ["vcek"]
-measurement = ["{m}"]
-host_data = "any"
-min_tcb = {{ bootloader = {bl}, tee = {t}, snp = {s}, microcode = {u}, fmc = 0 }}
-vmpl = [0]
-migration_agent = "forbid"
-smt = "allow"
-
-[runtime]
-model_digests = "any"
-launch_config_digests = "any"
-runtime_versions = "any"
-auditor_hpke_keys = "any"
-"#,
-            root = hex::encode(attestation::x509::sha256(self.tee.ark_der())),
-            m = hex::encode(self.tee.measurement()),
-            bl = tcb.bootloader,
-            t = tcb.tee,
-            s = tcb.snp,
-            u = tcb.microcode,
-        )
+        enclave::startup::simulated_policy(&self.tee, MODEL_DIGEST, LAUNCH_DIGEST, None)
     }
 }
 
@@ -172,24 +145,10 @@ pub async fn fake_runtime(
     bundle: &EvidenceBundle,
     attestation_reply: Vec<u8>,
 ) -> FakeRuntime {
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
-    params
-        .custom_extensions
-        .push(rcgen::CustomExtension::from_oid_content(
-            &[1, 3, 6, 1, 5, 5, 7, 1, 35],
-            bundle.to_extension_value(),
-        ));
-    let cert = params.self_signed(cert_key).unwrap();
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert_key.serialize_der().into());
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![cert.der().clone()], key)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let cert =
+        enclave::tls::attested_certificate(cert_key, bundle, &["localhost".into()], 1).unwrap();
+    let config = enclave::tls::server_config(cert_key, cert).unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let received = Arc::new(Mutex::new(Vec::new()));

@@ -5,9 +5,9 @@
 #![allow(dead_code)]
 
 use attestation::binding::PolicyFile as Policy;
-use attestation::bundle::AttestedRuntime;
 use attestation::{Rejection, Timestamp};
 use bytes::Bytes;
+use client::AttestedConnection;
 use http_body_util::{BodyExt, Full};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -128,21 +128,9 @@ pub fn now() -> Timestamp {
     )
 }
 
-pub fn spki_of(cert_der: &[u8]) -> Vec<u8> {
-    let (_, cert) = x509_parser::parse_x509_certificate(cert_der).unwrap();
-    cert.public_key().raw.to_vec()
-}
-
-/// A verified connection with an HTTP/1.1 sender on it.
-pub struct Client {
-    pub sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-    pub attested: Arc<AttestedRuntime>,
-    pub spki: Vec<u8>,
-}
-
 /// A client that accepts any certificate (still checking the handshake signature): the
 /// plain-TLS baseline of the connection benchmark. Never use it for anything else.
-pub fn client_config_no_verify() -> (Arc<rustls::ClientConfig>, ()) {
+pub fn client_config_no_verify() -> Arc<rustls::ClientConfig> {
     #[derive(Debug)]
     struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
     impl ServerCertVerifier for AcceptAny {
@@ -194,7 +182,7 @@ pub fn client_config_no_verify() -> (Arc<rustls::ClientConfig>, ()) {
         .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    (Arc::new(config), ())
+    Arc::new(config)
 }
 
 /// A TLS handshake with `config`, then close.
@@ -210,18 +198,17 @@ pub async fn plain_tls_connect(addr: std::net::SocketAddr, config: Arc<rustls::C
 
 /// Connect with the client crate's verifying connector (evidence checked inside the
 /// handshake, before HTTP); the typed rejection when it refuses.
-pub async fn connect(addr: std::net::SocketAddr, policy: &Policy) -> Result<Client, Rejection> {
+pub async fn connect(
+    addr: std::net::SocketAddr,
+    policy: &Policy,
+) -> Result<AttestedConnection, Rejection> {
     let connector = client::Connector::new(policy.clone());
     let target = client::Target {
         host: addr.ip().to_string(),
         port: addr.port(),
     };
     match connector.connect(&target, None).await {
-        Ok(c) => Ok(Client {
-            sender: c.sender,
-            attested: c.attested,
-            spki: c.server_spki,
-        }),
+        Ok(c) => Ok(c),
         Err(client::ClientError::Evidence(r)) => Err(r),
         Err(e) => panic!("connection failed before verification: {e}"),
     }
@@ -240,8 +227,13 @@ impl Reply {
     }
 }
 
-impl Client {
-    pub async fn request(&mut self, method: &str, path: &str, body: &[u8]) -> Reply {
+/// One request and its whole reply, for tests (bounded in time).
+pub trait RequestExt {
+    async fn request(&mut self, method: &str, path: &str, body: &[u8]) -> Reply;
+}
+
+impl RequestExt for AttestedConnection {
+    async fn request(&mut self, method: &str, path: &str, body: &[u8]) -> Reply {
         let req = hyper::Request::builder()
             .method(method)
             .uri(path)
@@ -249,9 +241,7 @@ impl Client {
             .header("content-type", "application/json")
             .body(Full::new(Bytes::copy_from_slice(body)))
             .unwrap();
-        // The previous response may still be finishing on the connection.
-        self.sender.ready().await.expect("the connection is usable");
-        let resp = tokio::time::timeout(Duration::from_secs(300), self.sender.send_request(req))
+        let resp = tokio::time::timeout(Duration::from_secs(300), self.send(req))
             .await
             .expect("a response within 300 s")
             .expect("the request is answered");
