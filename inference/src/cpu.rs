@@ -11,6 +11,9 @@
 //! position over keys `0..=pos` in order), so they do not depend on how many rows share a
 //! pass: prefill + decode and one teacher-forced pass agree bit for bit.
 //!
+//! Metering: each worker thread reports its CPU time as it finishes, and the forward adds
+//! the sum to the calling thread's counter ([`crate::metering`]).
+//!
 //! Arithmetic follows the candle forward it replaces (RMS norm `x / rms · w`, candle's
 //! interleaved RoPE, `silu(g)·u`, f32 KV cache), with the attention dot products, softmax
 //! and weighted sums in a fixed order of our own.
@@ -248,9 +251,12 @@ impl CpuModel {
                 .map(|tid| {
                     let (shared, out_rows) = (&shared, out_rows.clone());
                     s.spawn(move || {
-                        self.run(
+                        let out = self.run(
                             c, tid, threads, shared, tokens, start_pos, prefix, out_rows, None,
-                        )
+                        );
+                        // The worker exits with the forward: hand its CPU time back to the
+                        // caller's meter (crate::metering).
+                        (out, crate::metering::thread_cpu_time())
                     })
                 })
                 .collect();
@@ -265,10 +271,16 @@ impl CpuModel {
                 out_rows.clone(),
                 Some(&mut new_kv),
             );
+            let mut worker_cpu = std::time::Duration::ZERO;
             let parts: Vec<_> = workers
                 .into_iter()
-                .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .map(|w| {
+                    let (out, cpu) = w.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+                    worker_cpu += cpu;
+                    out
+                })
                 .collect();
+            crate::metering::add_worker_cpu_time(worker_cpu);
             (main, parts)
         });
         for ((k, v), (nk, nv)) in cache.layers.iter_mut().zip(new_kv) {

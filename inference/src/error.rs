@@ -47,6 +47,9 @@ pub enum InferenceError {
     /// The compute backend failed (shape, device or kernel error).
     #[error("compute: {0}")]
     Compute(String),
+    /// A hidden-state fingerprint could not be built.
+    #[error("fingerprint: {0}")]
+    Fingerprint(#[from] crate::fingerprint::FingerprintError),
 }
 
 impl From<candle_core::Error> for InferenceError {

@@ -7,7 +7,7 @@
 //! when it samples each token (see [`crate::generate::Step`]).
 
 use crate::error::{InferenceError, Result};
-use crate::model::{Model, Output};
+use crate::model::{ForwardOutput, Model, Output};
 
 /// One output position.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +52,41 @@ pub fn score_with(
     top_k: usize,
     mut visit: impl FnMut(usize, &[f32]),
 ) -> Result<Scored> {
+    let out = teacher_forced(model, prompt_ids, output_ids)?;
+    let (p, n) = (prompt_ids.len(), output_ids.len());
+    let mut positions = Vec::with_capacity(n);
+    let mut hidden = Vec::with_capacity(n);
+    for (j, &token) in output_ids.iter().enumerate() {
+        let logits = out.logits_row(j);
+        visit(j, logits);
+        let logit = logits[token as usize];
+        let rank = logits
+            .iter()
+            .enumerate()
+            .filter(|&(i, &l)| l > logit || (l == logit && (i as u32) < token))
+            .count();
+        positions.push(ScoredToken {
+            token,
+            logit,
+            rank,
+            top: top_k_of(logits, top_k),
+        });
+        hidden.push(out.hidden_row(j).to_vec());
+    }
+    Ok(Scored {
+        prompt_tokens: p,
+        positions,
+        hidden,
+    })
+}
+
+/// The checks and the one forward pass of teacher forcing: returns rows `P-1 .. P+n-1` of
+/// a pass over `prompt + output[..n-1]`, row `j` being the one that produced `output[j]`.
+pub(crate) fn teacher_forced(
+    model: &Model,
+    prompt_ids: &[u32],
+    output_ids: &[u32],
+) -> Result<ForwardOutput> {
     let c = model.config();
     if prompt_ids.is_empty() {
         return Err(InferenceError::InvalidParameter {
@@ -85,31 +120,7 @@ pub fn score_with(
     tokens.extend_from_slice(prompt_ids);
     tokens.extend_from_slice(&output_ids[..n - 1]);
     let mut cache = model.new_cache();
-    let out = model.forward(&tokens, 0, &mut cache, Output::Rows(p - 1..p + n - 1))?;
-    let mut positions = Vec::with_capacity(n);
-    let mut hidden = Vec::with_capacity(n);
-    for (j, &token) in output_ids.iter().enumerate() {
-        let logits = out.logits_row(j);
-        visit(j, logits);
-        let logit = logits[token as usize];
-        let rank = logits
-            .iter()
-            .enumerate()
-            .filter(|&(i, &l)| l > logit || (l == logit && (i as u32) < token))
-            .count();
-        positions.push(ScoredToken {
-            token,
-            logit,
-            rank,
-            top: top_k_of(logits, top_k),
-        });
-        hidden.push(out.hidden_row(j).to_vec());
-    }
-    Ok(Scored {
-        prompt_tokens: p,
-        positions,
-        hidden,
-    })
+    model.forward(&tokens, 0, &mut cache, Output::Rows(p - 1..p + n - 1))
 }
 
 /// The `k` highest `(id, logit)`, logit descending, ties by id ascending.
