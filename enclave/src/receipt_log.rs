@@ -336,7 +336,7 @@ impl ReceiptLog {
         &self.shared.dir
     }
 
-    /// Queues a record. `seq` must be 0 for the first record and the previous seq + 1
+    /// Queues a record (never waits for I/O). `seq` must be 0 for the first record and the previous seq + 1
     /// after that (the caller assigns seqs under its own lock); anything else is refused,
     /// as is every append once the log is poisoned or shut down.
     pub fn append(
@@ -493,6 +493,8 @@ impl ReceiptLog {
     }
 
     /// Writes and fsyncs everything queued, then stops the writer. Later appends are refused.
+    /// Blocks until the writer thread has finished (so does `Drop`): from async code, call it
+    /// through `spawn_blocking`.
     pub fn shutdown(&self) {
         self.shared.lock().shutdown = true;
         self.shared.wake.notify_all();
@@ -644,7 +646,7 @@ impl Writer {
                 self.seg_path = path;
                 self.seg_len = 0;
             }
-            if self.seg_len == 0 || (p.seq - self.seg_first) % INDEX_STRIDE == 0 {
+            if self.seg_len == 0 || (p.seq - self.seg_first).is_multiple_of(INDEX_STRIDE) {
                 updates.push((self.seg_first, self.seg_path.clone(), p.seq, self.seg_len));
             }
             encode_record(&mut buf, p.seq, &p.receipt, p.transcript.as_deref());
@@ -1118,7 +1120,8 @@ mod tests {
     }
 
     fn transcript(seq: u64) -> Option<Vec<u8>> {
-        (seq % 3 == 0).then(|| vec![(seq % 251) as u8; (seq % 5 * 100) as usize])
+        seq.is_multiple_of(3)
+            .then(|| vec![(seq % 251) as u8; (seq % 5 * 100) as usize])
     }
 
     fn expected(seq: u64) -> LogRecord {
