@@ -14,6 +14,7 @@
 //! - [`engine`]: the model behind a bounded queue and a fixed set of engine threads.
 //! - [`openai`], [`api`]: the wire format and the routes; [`metrics`]: Prometheus.
 //! - [`server`]: accept, handshake, HTTP/1.1, graceful shutdown.
+//! - [`receipt_log`]: the durable, append-only log of signed usage receipts.
 
 pub mod api;
 pub mod attester;
@@ -22,6 +23,7 @@ pub mod engine;
 pub mod metrics;
 pub mod openai;
 pub mod platform;
+pub mod receipt_log;
 pub mod server;
 pub mod startup;
 pub mod tls;
