@@ -11,7 +11,9 @@
 //! 4. **bind** report data to the runtime's claims, its TLS key and a caller's nonce
 //!    ([`binding`]); [`bundle`] carries evidence and claims as one CMW collection.
 //!
-//! [`receipt`] signs and verifies per-job usage receipts and checks a receipt log's chain.
+//! [`receipt`] signs and verifies per-job usage receipts and checks a receipt log's chain;
+//! [`transcript`] seals each audited job's transcript to the auditor and checks it against
+//! its receipt.
 //!
 //! The crate does no I/O, never reads the clock and never touches the network: time,
 //! certificates and collateral are inputs. Every rejection carries a stable, typed
@@ -30,6 +32,7 @@ pub mod receipt;
 pub mod snp;
 pub mod tdx;
 pub mod time;
+pub mod transcript;
 pub mod x509;
 
 /// The signature and digest backend for every check this crate makes itself. aws-lc-rs

@@ -166,6 +166,15 @@ pub enum Reason {
     ReceiptFork,
     /// A receipt comes from another runtime instance (or names other evidence) than the log.
     ReceiptInstanceMismatch,
+    /// A transcript, or its sealed envelope, is not well-formed canonical CBOR of the known
+    /// layout (or the sealed and the inner job ids differ).
+    TranscriptMalformed,
+    /// A sealed transcript does not decrypt: another auditor key, or a tampered ciphertext,
+    /// encapsulated key or job id (the AEAD's associated data).
+    TranscriptUndecryptable,
+    /// A transcript disagrees with the receipt of its job (job id, model, commitment, token
+    /// counts or sampling parameters).
+    TranscriptMismatch,
 
     // ---- appended: catch-all of the TDX verifier ----
     /// dcap-qvl rejected a TDX quote for a reason no other code names (its message is in
@@ -278,6 +287,9 @@ impl Reason {
             ReceiptReordered => "receipt_reordered",
             ReceiptFork => "receipt_fork",
             ReceiptInstanceMismatch => "receipt_instance_mismatch",
+            TranscriptMalformed => "transcript_malformed",
+            TranscriptUndecryptable => "transcript_undecryptable",
+            TranscriptMismatch => "transcript_mismatch",
         }
     }
 
@@ -342,7 +354,10 @@ impl Reason {
             | ReceiptDuplicate
             | ReceiptReordered
             | ReceiptFork
-            | ReceiptInstanceMismatch => ReasonClass::Receipt,
+            | ReceiptInstanceMismatch
+            | TranscriptMalformed
+            | TranscriptUndecryptable
+            | TranscriptMismatch => ReasonClass::Receipt,
         }
     }
 }

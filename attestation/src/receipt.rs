@@ -188,11 +188,11 @@ fn int(k: i64) -> Value {
     Value::Integer(k.into())
 }
 
-fn uint(v: u64) -> Value {
+pub(crate) fn uint(v: u64) -> Value {
     Value::Integer(v.into())
 }
 
-fn bytes(b: &[u8]) -> Value {
+pub(crate) fn bytes(b: &[u8]) -> Value {
     Value::Bytes(b.to_vec())
 }
 
@@ -200,15 +200,6 @@ impl ReceiptClaims {
     /// The canonical CBOR encoding (the COSE payload).
     pub fn to_cbor(&self) -> Vec<u8> {
         use keys::*;
-        let s = &self.sampling;
-        let sampling = Value::Map(vec![
-            (uint(1), Value::Float(s.temperature.into())),
-            (uint(2), Value::Float(s.top_p.into())),
-            (uint(3), uint(s.top_k.into())),
-            (uint(4), uint(s.max_tokens.into())),
-            (uint(5), Value::Float(s.repetition_penalty.into())),
-            (uint(6), uint(s.seed)),
-        ]);
         let map = vec![
             (int(IAT), uint(self.issued_at)),
             (int(CTI), bytes(&self.job_id)),
@@ -223,7 +214,7 @@ impl ReceiptClaims {
             (int(WALL_END_MS), uint(self.wall_end_ms)),
             (int(DEVICE_MS), uint(self.device_ms)),
             (int(DEVICE_SHARE_PPM), uint(self.device_share_ppm.into())),
-            (int(SAMPLING), sampling),
+            (int(SAMPLING), sampling_to_cbor(&self.sampling)),
             (
                 int(ACTIVATION_COMMITMENT),
                 bytes(&self.activation_commitment),
@@ -250,29 +241,7 @@ impl ReceiptClaims {
         }
         let value: Value = ciborium::from_reader(cbor)
             .map_err(|e| malformed(format!("receipt claims are not CBOR: {e}")))?;
-        let Value::Map(entries) = value else {
-            return Err(malformed("receipt claims are not a CBOR map"));
-        };
-        let mut fields: [Option<Value>; keys::ORDER.len()] = Default::default();
-        let mut last: Option<usize> = None;
-        for (k, v) in entries {
-            let k = match k {
-                Value::Integer(i) => i64::try_from(i128::from(i)).ok(),
-                _ => None,
-            }
-            .ok_or_else(|| malformed("receipt claim key is not an integer"))?;
-            let pos = keys::ORDER
-                .iter()
-                .position(|&o| o == k)
-                .ok_or_else(|| malformed(format!("receipt claim key {k} is unknown")))?;
-            if last.is_some_and(|l| pos <= l) {
-                return Err(malformed(format!(
-                    "receipt claim key {k} is out of canonical order or repeated"
-                )));
-            }
-            last = Some(pos);
-            fields[pos] = Some(v);
-        }
+        let fields = fields_in_order(value, &keys::ORDER, "receipt claims").map_err(malformed)?;
         let [iat, cti, version, model, request, response, prompt, output, queue, start, end, device, share, sampling, activation, audited, evidence, seq, prev, instance] =
             fields;
         let version = take_uint(version, keys::VERSION)?;
@@ -295,7 +264,7 @@ impl ReceiptClaims {
             wall_end_ms: take_uint(end, keys::WALL_END_MS)?,
             device_ms: take_uint(device, keys::DEVICE_MS)?,
             device_share_ppm: take_u32(share, keys::DEVICE_SHARE_PPM)?,
-            sampling: take_sampling(sampling)?,
+            sampling: sampling_from_cbor(sampling).map_err(malformed)?,
             activation_commitment: take_bytes(activation, keys::ACTIVATION_COMMITMENT)?,
             audited: match audited {
                 Some(Value::Bool(b)) => b,
@@ -346,63 +315,96 @@ fn missing_or_wrong(key: i64, what: &str) -> Rejection {
 }
 
 fn take_uint(v: Option<Value>, key: i64) -> Result<u64, Rejection> {
-    match v {
-        Some(Value::Integer(i)) => u64::try_from(i).ok(),
-        _ => None,
-    }
-    .ok_or_else(|| missing_or_wrong(key, "an unsigned 64-bit integer"))
+    as_uint(v).ok_or_else(|| missing_or_wrong(key, "an unsigned 64-bit integer"))
 }
 
 fn take_u32(v: Option<Value>, key: i64) -> Result<u32, Rejection> {
-    match v {
-        Some(Value::Integer(i)) => u32::try_from(i).ok(),
-        _ => None,
-    }
-    .ok_or_else(|| missing_or_wrong(key, "an unsigned 32-bit integer"))
+    as_uint(v).ok_or_else(|| missing_or_wrong(key, "an unsigned 32-bit integer"))
 }
 
 fn take_bytes<const N: usize>(v: Option<Value>, key: i64) -> Result<[u8; N], Rejection> {
+    as_array(v).ok_or_else(|| missing_or_wrong(key, &format!("a {N}-byte string")))
+}
+
+// ---- strict CBOR helpers shared with the other canonical maps (transcripts) ----
+// Each returns what is wrong as a plain message, for the caller to wrap in its own reason.
+
+/// The values of a CBOR map with integer keys, each one of `order`, at most once, in that
+/// order (missing keys are `None`; the caller decides which may be absent).
+pub(crate) fn fields_in_order<const N: usize>(
+    value: Value,
+    order: &[i64; N],
+    what: &str,
+) -> Result<[Option<Value>; N], String> {
+    let Value::Map(entries) = value else {
+        return Err(format!("{what} are not a CBOR map"));
+    };
+    let mut fields: [Option<Value>; N] = std::array::from_fn(|_| None);
+    let mut last: Option<usize> = None;
+    for (k, v) in entries {
+        let k = match k {
+            Value::Integer(i) => i64::try_from(i128::from(i)).ok(),
+            _ => None,
+        }
+        .ok_or_else(|| format!("{what}: a key is not an integer"))?;
+        let pos = order
+            .iter()
+            .position(|&o| o == k)
+            .ok_or_else(|| format!("{what}: key {k} is unknown"))?;
+        if last.is_some_and(|l| pos <= l) {
+            return Err(format!(
+                "{what}: key {k} is out of canonical order or repeated"
+            ));
+        }
+        last = Some(pos);
+        fields[pos] = Some(v);
+    }
+    Ok(fields)
+}
+
+/// An unsigned integer that fits `T`, or `None` (absent, another type, out of range).
+pub(crate) fn as_uint<T: TryFrom<ciborium::value::Integer>>(v: Option<Value>) -> Option<T> {
+    match v {
+        Some(Value::Integer(i)) => T::try_from(i).ok(),
+        _ => None,
+    }
+}
+
+/// A byte string of exactly `N` bytes, or `None`.
+pub(crate) fn as_array<const N: usize>(v: Option<Value>) -> Option<[u8; N]> {
     match v {
         Some(Value::Bytes(b)) => b.try_into().ok(),
         _ => None,
     }
-    .ok_or_else(|| missing_or_wrong(key, &format!("a {N}-byte string")))
 }
 
-fn take_sampling(v: Option<Value>) -> Result<SamplingParams, Rejection> {
-    let Some(Value::Map(entries)) = v else {
-        return Err(missing_or_wrong(keys::SAMPLING, "a map"));
-    };
-    let mut fields: [Option<Value>; 6] = Default::default();
-    let mut last = 0u64;
-    for (k, v) in entries {
-        let k = match k {
-            Value::Integer(i) => u64::try_from(i).ok(),
-            _ => None,
-        }
-        .filter(|k| (1..=6).contains(k) && *k > last)
-        .ok_or_else(|| {
-            malformed("sampling parameters: a key is unknown, repeated or out of order")
-        })?;
-        last = k;
-        fields[(k - 1) as usize] = Some(v);
-    }
-    let [temperature, top_p, top_k, max_tokens, repetition_penalty, seed] = fields;
+/// The sampling-parameter map, as receipts (claim -65548) and transcripts encode it.
+pub(crate) fn sampling_to_cbor(s: &SamplingParams) -> Value {
+    Value::Map(vec![
+        (uint(1), Value::Float(s.temperature.into())),
+        (uint(2), Value::Float(s.top_p.into())),
+        (uint(3), uint(s.top_k.into())),
+        (uint(4), uint(s.max_tokens.into())),
+        (uint(5), Value::Float(s.repetition_penalty.into())),
+        (uint(6), uint(s.seed)),
+    ])
+}
+
+/// Parse the map [`sampling_to_cbor`] writes: every key once, in order, right types. Floats
+/// must be f32 values (the caller's re-encoding check then demands their shortest form).
+pub(crate) fn sampling_from_cbor(v: Option<Value>) -> Result<SamplingParams, String> {
+    let v = v.ok_or("sampling parameters are missing")?;
+    let [temperature, top_p, top_k, max_tokens, repetition_penalty, seed] =
+        fields_in_order(v, &[1, 2, 3, 4, 5, 6], "sampling parameters")?;
     let f32_of = |v: Option<Value>, name: &str| match v {
         Some(Value::Float(f)) if f64::from(f as f32).to_bits() == f.to_bits() => Ok(f as f32),
-        _ => Err(malformed(format!(
+        _ => Err(format!(
             "sampling parameter {name} is missing or not a single-precision float"
-        ))),
+        )),
     };
     let u32_of = |v: Option<Value>, name: &str| {
-        match v {
-            Some(Value::Integer(i)) => u32::try_from(i).map_err(|_| ()),
-            _ => Err(()),
-        }
-        .map_err(|()| {
-            malformed(format!(
-                "sampling parameter {name} is missing or not an unsigned 32-bit integer"
-            ))
+        as_uint::<u32>(v).ok_or_else(|| {
+            format!("sampling parameter {name} is missing or not an unsigned 32-bit integer")
         })
     };
     Ok(SamplingParams {
@@ -411,11 +413,7 @@ fn take_sampling(v: Option<Value>) -> Result<SamplingParams, Rejection> {
         top_k: u32_of(top_k, "top_k")?,
         max_tokens: u32_of(max_tokens, "max_tokens")?,
         repetition_penalty: f32_of(repetition_penalty, "repetition_penalty")?,
-        seed: match seed {
-            Some(Value::Integer(i)) => u64::try_from(i).ok(),
-            _ => None,
-        }
-        .ok_or_else(|| malformed("sampling parameter seed is missing or not a u64"))?,
+        seed: as_uint::<u64>(seed).ok_or("sampling parameter seed is missing or not a u64")?,
     })
 }
 

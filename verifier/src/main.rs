@@ -3,6 +3,7 @@
 //! Exit status: 0 accepted, 1 rejected, 2 bad usage or unreadable input.
 
 mod evidence_cmd;
+mod keygen_cmd;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -42,6 +43,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Generate an auditor HPKE key pair (X25519) for sealed transcripts.
+    ///
+    /// Writes the secret key as 64 hex digits to a new file (mode 0600; an existing file
+    /// is never overwritten) and prints the public key in hex, for the launch config's
+    /// `auditor_hpke_public_key` and the policy's `auditor_hpke_keys`.
+    AuditorKeygen {
+        /// Where to write the secret key; must not exist yet.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -63,5 +74,6 @@ fn main() -> ExitCode {
             policy,
             json,
         } => evidence_cmd::run(&files, &at, policy.as_deref(), json),
+        Command::AuditorKeygen { out } => keygen_cmd::run(&out),
     }
 }

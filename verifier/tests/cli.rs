@@ -722,3 +722,37 @@ fn closed_stdout_keeps_the_verdict_exit_code() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[test]
+fn auditor_keygen_writes_the_secret_once_and_prints_its_public_key() {
+    use std::ffi::OsStr;
+    let file = TempFile::new("auditor.key", "");
+    std::fs::remove_file(&file.0).unwrap();
+    let out = veritee([
+        OsStr::new("auditor-keygen"),
+        OsStr::new("--out"),
+        file.as_ref(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let secret = std::fs::read_to_string(&file.0).unwrap();
+    let secret: [u8; 32] = hex::decode(secret.strip_suffix('\n').unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let public = attestation::transcript::auditor_public_key(&secret);
+    assert_eq!(out.stdout, format!("{}\n", hex::encode(public)));
+
+    // A second run never overwrites the key: bad usage, file unchanged.
+    let again = veritee([
+        OsStr::new("auditor-keygen"),
+        OsStr::new("--out"),
+        file.as_ref(),
+    ]);
+    assert_eq!(again.code, 2);
+    assert!(again.stdout.is_empty());
+    let still: [u8; 32] = hex::decode(std::fs::read_to_string(&file.0).unwrap().trim_end())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    assert_eq!(still, secret);
+}
