@@ -205,6 +205,12 @@ impl EvidenceBundle {
         Ok(EvidenceBundle { claims, entries })
     }
 
+    /// SHA-256 of [`Self::to_cbor`]: the evidence digest that usage receipts name. The
+    /// runtime digests the bytes it serves, which are this encoding.
+    pub fn sha256(&self) -> [u8; 32] {
+        crate::x509::sha256(&self.to_cbor())
+    }
+
     /// The certificate extension value carrying this bundle: DER `OCTET STRING` holding
     /// the CBOR (the `cbor` choice of the CMW extension).
     pub fn to_extension_value(&self) -> Vec<u8> {
@@ -253,7 +259,11 @@ impl EvidenceBundle {
         let evidence = inputs.verify(&anchors, at)?;
         let appraised = policy.appraise(&evidence)?;
         let claims = binding::bind(appraised, &self.claims)?.claims().clone();
-        Ok(AttestedRuntime { evidence, claims })
+        Ok(AttestedRuntime {
+            evidence,
+            claims,
+            evidence_sha256: self.sha256(),
+        })
     }
 }
 
@@ -276,6 +286,7 @@ impl EvidenceBundle {
 pub struct AttestedRuntime {
     evidence: VerifiedEvidence,
     claims: RuntimeClaims,
+    evidence_sha256: [u8; 32],
 }
 
 impl AttestedRuntime {
@@ -285,6 +296,21 @@ impl AttestedRuntime {
 
     pub fn claims(&self) -> &RuntimeClaims {
         &self.claims
+    }
+
+    /// [`EvidenceBundle::sha256`] of the bundle that verified: what this runtime's
+    /// receipts name.
+    pub fn evidence_sha256(&self) -> [u8; 32] {
+        self.evidence_sha256
+    }
+
+    /// Verify a receipt this runtime issued: signed by the receipt key these claims bind
+    /// and naming this evidence (see [`crate::receipt::verify`]).
+    pub fn verify_receipt(
+        &self,
+        receipt: &[u8],
+    ) -> Result<crate::receipt::VerifiedReceipt, Rejection> {
+        crate::receipt::verify(receipt, &self.claims.receipt_key, &self.evidence_sha256)
     }
 
     /// See [`binding::Bound::require_tls_key`].

@@ -14,11 +14,13 @@
 //! [`receipt`] signs and verifies per-job usage receipts and checks a receipt log's chain;
 //! [`transcript`] seals each audited job's transcript to the auditor and checks it against
 //! its receipt.
+//! [`audit`] holds a provider's evidence, receipts and transcripts in one offline bundle.
 //!
 //! The crate does no I/O, never reads the clock and never touches the network: time,
 //! certificates and collateral are inputs. Every rejection carries a stable, typed
 //! [`Reason`] code.
 
+pub mod audit;
 pub mod binding;
 pub mod bundle;
 mod cache;

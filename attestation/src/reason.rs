@@ -155,6 +155,14 @@ pub enum Reason {
     ReceiptSignatureInvalid,
     /// A receipt names another evidence bundle than the one that binds its signing key.
     ReceiptKeyNotBound,
+    /// A receipt names another model than the one its attested runtime serves.
+    ReceiptModelMismatch,
+    /// A receipt does not describe the exchange it came with (request or response hash).
+    ReceiptMismatch,
+    /// An answer that should carry a receipt came without one.
+    ReceiptMissing,
+    /// An audited job's receipt has no transcript beside it in an audit bundle.
+    TranscriptMissing,
     /// Receipts are missing from a log: the sequence skips numbers.
     ReceiptGap,
     /// A receipt appears twice in a log, byte for byte.
@@ -282,6 +290,10 @@ impl Reason {
             ReceiptMalformed => "receipt_malformed",
             ReceiptSignatureInvalid => "receipt_signature_invalid",
             ReceiptKeyNotBound => "receipt_key_not_bound",
+            ReceiptModelMismatch => "receipt_model_mismatch",
+            ReceiptMismatch => "receipt_mismatch",
+            ReceiptMissing => "receipt_missing",
+            TranscriptMissing => "transcript_missing",
             ReceiptGap => "receipt_gap",
             ReceiptDuplicate => "receipt_duplicate",
             ReceiptReordered => "receipt_reordered",
@@ -350,6 +362,10 @@ impl Reason {
             ReceiptMalformed
             | ReceiptSignatureInvalid
             | ReceiptKeyNotBound
+            | ReceiptModelMismatch
+            | ReceiptMismatch
+            | ReceiptMissing
+            | TranscriptMissing
             | ReceiptGap
             | ReceiptDuplicate
             | ReceiptReordered

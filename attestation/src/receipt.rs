@@ -69,6 +69,10 @@ use std::collections::{BTreeMap, HashMap};
 
 /// The receipt format version this crate writes and accepts (claim -65537).
 pub const RECEIPT_VERSION: u64 = 1;
+/// The HTTP response header that carries a non-streamed answer's receipt (base64).
+pub const RECEIPT_HEADER: &str = "x-veritee-receipt";
+/// The server-sent-event name of a stream's final receipt (before `[DONE]`).
+pub const RECEIPT_EVENT: &str = "veritee.receipt";
 /// The COSE content type (header 3) of a receipt's payload.
 pub const CONTENT_TYPE: &str = "application/vnd.veritee.receipt+cbor";
 /// A whole device, in the units of [`ReceiptClaims::device_share_ppm`].
@@ -568,17 +572,48 @@ impl VerifiedReceipt {
     }
 }
 
-/// Verify one receipt: parse it strictly ([`Reason::ReceiptMalformed`]), check its
-/// algorithm is the key's ([`Reason::UnsupportedAlgorithm`] for one this verifier does not
-/// know), its signature over the received Sig_structure ([`Reason::ReceiptSignatureInvalid`])
-/// and that it names `evidence_digest`, the SHA-256 of the evidence bundle that binds `key`
-/// ([`Reason::ReceiptKeyNotBound`]).
+/// Verify one receipt: parse it strictly ([`Reason::ReceiptMalformed`]), check that it
+/// names `evidence_digest`, the SHA-256 of the evidence bundle that binds `key`
+/// ([`Reason::ReceiptKeyNotBound`]), that its algorithm is the key's
+/// ([`Reason::UnsupportedAlgorithm`] for one this verifier does not know), and its
+/// signature over the received Sig_structure ([`Reason::ReceiptSignatureInvalid`]).
 pub fn verify(
     receipt: &[u8],
     key: &ReceiptKey,
     evidence_digest: &[u8; 32],
 ) -> Result<VerifiedReceipt, Rejection> {
+    verify_parsed(parse(receipt)?, key, evidence_digest)
+}
+
+/// [`verify`] for a receipt that must come from runtime instance `instance` (an audit
+/// bundle's section): a receipt from another instance is [`Reason::ReceiptInstanceMismatch`],
+/// said before its signature is checked against a key that is not its own.
+pub fn verify_from_instance(
+    receipt: &[u8],
+    key: &ReceiptKey,
+    evidence_digest: &[u8; 32],
+    instance: &[u8; 16],
+) -> Result<VerifiedReceipt, Rejection> {
     let parsed = parse(receipt)?;
+    if &parsed.claims.runtime_instance != instance {
+        return reject(
+            Reason::ReceiptInstanceMismatch,
+            format!(
+                "receipt seq {} claims runtime instance {}, not {}",
+                parsed.claims.seq,
+                hex::encode(parsed.claims.runtime_instance),
+                hex::encode(instance)
+            ),
+        );
+    }
+    verify_parsed(parsed, key, evidence_digest)
+}
+
+fn verify_parsed(
+    parsed: Parsed,
+    key: &ReceiptKey,
+    evidence_digest: &[u8; 32],
+) -> Result<VerifiedReceipt, Rejection> {
     let verifier: &dyn signature::VerificationAlgorithm = match key.alg {
         COSE_ALG_EDDSA => &signature::ED25519,
         COSE_ALG_ES256 => &signature::ECDSA_P256_SHA256_FIXED,
@@ -589,6 +624,19 @@ pub fn verify(
             )
         }
     };
+    // Checked before the signature: a receipt naming other evidence was signed by a key
+    // this evidence does not bind, and that is the reason worth reporting.
+    if &parsed.claims.evidence_digest != evidence_digest {
+        return reject(
+            Reason::ReceiptKeyNotBound,
+            format!(
+                "receipt seq {} names evidence {}, not the bundle that binds this key ({})",
+                parsed.claims.seq,
+                hex::encode(parsed.claims.evidence_digest),
+                hex::encode(evidence_digest)
+            ),
+        );
+    }
     if parsed.alg != key.alg {
         return reject(
             Reason::ReceiptSignatureInvalid,
@@ -605,21 +653,12 @@ pub fn verify(
             Rejection::new(
                 Reason::ReceiptSignatureInvalid,
                 format!(
-                    "receipt signature does not verify with the bound receipt key {}",
+                    "receipt seq {} signature does not verify with the bound receipt key {}",
+                    parsed.claims.seq,
                     hex::encode(&key.public_key)
                 ),
             )
         })?;
-    if &parsed.claims.evidence_digest != evidence_digest {
-        return reject(
-            Reason::ReceiptKeyNotBound,
-            format!(
-                "receipt names evidence {}, not the bundle that binds this key ({})",
-                hex::encode(parsed.claims.evidence_digest),
-                hex::encode(evidence_digest)
-            ),
-        );
-    }
     Ok(VerifiedReceipt {
         claims: parsed.claims,
         sha256: parsed.sha256,

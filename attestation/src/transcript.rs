@@ -254,12 +254,14 @@ impl SealedTranscript {
         for (name, got, want) in suite {
             match as_uint::<u64>(got) {
                 Some(id) if id == u64::from(want) => {}
-                Some(id) => return reject(
-                    Reason::UnsupportedAlgorithm,
-                    format!(
+                Some(id) => {
+                    return reject(
+                        Reason::UnsupportedAlgorithm,
+                        format!(
                         "sealed transcript HPKE {name} 0x{id:04x}; only 0x{want:04x} is supported"
                     ),
-                ),
+                    )
+                }
                 None => {
                     return Err(malformed(format!(
                         "sealed transcript HPKE {name} id is missing or not a uint"

@@ -13,6 +13,7 @@
 pub mod connector;
 pub mod error;
 pub mod proxy;
+pub mod receipts;
 pub mod sse;
 
 pub use connector::{AttestedConnection, Connector, Target};

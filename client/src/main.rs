@@ -6,6 +6,7 @@
 use attestation::bundle::AttestedRuntime;
 use bytes::Bytes;
 use clap::{Args, Parser, Subcommand};
+use client::receipts::SseReceiptFilter;
 use client::sse::SseParser;
 use client::{load_policy, ClientError, Connector, Target};
 use http_body_util::{BodyExt, Full};
@@ -348,15 +349,17 @@ async fn get_json(conn: &mut client::AttestedConnection, path: &str) -> Result<V
     serde_json::from_slice(&body.to_bytes()).map_err(|e| format!("{path}: {e}"))
 }
 
-/// Send one streamed chat request, print the answer as it arrives; returns the text.
+/// Send one streamed chat request, print the answer as it arrives, then check the
+/// stream's usage receipt against the verified evidence; returns the text.
 async fn stream_chat(
     conn: &mut client::AttestedConnection,
     body: &Value,
 ) -> Result<String, String> {
+    let request = Bytes::from(body.to_string());
     let req = hyper::Request::post("/v1/chat/completions")
         .header("host", "veritee")
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
+        .body(Full::new(request.clone()))
         .expect("static request parts");
     let resp = conn.send(req).await.map_err(|e| e.to_string())?;
     let status = resp.status();
@@ -368,6 +371,7 @@ async fn stream_chat(
             String::from_utf8_lossy(&bytes)
         ));
     }
+    let mut receipt = SseReceiptFilter::default();
     let mut parser = SseParser::default();
     let mut answer = String::new();
     let mut stdout = std::io::stdout();
@@ -376,9 +380,25 @@ async fn stream_chat(
         let Some(data) = frame.data_ref() else {
             continue;
         };
-        for event in parser.push(data) {
+        for event in parser.push(&receipt.push(data)) {
             if event == "[DONE]" {
                 let _ = writeln!(stdout);
+                let verified = receipt.check(&conn.attested, &request).map_err(|r| {
+                    format!(
+                        "REFUSED the answer's receipt: {} ({})",
+                        r.reason.code(),
+                        r.detail
+                    )
+                })?;
+                let c = verified.claims();
+                eprintln!(
+                    "[receipt seq {} verified: {} prompt + {} output tokens, {} ms device time, job {}]",
+                    c.seq,
+                    c.prompt_tokens,
+                    c.output_tokens,
+                    c.device_ms,
+                    hex::encode(c.job_id)
+                );
                 return Ok(answer);
             }
             let v: Value = serde_json::from_str(&event).map_err(|e| format!("bad event: {e}"))?;

@@ -8,9 +8,18 @@
 //! verification fails the request is answered 502 with an OpenAI-shaped error naming the
 //! reason, and nothing is forwarded. Response bodies (server-sent events included) are
 //! passed through frame by frame, without buffering.
+//!
+//! Chat completions must come with a usage receipt that checks against the verified
+//! evidence and the exchange ([`crate::receipts`]): a non-streamed answer is buffered
+//! until its header receipt checks; a stream's receipt event is checked and removed
+//! (OpenAI SDKs do not know it) before `[DONE]` is passed on. An answer whose receipt is
+//! missing or does not check is refused (502, or an error event ending the stream).
 
 use crate::connector::{AttestedConnection, Connector, Target};
 use crate::error::ClientError;
+use crate::receipts::{self, SseReceiptFilter, RECEIPT_HEADER};
+use attestation::bundle::AttestedRuntime;
+use attestation::Rejection;
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
@@ -138,17 +147,34 @@ async fn forward(
             builder = builder.header(name, value);
         }
     }
+    let path = parts.uri.path().to_owned();
+    let request_body = body.clone();
     let upstream_req = builder
         .body(Full::new(body))
         .expect("parts of a request hyper accepted");
+    let attested = Arc::clone(&conn.attested);
+    let is_completion = path == "/v1/chat/completions";
     match conn.send(upstream_req).await {
         Ok(resp) => {
-            let (parts, body) = resp.into_parts();
-            let mut out = Response::from_parts(parts, body.boxed());
+            drop(guard);
+            let (mut parts, body) = resp.into_parts();
             for h in HOP_BY_HOP {
-                out.headers_mut().remove(*h);
+                parts.headers.remove(*h);
             }
-            out
+            if !(is_completion && parts.status.is_success()) {
+                return Response::from_parts(parts, body.boxed());
+            }
+            let is_stream = parts
+                .headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("text/event-stream"));
+            if is_stream {
+                let rx = check_stream(body, attested, request_body);
+                Response::from_parts(parts, ChannelBody(rx).boxed())
+            } else {
+                check_whole(parts, body, &attested, &request_body).await
+            }
         }
         Err(e) => {
             *guard = None;
@@ -159,6 +185,121 @@ async fn forward(
                 format!("the verified upstream failed: {e}"),
             )
         }
+    }
+}
+
+/// Largest non-streamed answer buffered to check its receipt.
+const MAX_RESPONSE_BYTES: usize = 64 << 20;
+
+/// A non-streamed answer: buffer it, check its receipt header, then pass it on (header
+/// included, so the caller can keep it) or refuse it.
+async fn check_whole(
+    parts: hyper::http::response::Parts,
+    body: Incoming,
+    attested: &AttestedRuntime,
+    request_body: &[u8],
+) -> Response<ProxyBody> {
+    let bytes = match Limited::new(body, MAX_RESPONSE_BYTES).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return error(
+                502,
+                "upstream_error",
+                "upstream_failed",
+                format!("reading the verified upstream's answer: {e}"),
+            )
+        }
+    };
+    let header = parts
+        .headers
+        .get(RECEIPT_HEADER)
+        .and_then(|v| v.to_str().ok());
+    match receipts::check_header(attested, header, request_body, &bytes) {
+        Ok(_) => Response::from_parts(parts, full(bytes)),
+        Err(r) => receipt_refusal(&r),
+    }
+}
+
+fn receipt_refusal(r: &Rejection) -> Response<ProxyBody> {
+    error(
+        502,
+        "upstream_receipt_invalid",
+        r.reason.code(),
+        format!(
+            "veritee proxy refused the answer: its usage receipt does not check: {}",
+            r.detail
+        ),
+    )
+}
+
+/// A streamed answer: pass events on as they come, minus the receipt event, which is
+/// checked before anything after it (`[DONE]`) is passed on. A bad or missing receipt
+/// ends the stream with an OpenAI-shaped error event instead of `[DONE]`.
+fn check_stream(
+    mut body: Incoming,
+    attested: Arc<AttestedRuntime>,
+    request_body: Bytes,
+) -> tokio::sync::mpsc::Receiver<Bytes> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    tokio::spawn(async move {
+        let mut filter = SseReceiptFilter::default();
+        let mut checked = false;
+        let fail = |r: &Rejection| {
+            let v = json!({"error": {
+                "message": format!("veritee proxy refused the answer: its usage receipt does not check: {}", r.detail),
+                "type": "upstream_receipt_invalid",
+                "param": null,
+                "code": r.reason.code(),
+            }});
+            Bytes::from(format!("data: {v}\n\n"))
+        };
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { return };
+            let Some(data) = frame.data_ref() else {
+                continue;
+            };
+            let out = filter.push(data);
+            if filter.has_receipt() && !checked {
+                checked = true;
+                if let Err(r) = filter.check(&attested, &request_body) {
+                    let _ = tx.send(fail(&r)).await;
+                    return;
+                }
+            }
+            if !out.is_empty() && tx.send(Bytes::from(out)).await.is_err() {
+                return;
+            }
+        }
+        if !checked {
+            let r = filter
+                .check(&attested, &request_body)
+                .err()
+                .unwrap_or_else(|| {
+                    Rejection::new(
+                        attestation::Reason::ReceiptMissing,
+                        "the stream ended without a receipt",
+                    )
+                });
+            let _ = tx.send(fail(&r)).await;
+        }
+    });
+    rx
+}
+
+/// A response body fed from a channel.
+struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|b| b.map(|b| Ok(hyper::body::Frame::data(b))))
     }
 }
 

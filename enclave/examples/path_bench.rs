@@ -3,6 +3,10 @@
 //! model, in one process and one run; and TLS connection set-up with evidence
 //! verification against a plain TLS handshake to the same server.
 //!
+//! A second runtime in the same process runs with receipts off
+//! (`--dangerous-no-receipts`), so "receipts on vs off" compares the same requests in
+//! the same run.
+//!
 //! Usage: path_bench [ROUNDS] [NEW_TOKENS] [CONNECTIONS]
 //! Prints one JSON line. Runs interleave (bare, api, bare, api, ...) so drift on a shared
 //! machine hits both sides alike; the medians are compared.
@@ -38,24 +42,31 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        state_dir: state_dir.clone(),
-        ..Config::default()
+    let off_dir = state_dir.join("receipts-off");
+    let start = |dir: &std::path::Path, no_receipts: bool| {
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            state_dir: dir.to_path_buf(),
+            ..Config::default()
+        };
+        let runtime = rt
+            .block_on(startup::start(Options {
+                config,
+                simulate: true,
+                dangerous_no_receipts: no_receipts,
+            }))
+            .expect("runtime starts");
+        let addr = runtime.local_addr().unwrap();
+        let state = Arc::clone(&runtime.state);
+        let policy = common::Server::policy_from(dir);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = rt.spawn(runtime.serve(async {
+            let _ = stop_rx.await;
+        }));
+        (addr, state, policy, stop_tx, server)
     };
-    let runtime = rt
-        .block_on(startup::start(Options {
-            config,
-            simulate: true,
-        }))
-        .expect("runtime starts");
-    let addr = runtime.local_addr().unwrap();
-    let state = Arc::clone(&runtime.state);
-    let policy = common::Server::policy_from(&state_dir);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = rt.spawn(runtime.serve(async {
-        let _ = stop_rx.await;
-    }));
+    let (addr, state, policy, stop_tx, server) = start(&state_dir, false);
+    let (off_addr, _off_state, off_policy, off_stop, off_server) = start(&off_dir, true);
 
     let model = state.engine.model();
     let prompt = model.prompt_ids(&[Message::new("user", PROMPT)]).unwrap();
@@ -76,6 +87,9 @@ fn main() {
     let mut client = rt
         .block_on(common::connect(addr, &policy))
         .expect("verified connection");
+    let mut off_client = rt
+        .block_on(common::connect(off_addr, &off_policy))
+        .expect("verified connection");
     let plain_body = json!({
         "model": model.id,
         "messages": [{"role": "user", "content": PROMPT}],
@@ -84,6 +98,7 @@ fn main() {
     })
     .to_string();
     let (mut bare, mut api, mut api_plain) = (Vec::new(), Vec::new(), Vec::new());
+    let mut api_off = Vec::new();
     for round in 0..=rounds {
         // Both sides stop where the API stops (the model's end-of-generation ids), so
         // they generate the same tokens.
@@ -117,11 +132,18 @@ fn main() {
         assert_eq!(r.status, 200);
         let plain_generated = r.json()["usage"]["completion_tokens"].as_u64().unwrap() as usize;
         assert_eq!(plain_generated, generated);
+        assert!(r.headers.contains_key(attestation::receipt::RECEIPT_HEADER));
+        let t = Instant::now();
+        let r = rt.block_on(off_client.request("POST", "/v1/chat/completions", body.as_bytes()));
+        let off_secs = t.elapsed().as_secs_f64();
+        assert_eq!(r.status, 200);
+        assert!(!String::from_utf8_lossy(&r.body).contains("veritee.receipt"));
         if round > 0 {
             // Round 0 warms caches on both sides.
             bare.push(bare_tps);
             api.push(generated as f64 / secs);
             api_plain.push(generated as f64 / plain_secs);
+            api_off.push(generated as f64 / off_secs);
         }
     }
 
@@ -155,8 +177,11 @@ fn main() {
     }
     let _ = stop_tx.send(());
     let _ = rt.block_on(server);
+    let _ = off_stop.send(());
+    let _ = rt.block_on(off_server);
     let _ = std::fs::remove_dir_all(&state_dir);
     let (b, a, n) = (median(bare), median(api), median(api_plain));
+    let o = median(api_off);
     let (f, c, p) = (median(first_ms), median(cached_ms), median(plain_ms));
     println!(
         "{}",
@@ -168,6 +193,8 @@ fn main() {
             "full_path_json_tps": (n * 100.0).round() / 100.0,
             "ratio_stream_vs_bare": (a / b * 1000.0).round() / 1000.0,
             "ratio_json_vs_bare": (n / b * 1000.0).round() / 1000.0,
+            "full_path_stream_receipts_off_tps": (o * 100.0).round() / 100.0,
+            "ratio_receipts_on_vs_off": (a / o * 1000.0).round() / 1000.0,
             "connections": connections,
             "verified_connect_first_ms": (f * 100.0).round() / 100.0,
             "verified_connect_cached_ms": (c * 100.0).round() / 100.0,

@@ -2,21 +2,31 @@
 
 use crate::attester::Attester;
 use crate::config::Limits;
-use crate::engine::{Engine, Job, JobEnd, JobEvent, SubmitError};
+use crate::engine::{Engine, Job, JobEnd, JobEvent, JobSummary, SubmitError};
 use crate::metrics::Metrics;
 use crate::openai::{self, ApiError, Usage};
+use crate::receipts::{new_job_id, Issued, Issuer, JobFacts};
 use attestation::binding::NONCE_LEN;
+use attestation::receipt::{self, RECEIPT_EVENT, RECEIPT_HEADER};
+use aws_lc_rs::digest;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body, Frame, Incoming};
+use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
+
+/// The receipt's sequence number, for logs and `GET /v1/receipts?from=`.
+pub const RECEIPT_SEQ_HEADER: &str = "x-veritee-receipt-seq";
 
 /// Most bytes of an oversized body read (and dropped) before answering 413.
 const MAX_DRAIN_BYTES: u64 = 64 << 20;
@@ -25,6 +35,8 @@ const MAX_DRAIN_BYTES: u64 = 64 << 20;
 pub struct AppState {
     pub engine: Engine,
     pub attester: Attester,
+    /// Signs and logs receipts; `None` only when started with receipts dangerously off.
+    pub issuer: Option<Issuer>,
     pub limits: Limits,
     pub metrics: Metrics,
     /// `system_fingerprint` of responses: runtime version and model digest.
@@ -95,6 +107,8 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Ap
             ("models", model_one(&state, id))
         }
         (Method::GET, "/v1/attestation") => ("attestation", attestation(&state, &req).await),
+        (Method::GET, "/v1/receipts") => ("receipts", receipts_page(&state, &req).await),
+        (Method::GET, "/v1/audit/bundle") => ("audit", audit_bundle(&state).await),
         (Method::GET, "/health") => ("health", health(&state)),
         (Method::GET, "/metrics") => (
             "metrics",
@@ -104,16 +118,23 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Ap
                 state.metrics.render(&state.engine.stats),
             ),
         ),
-        (_, "/v1/chat/completions" | "/v1/models" | "/v1/attestation" | "/health" | "/metrics") => {
-            (
-                "other",
-                error_response(&ApiError::new(
-                    405,
-                    "invalid_request_error",
-                    format!("method {method} is not allowed on {path}"),
-                )),
-            )
-        }
+        (
+            _,
+            "/v1/chat/completions"
+            | "/v1/models"
+            | "/v1/attestation"
+            | "/v1/receipts"
+            | "/v1/audit/bundle"
+            | "/health"
+            | "/metrics",
+        ) => (
+            "other",
+            error_response(&ApiError::new(
+                405,
+                "invalid_request_error",
+                format!("method {method} is not allowed on {path}"),
+            )),
+        ),
         _ => (
             "other",
             error_response(&ApiError::new(
@@ -166,15 +187,27 @@ fn model_not_found(id: &str) -> ApiError {
 }
 
 fn health(state: &AppState) -> Response<ApiBody> {
+    let receipts = match &state.issuer {
+        None => json!({"enabled": false}),
+        Some(issuer) => json!({
+            "enabled": true,
+            "healthy": issuer.log().is_healthy(),
+            "instance": hex::encode(issuer.instance()),
+            "durable_seq": issuer.log().durable_seq(),
+        }),
+    };
+    // A failed receipt log stops the runtime from serving jobs: say so to load balancers.
+    let ok = state.issuer.as_ref().is_none_or(|i| i.log().is_healthy());
     json_response(
-        200,
+        if ok { 200 } else { 503 },
         &json!({
-            "status": "ok",
+            "status": if ok { "ok" } else { "receipt_log_failed" },
             "model": state.engine.model().id,
             "model_digest": hex::encode(state.engine.model().digest),
             "tee": state.attester.describe(),
             "simulated": state.attester.is_simulated(),
             "runtime_version": crate::RUNTIME_VERSION,
+            "receipts": receipts,
         }),
     )
 }
@@ -222,22 +255,132 @@ async fn attestation(state: &Arc<AppState>, req: &Request<Incoming>) -> Response
     }
 }
 
+/// Receipts per page of `GET /v1/receipts` at most (and by default).
+const RECEIPTS_PAGE: usize = 256;
+
+fn query_u64(req: &Request<Incoming>, name: &'static str) -> Result<Option<u64>, ApiError> {
+    for pair in req.uri().query().unwrap_or("").split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k == name {
+            return v.parse().map(Some).map_err(|_| {
+                ApiError::invalid(Some(name), format!("{name} must be a non-negative integer"))
+            });
+        }
+    }
+    Ok(None)
+}
+
+fn no_receipts() -> ApiError {
+    ApiError::new(
+        404,
+        "invalid_request_error",
+        "this runtime was started with receipts off",
+    )
+}
+
+/// `GET /v1/receipts?from=SEQ&limit=N`: this instance's durable receipts from `from`, with
+/// their sealed transcripts, and the evidence digest that binds their key.
+async fn receipts_page(state: &Arc<AppState>, req: &Request<Incoming>) -> Response<ApiBody> {
+    let Some(issuer) = &state.issuer else {
+        return error_response(&no_receipts());
+    };
+    let (from, limit) = match (query_u64(req, "from"), query_u64(req, "limit")) {
+        (Ok(f), Ok(l)) => (
+            f.unwrap_or(0),
+            l.map_or(RECEIPTS_PAGE, |l| (l as usize).clamp(1, RECEIPTS_PAGE)),
+        ),
+        (Err(e), _) | (_, Err(e)) => return error_response(&e),
+    };
+    let state2 = Arc::clone(state);
+    let read = tokio::task::spawn_blocking(move || {
+        let issuer = state2.issuer.as_ref().expect("checked above");
+        issuer.log().read(from, limit)
+    })
+    .await;
+    let records = match read {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            return error_response(&ApiError::new(
+                500,
+                "server_error",
+                format!("reading the receipt log: {e}"),
+            ))
+        }
+        Err(_) => return error_response(&ApiError::new(500, "server_error", "log task failed")),
+    };
+    let next = records.last().map_or(from, |r| r.seq + 1);
+    let items: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            json!({
+                "seq": r.seq,
+                "receipt": BASE64.encode(&r.receipt),
+                "transcript": r.transcript.as_ref().map(|t| BASE64.encode(t)),
+            })
+        })
+        .collect();
+    json_response(
+        200,
+        &json!({
+            "object": "list",
+            "instance": hex::encode(issuer.instance()),
+            "evidence_sha256": hex::encode(issuer.evidence_digest()),
+            "durable_seq": issuer.log().durable_seq(),
+            "data": items,
+            "next": next,
+        }),
+    )
+}
+
+/// `GET /v1/audit/bundle`: this instance's audit bundle (evidence, every durable receipt
+/// and sealed transcript) as one CBOR file. Earlier instances: `veritee-enclave export-audit`.
+async fn audit_bundle(state: &Arc<AppState>) -> Response<ApiBody> {
+    if state.issuer.is_none() {
+        return error_response(&no_receipts());
+    }
+    let state2 = Arc::clone(state);
+    let built = tokio::task::spawn_blocking(move || {
+        let issuer = state2.issuer.as_ref().expect("checked above");
+        crate::audit_export::section_of_live(issuer.log())
+    })
+    .await;
+    match built {
+        Ok(Ok(section)) => respond(
+            200,
+            "application/vnd.veritee.audit+cbor",
+            attestation::audit::AuditBundle {
+                sections: vec![section],
+            }
+            .to_cbor(),
+        ),
+        Ok(Err(e)) => error_response(&ApiError::new(
+            500,
+            "server_error",
+            format!("reading the receipt log: {e}"),
+        )),
+        Err(_) => error_response(&ApiError::new(500, "server_error", "log task failed")),
+    }
+}
+
 async fn chat_completions(
     state: Arc<AppState>,
     req: Request<Incoming>,
     start: Instant,
 ) -> Response<ApiBody> {
     match prepare_chat(&state, req).await {
-        Ok((chat, prompt_ids)) => run_chat(state, chat, prompt_ids, start).await,
+        Ok((chat, prompt_ids, request_sha256)) => {
+            run_chat(state, chat, prompt_ids, request_sha256, start).await
+        }
         Err(e) => error_response(&e),
     }
 }
 
-/// Read, parse and check a request, and turn its messages into prompt ids.
+/// Read, parse and check a request, and turn its messages into prompt ids. Also returns
+/// the SHA-256 of the body bytes (the receipt's request hash).
 async fn prepare_chat(
     state: &AppState,
     req: Request<Incoming>,
-) -> Result<(openai::ChatRequest, Vec<u32>), ApiError> {
+) -> Result<(openai::ChatRequest, Vec<u32>, [u8; 32]), ApiError> {
     let limit = state.limits.max_body_bytes;
     let declared = req
         .headers()
@@ -313,16 +456,93 @@ async fn prepare_chat(
         Some(_) => {}
         None => chat.params.max_tokens = chat.params.max_tokens.min(room),
     }
-    Ok((chat, prompt_ids))
+    Ok((chat, prompt_ids, crate::sha256(&body)))
+}
+
+/// What a job's receipt needs besides the engine's summary and the response hash.
+struct ReceiptInputs {
+    job_id: [u8; 16],
+    request_sha256: [u8; 32],
+    prompt_ids: Vec<u32>,
+    sampling: receipt::SamplingParams,
+    audited: bool,
+}
+
+/// Sign, log and wait for the job's receipt. `Ok(None)`: receipts are off. An error means
+/// the receipt is not durable, so nothing that depends on it may be acknowledged.
+async fn durable_receipt(
+    state: &AppState,
+    inputs: &ReceiptInputs,
+    summary: JobSummary,
+    response_sha256: [u8; 32],
+) -> Result<Option<(Vec<u8>, u64)>, ApiError> {
+    let Some(issuer) = &state.issuer else {
+        return Ok(None);
+    };
+    let facts = JobFacts {
+        job_id: inputs.job_id,
+        request_sha256: inputs.request_sha256,
+        response_sha256,
+        prompt_ids: inputs.prompt_ids.clone(),
+        output_ids: summary.output_ids,
+        sampling: inputs.sampling,
+        fingerprint: summary.fingerprint,
+        metering: summary.metering,
+        audited: inputs.audited,
+    };
+    let unavailable = |e: String| {
+        state
+            .metrics
+            .receipt_failures
+            .fetch_add(1, Ordering::Relaxed);
+        ApiError::new(
+            503,
+            "server_error",
+            format!("the job ran but its usage receipt could not be made durable, so its result is withheld: {e}"),
+        )
+        .with_code("receipt_unavailable")
+    };
+    let Issued {
+        receipt,
+        seq,
+        durable,
+    } = issuer
+        .issue(facts)
+        .map_err(|e| unavailable(e.to_string()))?;
+    durable
+        .wait()
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    state.metrics.receipts.fetch_add(1, Ordering::Relaxed);
+    Ok(Some((receipt, seq)))
+}
+
+fn receipt_sampling(p: &inference::sampling::SamplingParams) -> receipt::SamplingParams {
+    receipt::SamplingParams {
+        temperature: p.temperature,
+        top_p: p.top_p,
+        top_k: u32::try_from(p.top_k).unwrap_or(u32::MAX),
+        max_tokens: u32::try_from(p.max_tokens).unwrap_or(u32::MAX),
+        repetition_penalty: p.repetition_penalty,
+        seed: p.seed,
+    }
 }
 
 async fn run_chat(
     state: Arc<AppState>,
     chat: openai::ChatRequest,
     prompt_ids: Vec<u32>,
+    request_sha256: [u8; 32],
     start: Instant,
 ) -> Response<ApiBody> {
     let (tx, mut rx) = mpsc::unbounded_channel();
+    let inputs = ReceiptInputs {
+        job_id: new_job_id(),
+        request_sha256,
+        prompt_ids: prompt_ids.clone(),
+        sampling: receipt_sampling(&chat.params),
+        audited: chat.audited,
+    };
     let job = Job {
         prompt_ids,
         params: chat.params.clone(),
@@ -330,6 +550,16 @@ async fn run_chat(
         events: tx,
         enqueued: Instant::now(),
     };
+    if state.issuer.as_ref().is_some_and(|i| !i.log().is_healthy()) {
+        return error_response(
+            &ApiError::new(
+                503,
+                "server_error",
+                "the receipt log failed; this runtime serves no more jobs until it is restarted",
+            )
+            .with_code("receipt_unavailable"),
+        );
+    }
     if let Err(e) = state.engine.submit(job) {
         let message = match e {
             SubmitError::Overloaded => "the server is at capacity; retry later",
@@ -346,17 +576,17 @@ async fn run_chat(
         let (body_tx, body_rx) = mpsc::channel::<Bytes>(64);
         let state2 = Arc::clone(&state);
         tokio::spawn(async move {
-            let fp = state2.fingerprint.clone();
-            let status = stream_events(
-                &mut rx,
-                &body_tx,
-                &id,
+            let stream = EventStream {
+                state: &state2,
+                out: &body_tx,
+                id: &id,
                 created,
-                &model_id,
-                &fp,
-                chat.include_usage,
-            )
-            .await;
+                model: &model_id,
+                include_usage: chat.include_usage,
+                hash: digest::Context::new(&digest::SHA256),
+                client_gone: false,
+            };
+            let status = stream.run(&mut rx, &inputs).await;
             state2
                 .metrics
                 .record("chat", status, start.elapsed().as_secs_f64());
@@ -378,35 +608,54 @@ async fn run_chat(
             }
             JobEvent::Finished(summary) => {
                 let finish = match summary.end {
-                    JobEnd::Stop => "stop",
-                    JobEnd::Length => "length",
-                    JobEnd::TimedOut | JobEnd::Cancelled => {
-                        return error_response(
-                            &ApiError::new(
-                                504,
-                                "timeout",
-                                format!(
-                                    "the request did not finish within {} s",
-                                    state.limits.request_timeout_secs
-                                ),
-                            )
-                            .with_code("timeout"),
+                    JobEnd::Stop => Some("stop"),
+                    JobEnd::Length => Some("length"),
+                    JobEnd::TimedOut | JobEnd::Cancelled => None,
+                };
+                let (status, body) = match finish {
+                    Some(finish) => {
+                        let usage = Usage::new(summary.prompt_tokens, summary.completion_tokens);
+                        let body = openai::completion_body(
+                            &id,
+                            created,
+                            &model_id,
+                            &state.fingerprint,
+                            &text,
+                            finish,
+                            usage,
+                        );
+                        (200, body)
+                    }
+                    None => {
+                        let e = ApiError::new(
+                            504,
+                            "timeout",
+                            format!(
+                                "the request did not finish within {} s",
+                                state.limits.request_timeout_secs
+                            ),
                         )
+                        .with_code("timeout");
+                        (e.status, e.body())
                     }
                 };
-                let usage = Usage::new(summary.prompt_tokens, summary.completion_tokens);
-                return json_response(
-                    200,
-                    &openai::completion_body(
-                        &id,
-                        created,
-                        &model_id,
-                        &state.fingerprint,
-                        &text,
-                        finish,
-                        usage,
-                    ),
-                );
+                let body = Bytes::from(body.to_string());
+                return match durable_receipt(&state, &inputs, summary, crate::sha256(&body)).await {
+                    Ok(issued) => {
+                        let mut response = respond(status, "application/json", body);
+                        if let Some((receipt, seq)) = issued {
+                            let h = response.headers_mut();
+                            h.insert(
+                                RECEIPT_HEADER,
+                                HeaderValue::from_str(&BASE64.encode(&receipt))
+                                    .expect("base64 is a valid header value"),
+                            );
+                            h.insert(RECEIPT_SEQ_HEADER, HeaderValue::from(seq));
+                        }
+                        response
+                    }
+                    Err(e) => error_response(&e),
+                };
             }
         }
     }
@@ -417,86 +666,137 @@ async fn run_chat(
     ))
 }
 
-/// Forward engine events as server-sent events; returns the status to record (200, or
-/// 499 when the client went away, 504 on timeout, 500 on an engine failure).
-#[allow(clippy::too_many_arguments)]
-async fn stream_events(
-    rx: &mut mpsc::UnboundedReceiver<JobEvent>,
-    out: &mpsc::Sender<Bytes>,
-    id: &str,
+/// One streamed response: forwards engine events as server-sent events, hashing every
+/// byte sent, and ends with the receipt event over that hash.
+struct EventStream<'a> {
+    state: &'a AppState,
+    out: &'a mpsc::Sender<Bytes>,
+    id: &'a str,
     created: u64,
-    model: &str,
-    fingerprint: &str,
+    model: &'a str,
     include_usage: bool,
-) -> u16 {
-    let sse = |v: &Value| Bytes::from(format!("data: {v}\n\n"));
-    let chunk = |delta: Value, finish: Option<&str>| {
+    hash: digest::Context,
+    /// The client stopped reading: keep draining the job for its receipt, send nothing.
+    client_gone: bool,
+}
+
+fn sse(v: &Value) -> Bytes {
+    Bytes::from(format!("data: {v}\n\n"))
+}
+
+impl EventStream<'_> {
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> Bytes {
         sse(&openai::chunk_body(
-            id,
-            created,
-            model,
-            fingerprint,
+            self.id,
+            self.created,
+            self.model,
+            &self.state.fingerprint,
             delta,
             finish,
         ))
-    };
-    if out
-        .send(chunk(json!({"role": "assistant", "content": ""}), None))
-        .await
-        .is_err()
-    {
-        return 499;
     }
-    while let Some(event) = rx.recv().await {
-        let (bytes, done, status) = match event {
-            JobEvent::Started { .. } => continue,
-            JobEvent::Text(t) => (vec![chunk(json!({"content": t}), None)], false, 200),
-            JobEvent::Failed(message) => (
-                vec![sse(&ApiError::new(500, "server_error", message).body())],
-                true,
-                500,
-            ),
-            JobEvent::Finished(summary) => match summary.end {
+
+    async fn send(&mut self, frame: Bytes) {
+        if self.client_gone {
+            return;
+        }
+        self.hash.update(&frame);
+        if self.out.send(frame).await.is_err() {
+            self.client_gone = true;
+        }
+    }
+
+    /// Returns the status to record: 200, 499 when the client went away, 504 on timeout,
+    /// 500 on an engine failure, 503 when the receipt could not be made durable.
+    async fn run(
+        mut self,
+        rx: &mut mpsc::UnboundedReceiver<JobEvent>,
+        inputs: &ReceiptInputs,
+    ) -> u16 {
+        let first = self.chunk(json!({"role": "assistant", "content": ""}), None);
+        self.send(first).await;
+        while let Some(event) = rx.recv().await {
+            let summary = match event {
+                JobEvent::Started { .. } => continue,
+                JobEvent::Text(t) => {
+                    let frame = self.chunk(json!({"content": t}), None);
+                    self.send(frame).await;
+                    continue;
+                }
+                JobEvent::Failed(message) => {
+                    self.send(sse(&ApiError::new(500, "server_error", message).body()))
+                        .await;
+                    self.send(Bytes::from_static(DONE)).await;
+                    return 500;
+                }
+                JobEvent::Finished(summary) => summary,
+            };
+            let status = match summary.end {
                 JobEnd::Stop | JobEnd::Length => {
                     let finish = if summary.end == JobEnd::Stop {
                         "stop"
                     } else {
                         "length"
                     };
-                    let mut frames = vec![chunk(json!({}), Some(finish))];
-                    if include_usage {
-                        frames.push(sse(&openai::usage_chunk_body(
-                            id,
-                            created,
-                            model,
-                            fingerprint,
+                    let frame = self.chunk(json!({}), Some(finish));
+                    self.send(frame).await;
+                    if self.include_usage {
+                        let usage = sse(&openai::usage_chunk_body(
+                            self.id,
+                            self.created,
+                            self.model,
+                            &self.state.fingerprint,
                             Usage::new(summary.prompt_tokens, summary.completion_tokens),
-                        )));
+                        ));
+                        self.send(usage).await;
                     }
-                    (frames, true, 200)
+                    200
                 }
-                JobEnd::TimedOut => (
-                    vec![sse(&ApiError::new(504, "timeout", "the request timed out")
-                        .with_code("timeout")
-                        .body())],
-                    true,
-                    504,
-                ),
-                JobEnd::Cancelled => return 499,
-            },
-        };
-        for b in bytes {
-            if out.send(b).await.is_err() {
-                return 499;
+                JobEnd::TimedOut => {
+                    let e =
+                        ApiError::new(504, "timeout", "the request timed out").with_code("timeout");
+                    self.send(sse(&e.body())).await;
+                    504
+                }
+                JobEnd::Cancelled => 499,
+            };
+            let response_sha256: [u8; 32] = self
+                .hash
+                .clone()
+                .finish()
+                .as_ref()
+                .try_into()
+                .expect("SHA-256 is 32 bytes");
+            let status = match durable_receipt(self.state, inputs, summary, response_sha256).await {
+                Ok(Some((receipt, seq))) => {
+                    let event = json!({
+                        "seq": seq,
+                        "receipt": BASE64.encode(&receipt),
+                        "response_sha256": hex::encode(response_sha256),
+                    });
+                    let frame = Bytes::from(format!("event: {RECEIPT_EVENT}\ndata: {event}\n\n"));
+                    // Not hashed: the receipt covers every byte before it.
+                    if !self.client_gone && self.out.send(frame).await.is_err() {
+                        self.client_gone = true;
+                    }
+                    status
+                }
+                Ok(None) => status,
+                Err(e) => {
+                    self.send(sse(&e.body())).await;
+                    503
+                }
+            };
+            if !self.client_gone {
+                let _ = self.out.send(Bytes::from_static(DONE)).await;
             }
+            return if self.client_gone { 499 } else { status };
         }
-        if done {
-            let _ = out.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
-            return status;
-        }
+        500
     }
-    500
 }
+
+const DONE: &[u8] = b"data: [DONE]\n\n";
 
 fn completion_id() -> String {
     let mut bytes = [0u8; 12];

@@ -7,7 +7,9 @@
 //! from `parallel_jobs` threads sharing the weights, and overload is refused at the queue
 //! rather than absorbed as unbounded latency.
 
+use crate::receipts::Metering;
 use inference::chat::{ChatTemplate, Message};
+use inference::fingerprint::FingerprintBuilder;
 use inference::generate::{generate, FinishReason};
 use inference::gguf::GgufFile;
 use inference::model::Model;
@@ -17,7 +19,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// The loaded model with its tokenizer and chat template.
@@ -90,10 +92,16 @@ pub struct JobSummary {
     pub end: JobEnd,
     pub prompt_tokens: usize,
     pub completion_tokens: usize,
+    /// Every generated id, including the one that ended generation (what the auditor
+    /// re-executes; `completion_tokens` counts them all).
     pub output_ids: Vec<u32>,
     pub queue_wait: Duration,
     pub prefill_secs: f64,
     pub decode_secs: f64,
+    /// What the job cost, for its receipt.
+    pub metering: Metering,
+    /// The activation fingerprint of the output (`inference::fingerprint` bytes).
+    pub fingerprint: Vec<u8>,
 }
 
 pub struct Job {
@@ -192,8 +200,52 @@ impl Engine {
     }
 }
 
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Meters one job on the engine thread that runs it: wall clock, and the CPU time of
+/// this thread plus the forward's worker threads (`inference::metering`).
+struct Meter {
+    queue_wait: Duration,
+    wall_start_ms: u64,
+    started: Instant,
+    cpu_start: Duration,
+}
+
+impl Meter {
+    fn start(queue_wait: Duration) -> Self {
+        Meter {
+            queue_wait,
+            wall_start_ms: unix_ms(),
+            started: Instant::now(),
+            cpu_start: inference::metering::job_cpu_time(),
+        }
+    }
+
+    /// The share is the job's CPU time over what the device (every CPU the engine may
+    /// use) could give during the job's wall time.
+    fn finish(&self) -> Metering {
+        let wall = self.started.elapsed();
+        let device = inference::metering::job_cpu_time().saturating_sub(self.cpu_start);
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u128;
+        let capacity = wall.as_micros().max(1) * cpus;
+        let share = (device.as_micros() * 1_000_000 / capacity).min(1_000_000) as u32;
+        Metering {
+            queue_wait_ms: self.queue_wait.as_millis() as u64,
+            wall_start_ms: self.wall_start_ms,
+            wall_end_ms: self.wall_start_ms + wall.as_millis() as u64,
+            device_ms: device.as_millis() as u64,
+            device_share_ppm: share,
+        }
+    }
+}
+
 fn run_job(model: &LoadedModel, stats: &EngineStats, job: Job) {
     let queue_wait = job.enqueued.elapsed();
+    let meter = Meter::start(queue_wait);
     let events = job.events;
     if events.send(JobEvent::Started { queue_wait }).is_err() {
         return; // the client left while queued
@@ -208,9 +260,21 @@ fn run_job(model: &LoadedModel, stats: &EngineStats, job: Job) {
             queue_wait,
             prefill_secs: 0.0,
             decode_secs: 0.0,
+            metering: meter.finish(),
+            // No output, so no activations: the empty fingerprint of this model's width.
+            fingerprint: FingerprintBuilder::new(model.model.config().embedding_length)
+                .map(|b| b.finish().to_bytes())
+                .unwrap_or_default(),
         }));
         return;
     }
+    let mut fingerprint = match FingerprintBuilder::new(model.model.config().embedding_length) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = events.send(JobEvent::Failed(format!("activation fingerprint: {e}")));
+            return;
+        }
+    };
     let tok = &model.tokenizer;
     let params = &job.params;
     let mut decoder = StreamDecoder::new(tok);
@@ -227,6 +291,10 @@ fn run_job(model: &LoadedModel, stats: &EngineStats, job: Job) {
         tok.eog_ids(),
         (!params.stop.is_empty()).then_some(decode_fn),
         |step| {
+            if let Err(e) = fingerprint.push(step.hidden) {
+                failure = Some(format!("activation fingerprint: {e}"));
+                return ControlFlow::Break(());
+            }
             if events.is_closed() {
                 end_override = Some(JobEnd::Cancelled);
                 return ControlFlow::Break(());
@@ -296,6 +364,8 @@ fn run_job(model: &LoadedModel, stats: &EngineStats, job: Job) {
         queue_wait,
         prefill_secs: generation.prefill_secs,
         decode_secs: generation.decode_secs,
+        metering: meter.finish(),
+        fingerprint: fingerprint.finish().to_bytes(),
     }));
 }
 

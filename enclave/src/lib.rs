@@ -13,17 +13,20 @@
 //! - [`tls`]: the attested certificate and rustls configuration.
 //! - [`engine`]: the model behind a bounded queue and a fixed set of engine threads.
 //! - [`openai`], [`api`]: the wire format and the routes; [`metrics`]: Prometheus.
+//! - [`receipts`]: per-job metering facts into signed, chained receipts;
+//!   [`receipt_log`]: their durable log; [`audit_export`]: audit bundles from it.
 //! - [`server`]: accept, handshake, HTTP/1.1, graceful shutdown.
-//! - [`receipt_log`]: the durable, append-only log of signed usage receipts.
 
 pub mod api;
 pub mod attester;
+pub mod audit_export;
 pub mod config;
 pub mod engine;
 pub mod metrics;
 pub mod openai;
 pub mod platform;
 pub mod receipt_log;
+pub mod receipts;
 pub mod server;
 pub mod startup;
 pub mod tls;

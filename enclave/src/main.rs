@@ -22,6 +22,17 @@ struct Cli {
 enum Command {
     /// Serve the OpenAI-compatible API over attested TLS.
     Serve(ServeArgs),
+    /// Write an audit bundle (evidence, receipts, sealed transcripts of every runtime
+    /// instance in the receipt log) for `veritee-verify receipts`. Recovers torn tails
+    /// first, as a restart would.
+    ExportAudit {
+        /// The runtime's state directory (its receipt log is `STATE_DIR/receipts`).
+        #[arg(long, value_name = "DIR", default_value = ".veritee")]
+        state_dir: PathBuf,
+        /// Where to write the bundle (refuses to overwrite).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -66,11 +77,18 @@ struct ServeArgs {
     /// After SIGTERM/SIGINT, how long in-flight requests may take to finish.
     #[arg(long, value_name = "SECONDS")]
     shutdown_grace: Option<u64>,
+    /// Sign no receipts and keep no log (benchmarks only: clients then get no proof of
+    /// usage, and auditors nothing to check).
+    #[arg(long)]
+    dangerous_no_receipts: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Command::Serve(args) = cli.command;
+    let args = match cli.command {
+        Command::Serve(args) => args,
+        Command::ExportAudit { state_dir, out } => return export_audit(&state_dir, &out),
+    };
     let mut config = match &args.config {
         Some(path) => match Config::from_file(path) {
             Ok(c) => c,
@@ -134,6 +152,7 @@ fn main() -> ExitCode {
         let opts = Options {
             config,
             simulate: args.simulate,
+            dangerous_no_receipts: args.dangerous_no_receipts,
         };
         let rt = match startup::start(opts).await {
             Ok(rt) => rt,
@@ -173,6 +192,20 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     })
+}
+
+fn export_audit(state_dir: &std::path::Path, out: &std::path::Path) -> ExitCode {
+    let root = state_dir.join(startup::RECEIPTS_DIR);
+    match enclave::audit_export::export_all(&root, out) {
+        Ok(summary) => {
+            eprintln!("veritee-enclave: {summary}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("veritee-enclave: export-audit: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// SIGINT or SIGTERM.

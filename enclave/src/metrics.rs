@@ -20,6 +20,8 @@ pub struct Metrics {
     pub connections_refused: AtomicU64,
     pub tls_handshake_failures: AtomicU64,
     pub attestations: AtomicU64,
+    pub receipts: AtomicU64,
+    pub receipt_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -105,6 +107,18 @@ impl Metrics {
                 "counter",
                 "Tokens generated.",
                 gu(&engine.completion_tokens) as u64,
+            ),
+            (
+                "veritee_receipts_total",
+                "counter",
+                "Receipts signed and made durable.",
+                g(&self.receipts),
+            ),
+            (
+                "veritee_receipt_failures_total",
+                "counter",
+                "Jobs whose receipt could not be made durable (their result was withheld).",
+                g(&self.receipt_failures),
             ),
             (
                 "veritee_connections_open",

@@ -112,6 +112,9 @@ struct WireRequest {
     logprobs: Option<bool>,
     tools: Option<Vec<Value>>,
     response_format: Option<Value>,
+    /// veritee extension: `false` opts this job out of auditing (no transcript is kept;
+    /// its receipt says `audited: false`).
+    veritee_audit: Option<bool>,
 }
 
 /// A validated chat completion request.
@@ -126,6 +129,8 @@ pub struct ChatRequest {
     pub params: SamplingParams,
     /// Whether the seed was given (otherwise one was drawn at random).
     pub seed_given: bool,
+    /// Whether the job's transcript is kept for the auditor (`veritee_audit`, default true).
+    pub audited: bool,
 }
 
 /// Parse and validate a request body against the limits.
@@ -320,6 +325,7 @@ pub fn parse_chat_request(body: &[u8], limits: &Limits) -> Result<ChatRequest, A
         max_tokens,
         params,
         seed_given,
+        audited: wire.veritee_audit.unwrap_or(true),
     })
 }
 

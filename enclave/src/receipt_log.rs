@@ -1014,6 +1014,32 @@ pub struct RecoveryReport {
     pub truncated: Option<TornTail>,
 }
 
+impl std::fmt::Display for RecoveryReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "instance {}: {} record(s) in {} segment(s)",
+            hex::encode(self.instance),
+            self.records,
+            self.segments
+        )?;
+        if !self.evidence_present {
+            write!(f, ", creation never finished (no evidence)")?;
+        }
+        if let Some(t) = &self.truncated {
+            write!(
+                f,
+                "; dropped a torn tail of {} byte(s) at {} offset {} ({}), never acknowledged",
+                t.bytes,
+                t.path.display(),
+                t.offset,
+                t.reason
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// Recovers one instance directory of a log that is not running: validates every record
 /// and truncates a torn tail of the last segment (see the module doc).
 pub fn recover_instance(dir: &Path) -> Result<RecoveryReport, LogError> {

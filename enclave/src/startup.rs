@@ -6,6 +6,8 @@ use crate::config::{Config, LoadedLaunchConfig};
 use crate::engine::{Engine, LoadedModel};
 use crate::metrics::Metrics;
 use crate::platform::{self, EvidenceSource};
+use crate::receipt_log::{self, LogOptions, ReceiptLog};
+use crate::receipts::Issuer;
 use crate::{server, tls};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,7 +19,12 @@ pub struct Options {
     pub config: Config,
     /// Use the simulated SEV-SNP TEE (development only).
     pub simulate: bool,
+    /// Sign no receipts and keep no log (benchmarks only).
+    pub dangerous_no_receipts: bool,
 }
+
+/// The receipt log's directory under the state directory.
+pub const RECEIPTS_DIR: &str = "receipts";
 
 /// A started runtime, ready to serve.
 pub struct Runtime {
@@ -97,6 +104,18 @@ pub async fn start(opts: Options) -> Result<Runtime, String> {
         write_atomically(&path, text.as_bytes())?;
         policy_path = Some(path);
     }
+    let issuer = if opts.dangerous_no_receipts {
+        eprintln!("veritee-enclave: RECEIPTS ARE OFF (--dangerous-no-receipts): no job is signed or logged");
+        None
+    } else {
+        Some(start_receipts(
+            &config.state_dir.join(RECEIPTS_DIR),
+            keys.receipt,
+            &bundle.to_cbor(),
+            model.digest,
+            attester.claims().auditor_hpke_key.clone(),
+        )?)
+    };
     let mut names = vec!["localhost".to_string()];
     names.push(config.listen.ip().to_string());
     let cert = tls::attested_certificate(&keys.tls, &bundle, &names, 365)?;
@@ -118,6 +137,7 @@ pub async fn start(opts: Options) -> Result<Runtime, String> {
     let state = Arc::new(AppState {
         engine,
         attester,
+        issuer,
         limits: config.limits.clone(),
         metrics: Metrics::default(),
         fingerprint,
@@ -133,6 +153,47 @@ pub async fn start(opts: Options) -> Result<Runtime, String> {
     })
 }
 
+/// Recover the logs of earlier instances (a crash may have torn their last record) and
+/// open this instance's log, whose first file is the evidence that binds its key.
+fn start_receipts(
+    root: &std::path::Path,
+    key: aws_lc_rs::signature::Ed25519KeyPair,
+    evidence: &[u8],
+    model_digest: [u8; 32],
+    auditor: Option<attestation::binding::HpkeKey>,
+) -> Result<Issuer, String> {
+    // Earlier instances are closed chains: recover each (a crash may have torn its last,
+    // never acknowledged, record). A damaged one is reported, left as it is for the
+    // auditor, and does not stop this instance.
+    let earlier = receipt_log::list_instances(root).unwrap_or_default();
+    for instance in earlier {
+        let dir = root.join(hex::encode(instance));
+        match receipt_log::recover_instance(&dir) {
+            Ok(r) => eprintln!("veritee-enclave: receipt log: {r}"),
+            Err(e) => eprintln!(
+                "veritee-enclave: WARNING: receipt log {} is damaged and was left as it is: {e}",
+                dir.display()
+            ),
+        }
+    }
+    let instance = crate::receipts::new_job_id();
+    let log = ReceiptLog::create(root, instance, evidence, LogOptions::default())
+        .map_err(|e| format!("opening the receipt log in {}: {e}", root.display()))?;
+    eprintln!(
+        "veritee-enclave: receipts: instance {} logging to {}",
+        hex::encode(instance),
+        log.dir().display()
+    );
+    Ok(Issuer::new(
+        key,
+        instance,
+        crate::sha256(evidence),
+        model_digest,
+        auditor,
+        log,
+    ))
+}
+
 impl Runtime {
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
         self.listener.local_addr()
@@ -142,9 +203,15 @@ impl Runtime {
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) -> bool {
         let state = Arc::clone(&self.state);
         let drained = server::serve(self.listener, self.tls, Arc::clone(&state), shutdown).await;
-        tokio::task::spawn_blocking(move || state.engine.shutdown())
-            .await
-            .ok();
+        tokio::task::spawn_blocking(move || {
+            state.engine.shutdown();
+            // Every job has finished; its receipt was made durable before it was answered.
+            if let Some(issuer) = &state.issuer {
+                issuer.log().shutdown();
+            }
+        })
+        .await
+        .ok();
         drained
     }
 }

@@ -6,7 +6,6 @@ use attestation::policy::Policy;
 use attestation::{Rejection, Timestamp};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -42,9 +41,9 @@ pub fn run(
             if json {
                 let mut text = serde_json::to_string_pretty(&to_json(&outcome)).expect("JSON");
                 text.push('\n');
-                emit(&text);
+                crate::emit(&text);
             } else {
-                emit(&render_text(&outcome));
+                crate::emit(&render_text(&outcome));
             }
             if outcome.rejection.is_none() {
                 ExitCode::SUCCESS
@@ -64,21 +63,12 @@ pub fn run(
                     "claims": null,
                     "error": message,
                 });
-                emit(&format!("{value}\n"));
+                crate::emit(&format!("{value}\n"));
             }
             eprintln!("veritee-verify: {message}");
             ExitCode::from(2)
         }
     }
-}
-
-/// Write the whole output to stdout. A reader that went away early (`| head`) is not an
-/// error of the verification: the exit status must still be the verdict's, not a panic.
-fn emit(text: &str) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush());
 }
 
 /// Usage-level work: the time, the policy, reading the files. Errors here exit 2.

@@ -4,6 +4,7 @@
 
 mod evidence_cmd;
 mod keygen_cmd;
+mod receipts_cmd;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -53,6 +54,39 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Verify an audit bundle (`veritee-enclave export-audit` or `GET /v1/audit/bundle`):
+    /// each runtime instance's evidence, every receipt's signature and key binding, the
+    /// chain (gaps, forks, reordering, duplicates), the transcripts; then print the
+    /// verified totals (jobs, tokens, device-seconds) per hour and overall.
+    Receipts {
+        /// The audit bundle file.
+        bundle: PathBuf,
+        /// Verification time (RFC 3339) for the evidence's certificates and collateral.
+        #[arg(long)]
+        at: String,
+        /// Policy file (TOML, with a [runtime] section), e.g. the one a simulated launch
+        /// writes to STATE_DIR/policy.toml. Without it the default evidence policy applies
+        /// and any runtime claims are accepted.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// The auditor's X25519 secret key (64 hex digits; `veritee-verify auditor-keygen`):
+        /// decrypt every transcript and check it against its receipt.
+        #[arg(long, value_name = "FILE")]
+        auditor_key: Option<PathBuf>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Write the whole output to stdout. A reader that went away early (`| head`) is not an
+/// error of the verification: the exit status must still be the verdict's, not a panic.
+pub(crate) fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
 }
 
 fn main() -> ExitCode {
@@ -75,5 +109,18 @@ fn main() -> ExitCode {
             json,
         } => evidence_cmd::run(&files, &at, policy.as_deref(), json),
         Command::AuditorKeygen { out } => keygen_cmd::run(&out),
+        Command::Receipts {
+            bundle,
+            at,
+            policy,
+            auditor_key,
+            json,
+        } => receipts_cmd::run(&receipts_cmd::Args {
+            bundle: &bundle,
+            at: &at,
+            policy: policy.as_deref(),
+            auditor_key: auditor_key.as_deref(),
+            json,
+        }),
     }
 }

@@ -42,6 +42,7 @@ pub fn start_runtime(state_dir: &Path) -> (SocketAddr, tokio::sync::oneshot::Sen
             let runtime = enclave::startup::start(enclave::startup::Options {
                 config,
                 simulate: true,
+                ..Default::default()
             })
             .await
             .expect("the runtime starts");

@@ -29,18 +29,23 @@ pub struct Server {
     pub addr: std::net::SocketAddr,
     pub state_dir: PathBuf,
     pub stderr: Arc<Mutex<String>>,
+    /// Whether dropping the server removes its state directory.
+    owns_state_dir: bool,
 }
 
 impl Server {
     /// Start `veritee-enclave serve --simulate` with extra flags; waits (bounded) for the
     /// listening line on stdout.
     pub fn start(model: &Path, extra: &[&str]) -> Server {
-        let state_dir = std::env::temp_dir().join(format!(
-            "veritee-e2e-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&state_dir);
+        let state_dir = fresh_dir("e2e");
+        let mut server = Self::start_in(model, &state_dir, extra);
+        server.owns_state_dir = true;
+        server
+    }
+
+    /// Start on an existing state directory (a restart), which the caller owns.
+    pub fn start_in(model: &Path, state_dir: &Path, extra: &[&str]) -> Server {
+        let state_dir = state_dir.to_path_buf();
         // Defined for integration tests only; the benchmark example never starts a child.
         let Some(bin) = option_env!("CARGO_BIN_EXE_veritee-enclave") else {
             panic!("Server::start runs from integration tests, where cargo builds the binary")
@@ -90,6 +95,7 @@ impl Server {
             addr,
             state_dir,
             stderr,
+            owns_state_dir: false,
         }
     }
 
@@ -113,8 +119,22 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.state_dir);
+        if self.owns_state_dir {
+            let _ = std::fs::remove_dir_all(&self.state_dir);
+        }
     }
+}
+
+/// A new, empty directory under the system temporary directory.
+pub fn fresh_dir(what: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "veritee-{what}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -217,6 +237,7 @@ pub async fn connect(
 pub struct Reply {
     pub status: u16,
     pub content_type: String,
+    pub headers: hyper::HeaderMap,
     pub body: Vec<u8>,
 }
 
@@ -251,6 +272,7 @@ impl RequestExt for AttestedConnection {
             .get("content-type")
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default();
+        let headers = resp.headers().clone();
         let body = resp
             .into_body()
             .collect()
@@ -261,6 +283,7 @@ impl RequestExt for AttestedConnection {
         Reply {
             status,
             content_type,
+            headers,
             body,
         }
     }

@@ -1,0 +1,432 @@
+//! Audit bundles: everything an auditor needs to check a provider's metered usage
+//! offline, in one file.
+//!
+//! A runtime start is one *instance*: fresh keys, one evidence bundle binding them, one
+//! receipt chain from seq 0. A bundle holds one section per instance:
+//!
+//! ```text
+//! AuditBundle = { 1: version (1), 2: [ Section* ] }
+//! Section     = { 1: instance id (bstr .size 16),
+//!                 2: evidence bundle (bstr: the CMW collection the runtime served),
+//!                 3: [ receipt (bstr: tagged COSE_Sign1) * ],
+//!                 4: [ sealed transcript (bstr) / null ] }   ; one per receipt
+//! ```
+//!
+//! Maps use deterministic encoding (keys in order, definite lengths, shortest forms); the
+//! parser refuses anything else, so one bundle has one encoding.
+//!
+//! [`verify_bundle`] checks, per section: the evidence (chain, policy, binding of the
+//! runtime claims: [`crate::bundle::EvidenceBundle::verify_with`]); every receipt's
+//! instance, evidence digest and signature with the key those claims bind
+//! ([`receipt::verify_from_instance`]); the model digest against the attested one; the
+//! chain from seq 0 ([`receipt::verify_chain`]); and each transcript's envelope (or, given
+//! the auditor's secret key, its contents against the receipt). A log cut short at the
+//! end cannot be told from a log that ended there; a client holding a later receipt can.
+
+use crate::binding::PolicyFile;
+use crate::bundle::EvidenceBundle;
+use crate::receipt::{self, ChainSummary, HourTotals, VerifiedReceipt};
+use crate::{Reason, Rejection, Timestamp};
+use ciborium::Value;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+pub const AUDIT_BUNDLE_VERSION: u64 = 1;
+
+/// One runtime instance's evidence, receipts and transcripts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    pub instance: [u8; 16],
+    pub evidence: Vec<u8>,
+    pub receipts: Vec<Vec<u8>>,
+    /// One per receipt; `None` for a job that opted out of auditing (or a runtime with
+    /// no auditor key).
+    pub transcripts: Vec<Option<Vec<u8>>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditBundle {
+    pub sections: Vec<Section>,
+}
+
+fn malformed(detail: impl Into<String>) -> Rejection {
+    Rejection::new(Reason::ReceiptMalformed, detail)
+}
+
+fn key(k: u64) -> Value {
+    Value::Integer(k.into())
+}
+
+impl AuditBundle {
+    pub fn to_cbor(&self) -> Vec<u8> {
+        let sections = self
+            .sections
+            .iter()
+            .map(|s| {
+                Value::Map(vec![
+                    (key(1), Value::Bytes(s.instance.to_vec())),
+                    (key(2), Value::Bytes(s.evidence.clone())),
+                    (
+                        key(3),
+                        Value::Array(s.receipts.iter().cloned().map(Value::Bytes).collect()),
+                    ),
+                    (
+                        key(4),
+                        Value::Array(
+                            s.transcripts
+                                .iter()
+                                .map(|t| t.clone().map_or(Value::Null, Value::Bytes))
+                                .collect(),
+                        ),
+                    ),
+                ])
+            })
+            .collect();
+        let bundle = Value::Map(vec![
+            (key(1), key(AUDIT_BUNDLE_VERSION)),
+            (key(2), Value::Array(sections)),
+        ]);
+        let mut out = Vec::new();
+        ciborium::into_writer(&bundle, &mut out).expect("writing to a Vec");
+        out
+    }
+
+    /// Parse strictly: known keys in order, right types, one transcript slot per receipt,
+    /// and exactly the bytes [`Self::to_cbor`] writes.
+    pub fn from_cbor(bytes: &[u8]) -> Result<Self, Rejection> {
+        let value: Value = ciborium::from_reader(bytes)
+            .map_err(|e| malformed(format!("audit bundle is not CBOR: {e}")))?;
+        let mut top = fields(value, &[1, 2], "audit bundle")?.into_iter();
+        let version = match top.next() {
+            Some(Value::Integer(v)) => u64::try_from(v).ok(),
+            _ => None,
+        };
+        if version != Some(AUDIT_BUNDLE_VERSION) {
+            return Err(Rejection::new(
+                Reason::UnsupportedVersion,
+                format!(
+                    "audit bundle version {version:?}; this verifier knows {AUDIT_BUNDLE_VERSION}"
+                ),
+            ));
+        }
+        let Some(Value::Array(raw_sections)) = top.next() else {
+            return Err(malformed("audit bundle key 2 (sections) is not an array"));
+        };
+        let mut sections = Vec::with_capacity(raw_sections.len());
+        for (i, raw) in raw_sections.into_iter().enumerate() {
+            let what = format!("audit bundle section {i}");
+            let mut f = fields(raw, &[1, 2, 3, 4], &what)?.into_iter();
+            let instance = match f.next() {
+                Some(Value::Bytes(b)) => <[u8; 16]>::try_from(b.as_slice()).ok(),
+                _ => None,
+            }
+            .ok_or_else(|| malformed(format!("{what}: instance id is not 16 bytes")))?;
+            let Some(Value::Bytes(evidence)) = f.next() else {
+                return Err(malformed(format!("{what}: evidence is not a byte string")));
+            };
+            let Some(Value::Array(receipts)) = f.next() else {
+                return Err(malformed(format!("{what}: receipts are not an array")));
+            };
+            let receipts = receipts
+                .into_iter()
+                .enumerate()
+                .map(|(j, r)| match r {
+                    Value::Bytes(b) => Ok(b),
+                    _ => Err(malformed(format!(
+                        "{what}: receipt {j} is not a byte string"
+                    ))),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let Some(Value::Array(transcripts)) = f.next() else {
+                return Err(malformed(format!("{what}: transcripts are not an array")));
+            };
+            if transcripts.len() != receipts.len() {
+                return Err(malformed(format!(
+                    "{what}: {} transcript slots for {} receipts",
+                    transcripts.len(),
+                    receipts.len()
+                )));
+            }
+            let transcripts = transcripts
+                .into_iter()
+                .enumerate()
+                .map(|(j, t)| match t {
+                    Value::Bytes(b) => Ok(Some(b)),
+                    Value::Null => Ok(None),
+                    _ => Err(malformed(format!(
+                        "{what}: transcript {j} is neither bytes nor null"
+                    ))),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            sections.push(Section {
+                instance,
+                evidence,
+                receipts,
+                transcripts,
+            });
+        }
+        let bundle = AuditBundle { sections };
+        if bundle.to_cbor() != bytes {
+            return Err(malformed(
+                "audit bundle is not in deterministic CBOR (definite lengths, shortest forms, nothing after it)",
+            ));
+        }
+        Ok(bundle)
+    }
+}
+
+/// The values of a map whose keys must be exactly `keys`, in that order.
+fn fields(value: Value, keys: &[u64], what: &str) -> Result<Vec<Value>, Rejection> {
+    let Value::Map(entries) = value else {
+        return Err(malformed(format!("{what} is not a CBOR map")));
+    };
+    let got: Vec<Option<u64>> = entries
+        .iter()
+        .map(|(k, _)| match k {
+            Value::Integer(i) => u64::try_from(*i).ok(),
+            _ => None,
+        })
+        .collect();
+    if got.len() != keys.len() || got.iter().zip(keys).any(|(g, k)| *g != Some(*k)) {
+        return Err(malformed(format!(
+            "{what} has keys {got:?}; expected exactly {keys:?} in that order"
+        )));
+    }
+    Ok(entries.into_iter().map(|(_, v)| v).collect())
+}
+
+/// How far a section's transcripts were checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TranscriptTotals {
+    /// Receipts whose job was audited (the receipt says so).
+    pub audited_jobs: u64,
+    /// Sealed transcripts present, each addressed to its receipt's job.
+    pub present: u64,
+    /// Transcripts decrypted with the auditor's key and matched against their receipts
+    /// (0 without the key).
+    pub opened: u64,
+}
+
+/// What one verified section adds up to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SectionReport {
+    #[serde(with = "crate::binding::hex_bytes")]
+    pub instance: [u8; 16],
+    #[serde(with = "crate::binding::hex_bytes")]
+    pub evidence_sha256: [u8; 32],
+    pub platform: &'static str,
+    #[serde(with = "crate::binding::hex_bytes")]
+    pub model_digest: [u8; 32],
+    pub runtime_version: String,
+    #[serde(with = "crate::binding::hex_bytes")]
+    pub receipt_key: Vec<u8>,
+    /// `None` for an instance that issued no receipt.
+    pub chain: Option<ChainSummary>,
+    pub transcripts: TranscriptTotals,
+}
+
+/// The verified totals of a whole bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditReport {
+    pub sections: Vec<SectionReport>,
+    pub jobs: u64,
+    pub prompt_tokens: u64,
+    pub output_tokens: u64,
+    pub device_ms: u64,
+    /// Keyed by the start of the UTC hour (seconds since the Unix epoch), all instances.
+    pub per_hour: BTreeMap<u64, HourTotals>,
+}
+
+/// The auditor's secret HPKE key opens transcripts; without it only their envelopes are
+/// checked.
+pub type TranscriptOpener<'a> = &'a dyn Fn(&[u8], &receipt::ReceiptClaims) -> Result<(), Rejection>;
+
+fn in_section(i: usize, r: Rejection) -> Rejection {
+    Rejection::new(r.reason, format!("section {i}: {}", r.detail))
+}
+
+/// Verify a whole bundle against `policy` at `at` (see the module doc for what is
+/// checked). The first failure is returned with the section and receipt it concerns.
+pub fn verify_bundle(
+    bundle: &AuditBundle,
+    policy: &PolicyFile,
+    at: Timestamp,
+    open_transcript: Option<TranscriptOpener<'_>>,
+) -> Result<AuditReport, Rejection> {
+    if bundle.sections.is_empty() {
+        return Err(malformed("the audit bundle holds no runtime instance"));
+    }
+    let mut report = AuditReport {
+        sections: Vec::with_capacity(bundle.sections.len()),
+        jobs: 0,
+        prompt_tokens: 0,
+        output_tokens: 0,
+        device_ms: 0,
+        per_hour: BTreeMap::new(),
+    };
+    let mut seen_instances = std::collections::HashSet::new();
+    for (i, section) in bundle.sections.iter().enumerate() {
+        if !seen_instances.insert(section.instance) {
+            return Err(Rejection::new(
+                Reason::ReceiptDuplicate,
+                format!(
+                    "section {i}: runtime instance {} appears twice in the bundle",
+                    hex::encode(section.instance)
+                ),
+            ));
+        }
+        let s =
+            verify_section(section, policy, at, open_transcript).map_err(|r| in_section(i, r))?;
+        if let Some(chain) = &s.chain {
+            report.jobs += chain.jobs;
+            report.prompt_tokens += chain.prompt_tokens;
+            report.output_tokens += chain.output_tokens;
+            report.device_ms += chain.device_ms;
+            for (hour, t) in &chain.per_hour {
+                let h = report.per_hour.entry(*hour).or_default();
+                h.jobs += t.jobs;
+                h.prompt_tokens += t.prompt_tokens;
+                h.output_tokens += t.output_tokens;
+                h.device_ms += t.device_ms;
+            }
+        }
+        report.sections.push(s);
+    }
+    Ok(report)
+}
+
+fn verify_section(
+    section: &Section,
+    policy: &PolicyFile,
+    at: Timestamp,
+    open_transcript: Option<TranscriptOpener<'_>>,
+) -> Result<SectionReport, Rejection> {
+    let evidence = EvidenceBundle::from_cbor(&section.evidence)?;
+    let attested = evidence.verify_with(policy, at)?;
+    let claims = attested.claims();
+    let evidence_sha256 = attested.evidence_sha256();
+    let mut verified: Vec<VerifiedReceipt> = Vec::with_capacity(section.receipts.len());
+    let mut transcripts = TranscriptTotals::default();
+    for (j, (bytes, sealed)) in section
+        .receipts
+        .iter()
+        .zip(&section.transcripts)
+        .enumerate()
+    {
+        let at_receipt =
+            |r: Rejection| Rejection::new(r.reason, format!("receipt {j}: {}", r.detail));
+        let r = receipt::verify_from_instance(
+            bytes,
+            &claims.receipt_key,
+            &evidence_sha256,
+            &section.instance,
+        )
+        .map_err(at_receipt)?;
+        let c = r.claims();
+        if c.model_digest != claims.model_digest {
+            return Err(at_receipt(Rejection::new(
+                Reason::ReceiptModelMismatch,
+                format!(
+                    "receipt seq {} names model {}, the attested runtime serves {}",
+                    c.seq,
+                    hex::encode(c.model_digest),
+                    hex::encode(claims.model_digest)
+                ),
+            )));
+        }
+        if c.audited {
+            transcripts.audited_jobs += 1;
+        }
+        check_transcript(
+            c,
+            sealed.as_deref(),
+            claims.auditor_hpke_key.is_some(),
+            open_transcript,
+        )
+        .map_err(at_receipt)?;
+        if sealed.is_some() {
+            transcripts.present += 1;
+            if open_transcript.is_some() {
+                transcripts.opened += 1;
+            }
+        }
+        verified.push(r);
+    }
+    let chain = if verified.is_empty() {
+        None
+    } else {
+        let chain = receipt::verify_chain(&verified)?;
+        if chain.first_seq != 0 {
+            return Err(Rejection::new(
+                Reason::ReceiptGap,
+                format!(
+                    "the log starts at seq {}: receipts 0 to {} are missing",
+                    chain.first_seq,
+                    chain.first_seq - 1
+                ),
+            ));
+        }
+        Some(chain)
+    };
+    Ok(SectionReport {
+        instance: section.instance,
+        evidence_sha256,
+        platform: attested.evidence().platform().as_str(),
+        model_digest: claims.model_digest,
+        runtime_version: claims.runtime_version.clone(),
+        receipt_key: claims.receipt_key.public_key.clone(),
+        chain,
+        transcripts,
+    })
+}
+
+/// An audited job of a runtime with an auditor key has a transcript addressed to it; any
+/// other job has none.
+fn check_transcript(
+    claims: &receipt::ReceiptClaims,
+    sealed: Option<&[u8]>,
+    auditor_configured: bool,
+    open_transcript: Option<TranscriptOpener<'_>>,
+) -> Result<(), Rejection> {
+    let expected = claims.audited && auditor_configured;
+    match (expected, sealed) {
+        (false, None) => Ok(()),
+        (true, None) => Err(Rejection::new(
+            Reason::TranscriptMissing,
+            format!(
+                "receipt seq {} is for an audited job but the bundle has no transcript for it",
+                claims.seq
+            ),
+        )),
+        (false, Some(_)) => Err(Rejection::new(
+            Reason::TranscriptMalformed,
+            format!(
+                "receipt seq {} is for a job {}, yet a transcript is stored for it",
+                claims.seq,
+                if claims.audited {
+                    "of a runtime with no auditor key"
+                } else {
+                    "that opted out of auditing"
+                }
+            ),
+        )),
+        (true, Some(sealed)) => {
+            let job = crate::transcript::sealed_job_id(sealed)?;
+            if job != claims.job_id {
+                return Err(Rejection::new(
+                    Reason::TranscriptMismatch,
+                    format!(
+                        "receipt seq {} is job {}, its transcript is addressed to job {}",
+                        claims.seq,
+                        hex::encode(claims.job_id),
+                        hex::encode(job)
+                    ),
+                ));
+            }
+            match open_transcript {
+                Some(open) => open(sealed, claims),
+                None => Ok(()),
+            }
+        }
+    }
+}

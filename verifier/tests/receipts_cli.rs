@@ -1,0 +1,322 @@
+//! `veritee-verify receipts` on audit bundles made by the runtime's own issuer and log
+//! (simulated TEE), intact and tampered: each tampering refused with its reason code.
+
+use attestation::audit::{AuditBundle, Section};
+use attestation::receipt::{self, ReceiptClaims, SamplingParams};
+use attestation::transcript;
+use aws_lc_rs::signature::Ed25519KeyPair;
+use coset::TaggedCborSerializable;
+use enclave::attester::simulated::SimulatedSource;
+use enclave::attester::{Attester, ClaimsTemplate, RuntimeKeys};
+use enclave::receipt_log::{LogOptions, ReceiptLog};
+use enclave::receipts::{Issuer, JobFacts, Metering};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const MODEL: [u8; 32] = [0x4d; 32];
+const LAUNCH: [u8; 32] = [0x1a; 32];
+/// 2026-11-30T10:00:00Z, in ms: the jobs start over three UTC hours.
+const T0_MS: u64 = 1_796_032_800_000;
+
+struct Fixture {
+    dir: PathBuf,
+    policy: PathBuf,
+    secret: [u8; 32],
+}
+
+impl Fixture {
+    fn new(name: &str) -> Fixture {
+        let dir =
+            std::env::temp_dir().join(format!("veritee-verify-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (secret, _) = transcript::generate_auditor_keypair();
+        Fixture {
+            policy: dir.join("policy.toml"),
+            dir,
+            secret,
+        }
+    }
+
+    /// One runtime instance that ran `jobs` jobs (every third opted out of auditing).
+    fn instance(&self, jobs: u64) -> Section {
+        let public = transcript::auditor_public_key(&self.secret);
+        let source = SimulatedSource::open(&self.dir.join("simulated-tee"), LAUNCH).unwrap();
+        let policy = enclave::startup::simulated_policy(source.tee(), MODEL, LAUNCH, Some(public));
+        std::fs::write(&self.policy, policy).unwrap();
+        let keys = RuntimeKeys::generate().unwrap();
+        let template = ClaimsTemplate {
+            model_digest: MODEL,
+            launch_config_digest: LAUNCH,
+            auditor_hpke_public_key: Some(public),
+        };
+        let attester = Attester::new(Box::new(source), Vec::new(), &keys, &template, true);
+        let bundle = attester.bundle(None).unwrap();
+        let instance = enclave::receipts::new_job_id();
+        let root = self.dir.join("receipts");
+        let log =
+            ReceiptLog::create(&root, instance, &bundle.to_cbor(), LogOptions::default()).unwrap();
+        let issuer = Issuer::new(
+            keys.receipt,
+            instance,
+            bundle.sha256(),
+            MODEL,
+            attester.claims().auditor_hpke_key.clone(),
+            log,
+        );
+        for j in 0..jobs {
+            let start = T0_MS + j * 1_500_000; // 25 minutes apart
+            let issued = issuer
+                .issue(JobFacts {
+                    job_id: enclave::receipts::new_job_id(),
+                    request_sha256: [j as u8; 32],
+                    response_sha256: [!(j as u8); 32],
+                    prompt_ids: vec![1, 2, 3, j as u32],
+                    output_ids: (0..(5 + j as u32)).collect(),
+                    sampling: SamplingParams {
+                        temperature: 0.0,
+                        top_p: 1.0,
+                        top_k: 0,
+                        max_tokens: 64,
+                        repetition_penalty: 1.0,
+                        seed: j,
+                    },
+                    fingerprint: vec![j as u8; 40],
+                    metering: Metering {
+                        queue_wait_ms: 3,
+                        wall_start_ms: start,
+                        wall_end_ms: start + 900,
+                        device_ms: 1_250 + j,
+                        device_share_ppm: 600_000,
+                    },
+                    audited: j % 3 != 2,
+                })
+                .unwrap();
+            issued.durable.wait_blocking().unwrap();
+        }
+        let dir = issuer.log().dir().to_path_buf();
+        issuer.log().shutdown();
+        enclave::audit_export::section_of(&dir).unwrap()
+    }
+
+    fn write(&self, name: &str, bundle: &AuditBundle) -> PathBuf {
+        let path = self.dir.join(name);
+        std::fs::write(&path, bundle.to_cbor()).unwrap();
+        path
+    }
+
+    /// Run the verifier with --json; (exit code, output).
+    fn verify(&self, bundle: &Path, extra: &[&str]) -> (i32, Value) {
+        let out = Command::new(env!("CARGO_BIN_EXE_veritee-verify"))
+            .arg("receipts")
+            .arg(bundle)
+            .args(["--at", &now(), "--json", "--policy"])
+            .arg(&self.policy)
+            .args(extra)
+            .output()
+            .unwrap();
+        let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.code().unwrap(), json)
+    }
+
+    fn reason(&self, bundle: &AuditBundle, extra: &[&str]) -> String {
+        let path = self.write("tampered.cbor", bundle);
+        let (code, v) = self.verify(&path, extra);
+        assert_eq!(v["verdict"], "rejected", "{v}");
+        assert_eq!(code, 1);
+        v["reason"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The verification time: now (the simulated chain is made on the spot).
+fn now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    attestation::Timestamp::from_unix(secs as i64).to_rfc3339()
+}
+
+/// `receipt` with its claims edited, the signature left as it was.
+fn edit_claims(receipt: &[u8], edit: impl Fn(&mut ReceiptClaims)) -> Vec<u8> {
+    let mut sign1 = coset::CoseSign1::from_tagged_slice(receipt).unwrap();
+    let mut claims = ReceiptClaims::from_cbor(sign1.payload.as_ref().unwrap()).unwrap();
+    edit(&mut claims);
+    sign1.payload = Some(claims.to_cbor());
+    sign1.to_tagged_vec().unwrap()
+}
+
+fn claims_of(receipt: &[u8]) -> ReceiptClaims {
+    let sign1 = coset::CoseSign1::from_tagged_slice(receipt).unwrap();
+    ReceiptClaims::from_cbor(sign1.payload.as_ref().unwrap()).unwrap()
+}
+
+#[test]
+fn an_intact_bundle_verifies_with_totals_per_hour() {
+    let f = Fixture::new("intact");
+    let section = f.instance(6);
+    let bundle = AuditBundle {
+        sections: vec![section.clone()],
+    };
+    let path = f.write("audit.cbor", &bundle);
+    let key_file = f.dir.join("auditor.key");
+    std::fs::write(&key_file, format!("{}\n", hex::encode(f.secret))).unwrap();
+    let (code, v) = f.verify(&path, &["--auditor-key", key_file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["verdict"], "accepted");
+    let report = &v["report"];
+    assert_eq!(report["jobs"], 6);
+    let claims: Vec<ReceiptClaims> = section.receipts.iter().map(|r| claims_of(r)).collect();
+    let output: u64 = claims.iter().map(|c| c.output_tokens).sum();
+    let device: u64 = claims.iter().map(|c| c.device_ms).sum();
+    assert_eq!(report["output_tokens"], output);
+    assert_eq!(report["prompt_tokens"], 24);
+    assert_eq!(report["device_ms"], device);
+    // 25 minutes apart from 10:00: jobs at 10:00, 10:25, 10:50 | 11:15, 11:40 | 12:05.
+    let hours: Vec<(u64, u64)> = report["per_hour"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(h, t)| (h.parse().unwrap(), t["jobs"].as_u64().unwrap()))
+        .collect();
+    let h0 = T0_MS / 1000;
+    assert_eq!(hours, vec![(h0, 3), (h0 + 3600, 2), (h0 + 7200, 1)]);
+    let t = &report["sections"][0]["transcripts"];
+    assert_eq!(t["audited_jobs"], 4);
+    assert_eq!(t["present"], 4);
+    assert_eq!(t["opened"], 4);
+
+    // Text output names the totals too.
+    let out = Command::new(env!("CARGO_BIN_EXE_veritee-verify"))
+        .args(["receipts"])
+        .arg(&path)
+        .args(["--at", &now(), "--policy"])
+        .arg(&f.policy)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(text.starts_with("ACCEPTED"), "{text}");
+    assert!(
+        text.contains(&format!("{}.{:03}", device / 1000, device % 1000)),
+        "{text}"
+    );
+
+    // Without the policy that trusts the simulated root, the evidence is refused.
+    let out = Command::new(env!("CARGO_BIN_EXE_veritee-verify"))
+        .args(["receipts", "--json", "--at", &now()])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["reason"], "simulated_root_not_trusted", "{v}");
+}
+
+#[test]
+fn each_tampering_is_refused_with_its_reason() {
+    let f = Fixture::new("tamper");
+    let a = f.instance(5);
+    let b = f.instance(2);
+    let one = |s: Section| AuditBundle { sections: vec![s] };
+
+    let mut t = a.clone();
+    t.receipts[1] = edit_claims(&t.receipts[1], |c| c.output_tokens += 100);
+    assert_eq!(f.reason(&one(t), &[]), "receipt_signature_invalid");
+
+    let mut t = a.clone();
+    t.receipts[2] = edit_claims(&t.receipts[2], |c| c.device_ms *= 10);
+    assert_eq!(f.reason(&one(t), &[]), "receipt_signature_invalid");
+
+    let mut t = a.clone();
+    t.receipts.remove(2);
+    t.transcripts.remove(2);
+    assert_eq!(f.reason(&one(t), &[]), "receipt_gap");
+
+    let mut t = a.clone();
+    t.receipts.remove(0);
+    t.transcripts.remove(0);
+    assert_eq!(f.reason(&one(t), &[]), "receipt_gap");
+
+    let mut t = a.clone();
+    t.receipts.insert(3, t.receipts[2].clone());
+    t.transcripts.insert(3, t.transcripts[2].clone());
+    assert_eq!(f.reason(&one(t), &[]), "receipt_duplicate");
+
+    let mut t = a.clone();
+    t.receipts.swap(1, 3);
+    t.transcripts.swap(1, 3);
+    assert_eq!(f.reason(&one(t), &[]), "receipt_reordered");
+
+    // Signed by a key the evidence does not bind.
+    let mut t = a.clone();
+    let other = Ed25519KeyPair::from_seed_unchecked(&[7; 32]).unwrap();
+    t.receipts[4] = receipt::sign(&claims_of(&t.receipts[4]), &other);
+    assert_eq!(f.reason(&one(t), &[]), "receipt_signature_invalid");
+
+    // Replayed from another runtime instance.
+    let mut t = a.clone();
+    t.receipts.push(b.receipts[1].clone());
+    t.transcripts.push(b.transcripts[1].clone());
+    assert_eq!(f.reason(&one(t), &[]), "receipt_instance_mismatch");
+
+    // Evidence that binds another key.
+    let mut t = a.clone();
+    t.evidence = b.evidence.clone();
+    assert_eq!(f.reason(&one(t), &[]), "receipt_key_not_bound");
+
+    // An audited job's transcript removed, or another job's put in its place.
+    let mut t = a.clone();
+    t.transcripts[0] = None;
+    assert_eq!(f.reason(&one(t), &[]), "transcript_missing");
+    let mut t = a.clone();
+    t.transcripts.swap(0, 1);
+    assert_eq!(f.reason(&one(t), &[]), "transcript_mismatch");
+
+    // The wrong auditor key cannot open the transcripts.
+    let key_file = f.dir.join("wrong.key");
+    let (wrong, _) = transcript::generate_auditor_keypair();
+    std::fs::write(&key_file, hex::encode(wrong)).unwrap();
+    assert_eq!(
+        f.reason(
+            &one(a.clone()),
+            &["--auditor-key", key_file.to_str().unwrap()]
+        ),
+        "transcript_undecryptable"
+    );
+
+    // The same instance twice in one bundle.
+    let twice = AuditBundle {
+        sections: vec![a.clone(), a.clone()],
+    };
+    assert_eq!(f.reason(&twice, &[]), "receipt_duplicate");
+
+    // Both instances together verify.
+    let both = f.write(
+        "both.cbor",
+        &AuditBundle {
+            sections: vec![a, b],
+        },
+    );
+    let (code, v) = f.verify(&both, &[]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["report"]["jobs"], 7);
+
+    // Not a bundle at all: a verdict, not a crash.
+    let junk = f.dir.join("junk.cbor");
+    std::fs::write(&junk, b"\xa1\x01\x02").unwrap();
+    let (code, v) = f.verify(&junk, &[]);
+    assert_eq!((code, v["reason"].as_str()), (1, Some("receipt_malformed")));
+}
