@@ -476,6 +476,8 @@ mod tests {
     use proptest::prelude::*;
 
     type Entry = (Value, Value);
+    type EntryEdit = Box<dyn Fn(&mut Vec<Entry>)>;
+    type ClaimsEdit = fn(&mut ReceiptClaims);
 
     fn sampling() -> SamplingParams {
         SamplingParams {
@@ -772,7 +774,7 @@ mod tests {
         check(b"{\"job_id\": 1}", "JSON");
 
         let e = entries(&cbor);
-        let edits: Vec<(&str, Box<dyn Fn(&mut Vec<Entry>)>)> = vec![
+        let edits: Vec<(&str, EntryEdit)> = vec![
             ("unknown key 8", Box::new(|e| e.push((uint(8), uint(0))))),
             (
                 "negative key",
@@ -911,7 +913,7 @@ mod tests {
             "oversized",
         );
         let e = entries(&sealed);
-        let edits: Vec<(&str, Reason, Box<dyn Fn(&mut Vec<Entry>)>)> = vec![
+        let edits: Vec<(&str, Reason, EntryEdit)> = vec![
             (
                 "unknown key",
                 Reason::TranscriptMalformed,
@@ -1019,7 +1021,7 @@ mod tests {
         let t = transcript();
         let claims = receipt_for(&t);
         check_against_receipt(&t, &claims).unwrap();
-        let cases: [(&str, fn(&mut ReceiptClaims)); 10] = [
+        let cases: [(&str, ClaimsEdit); 10] = [
             ("job_id", |c| c.job_id = [8; 16]),
             ("model_digest", |c| c.model_digest = [9; 32]),
             ("prompt_tokens", |c| c.prompt_tokens += 1),
