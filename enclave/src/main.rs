@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the OpenAI-compatible API over attested TLS.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Write an audit bundle (evidence, receipts, sealed transcripts of every runtime
     /// instance in the receipt log) for `veritee-verify receipts`. Recovers torn tails
     /// first, as a restart would.
@@ -86,7 +86,7 @@ struct ServeArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
-        Command::Serve(args) => args,
+        Command::Serve(args) => *args,
         Command::ExportAudit { state_dir, out } => return export_audit(&state_dir, &out),
     };
     let mut config = match &args.config {
