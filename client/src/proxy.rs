@@ -258,12 +258,19 @@ fn check_stream(
             let Some(data) = frame.data_ref() else {
                 continue;
             };
-            let out = filter.push(data);
+            let mut out = filter.push(data);
             if filter.has_receipt() && !checked {
                 checked = true;
                 if let Err(r) = filter.check(&attested, &request_body) {
                     let _ = tx.send(fail(&r)).await;
                     return;
+                }
+            }
+            if !checked {
+                // `[DONE]` before any receipt: the stream ends unreceipted; hold it back so
+                // the caller sees the error event instead of a clean end.
+                if let Some(at) = out.windows(DONE.len()).position(|w| w == DONE) {
+                    out.truncate(at);
                 }
             }
             if !out.is_empty() && tx.send(Bytes::from(out)).await.is_err() {
@@ -285,6 +292,8 @@ fn check_stream(
     });
     rx
 }
+
+const DONE: &[u8] = b"data: [DONE]\n\n";
 
 /// A response body fed from a channel.
 struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);

@@ -1,10 +1,11 @@
 //! `veritee proxy` end to end: the official OpenAI Python SDK chats through the proxy with
 //! the runtime in simulated-TEE mode serving the real SmolLM2 model; and a proxy whose
-//! upstream fails verification answers 502 naming the reason and forwards nothing.
+//! upstream fails verification answers 502 naming the reason and forwards nothing; and
+//! answers without a usage receipt are refused.
 
 mod common;
 
-use common::{fake_runtime, start_runtime, temp_dir, FakeEvidence};
+use common::{fake_runtime, start_runtime, start_runtime_with, temp_dir, FakeEvidence};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -177,5 +178,56 @@ fn a_proxy_with_an_unverifiable_upstream_answers_502_and_forwards_nothing() {
         server.received.lock().unwrap().is_empty(),
         "the upstream received application bytes"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One HTTP/1.1 request to the proxy; the raw reply.
+async fn raw_request(base: &str, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://").to_owned();
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    let mut reply = String::new();
+    tcp.read_to_string(&mut reply).await.unwrap();
+    reply
+}
+
+#[test]
+fn answers_without_a_receipt_are_refused() {
+    if inference::gguf::model_for_tests().is_none() {
+        eprintln!("SKIPPED: the bundled model is missing (run scripts/fetch-model.sh)");
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = temp_dir("proxy-no-receipts");
+    let (addr, _stop) = start_runtime_with(&dir, true);
+    let proxy = start_proxy(&format!("https://{addr}"), &dir.join("policy.toml"));
+    let body = |stream: bool| {
+        serde_json::json!({
+            "model": "SmolLM2-135M-Instruct.Q4_1",
+            "messages": [{"role": "user", "content": "Hi"}],
+            "max_tokens": 4,
+            "stream": stream,
+        })
+        .to_string()
+    };
+    let plain = rt.block_on(raw_request(&proxy.base, &body(false)));
+    assert!(plain.starts_with("HTTP/1.1 502"), "{plain}");
+    let json: Value = serde_json::from_str(plain.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(json["error"]["code"], "receipt_missing");
+    assert_eq!(json["error"]["type"], "upstream_receipt_invalid");
+    // A stream has already started: it ends with an error event instead of [DONE].
+    let stream = rt.block_on(raw_request(&proxy.base, &body(true)));
+    assert!(stream.starts_with("HTTP/1.1 200"), "{stream}");
+    assert!(stream.contains("\"code\":\"receipt_missing\""), "{stream}");
+    assert!(!stream.contains("[DONE]"), "{stream}");
     let _ = std::fs::remove_dir_all(&dir);
 }

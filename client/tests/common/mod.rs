@@ -24,6 +24,14 @@ pub fn temp_dir(label: &str) -> PathBuf {
 /// The real runtime (library start-up, simulated TEE, bundled model) on 127.0.0.1; it
 /// stops when the returned sender is dropped.
 pub fn start_runtime(state_dir: &Path) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    start_runtime_with(state_dir, false)
+}
+
+/// [`start_runtime`], optionally with receipts dangerously off.
+pub fn start_runtime_with(
+    state_dir: &Path,
+    no_receipts: bool,
+) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let state_dir = state_dir.to_owned();
@@ -42,7 +50,7 @@ pub fn start_runtime(state_dir: &Path) -> (SocketAddr, tokio::sync::oneshot::Sen
             let runtime = enclave::startup::start(enclave::startup::Options {
                 config,
                 simulate: true,
-                ..Default::default()
+                dangerous_no_receipts: no_receipts,
             })
             .await
             .expect("the runtime starts");
