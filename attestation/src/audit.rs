@@ -18,7 +18,7 @@
 //! [`verify_bundle`] checks, per section: the evidence (chain, policy, binding of the
 //! runtime claims: [`crate::bundle::EvidenceBundle::verify_with`]); every receipt's
 //! instance, evidence digest and signature with the key those claims bind
-//! ([`receipt::verify_from_instance`]); the model digest against the attested one; the
+//! ([`receipt::verify_many`]: Ed25519 batch verification, every signature checked); the model digest against the attested one; the
 //! chain from seq 0 ([`receipt::verify_chain`]); and each transcript's envelope (or, given
 //! the auditor's secret key, its contents against the receipt). A log cut short at the
 //! end cannot be told from a log that ended there; a client holding a later receipt can.
@@ -305,34 +305,31 @@ fn verify_section(
     let attested = evidence.verify_with(policy, at)?;
     let claims = attested.claims();
     let evidence_sha256 = attested.evidence_sha256();
-    let mut verified: Vec<VerifiedReceipt> = Vec::with_capacity(section.receipts.len());
+    let at_receipt =
+        |j: usize, r: Rejection| Rejection::new(r.reason, format!("receipt {j}: {}", r.detail));
+    let verified: Vec<VerifiedReceipt> = receipt::verify_many(
+        &section.receipts,
+        &claims.receipt_key,
+        &evidence_sha256,
+        &section.instance,
+    )
+    .map_err(|(j, r)| at_receipt(j, r))?;
     let mut transcripts = TranscriptTotals::default();
-    for (j, (bytes, sealed)) in section
-        .receipts
-        .iter()
-        .zip(&section.transcripts)
-        .enumerate()
-    {
-        let at_receipt =
-            |r: Rejection| Rejection::new(r.reason, format!("receipt {j}: {}", r.detail));
-        let r = receipt::verify_from_instance(
-            bytes,
-            &claims.receipt_key,
-            &evidence_sha256,
-            &section.instance,
-        )
-        .map_err(at_receipt)?;
+    for (j, (r, sealed)) in verified.iter().zip(&section.transcripts).enumerate() {
         let c = r.claims();
         if c.model_digest != claims.model_digest {
-            return Err(at_receipt(Rejection::new(
-                Reason::ReceiptModelMismatch,
-                format!(
-                    "receipt seq {} names model {}, the attested runtime serves {}",
-                    c.seq,
-                    hex::encode(c.model_digest),
-                    hex::encode(claims.model_digest)
+            return Err(at_receipt(
+                j,
+                Rejection::new(
+                    Reason::ReceiptModelMismatch,
+                    format!(
+                        "receipt seq {} names model {}, the attested runtime serves {}",
+                        c.seq,
+                        hex::encode(c.model_digest),
+                        hex::encode(claims.model_digest)
+                    ),
                 ),
-            )));
+            ));
         }
         if c.audited {
             transcripts.audited_jobs += 1;
@@ -343,14 +340,13 @@ fn verify_section(
             claims.auditor_hpke_key.is_some(),
             open_transcript,
         )
-        .map_err(at_receipt)?;
+        .map_err(|r| at_receipt(j, r))?;
         if sealed.is_some() {
             transcripts.present += 1;
             if open_transcript.is_some() {
                 transcripts.opened += 1;
             }
         }
-        verified.push(r);
     }
     let chain = if verified.is_empty() {
         None

@@ -446,6 +446,64 @@ fn protected_bytes(alg: iana::Algorithm) -> Vec<u8> {
     .expect("encoding a header to a Vec")
 }
 
+/// [`protected_bytes`], encoded once per algorithm (verification compares against it for
+/// every receipt).
+fn protected_bytes_cached(alg: iana::Algorithm) -> &'static [u8] {
+    static EDDSA: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    static ES256: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    match alg {
+        iana::Algorithm::EdDSA => EDDSA.get_or_init(|| protected_bytes(alg)),
+        _ => ES256.get_or_init(|| protected_bytes(iana::Algorithm::ES256)),
+    }
+}
+
+/// The shortest CBOR head of a byte string of `len` bytes (RFC 8949 section 3).
+fn bstr_head(out: &mut Vec<u8>, len: usize) {
+    match len {
+        0..=23 => out.push(0x40 | len as u8),
+        24..=0xff => out.extend_from_slice(&[0x58, len as u8]),
+        0x100..=0xffff => {
+            out.push(0x59);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            out.push(0x5a);
+            out.extend_from_slice(&(len as u32).to_be_bytes());
+        }
+    }
+}
+
+/// The one canonical encoding of a tagged COSE_Sign1 with these parts and an empty
+/// unprotected header: tag 18, array of 4, bstr, empty map, bstr, bstr. Written directly
+/// because verification needs it for every receipt (coset re-encodes through
+/// `ciborium::Value`, several times slower); the tests check it against coset's.
+fn canonical_envelope(protected: &[u8], payload: &[u8], signature: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + protected.len() + payload.len() + signature.len());
+    out.extend_from_slice(&[COSE_SIGN1_TAG_BYTE, 0x84]);
+    bstr_head(&mut out, protected.len());
+    out.extend_from_slice(protected);
+    out.push(0xa0);
+    bstr_head(&mut out, payload.len());
+    out.extend_from_slice(payload);
+    bstr_head(&mut out, signature.len());
+    out.extend_from_slice(signature);
+    out
+}
+
+/// The Sig_structure a COSE_Sign1 signature covers (RFC 9052 section 4.4):
+/// `["Signature1", protected, external_aad = h'', payload]`, written directly like
+/// [`canonical_envelope`].
+fn sig_structure(protected: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(24 + protected.len() + payload.len());
+    out.extend_from_slice(b"\x84\x6aSignature1");
+    bstr_head(&mut out, protected.len());
+    out.extend_from_slice(protected);
+    out.push(0x40);
+    bstr_head(&mut out, payload.len());
+    out.extend_from_slice(payload);
+    out
+}
+
 /// Build a tagged COSE_Sign1 over `payload` with `signer` producing the signature of the
 /// Sig_structure bytes.
 fn sign_payload(
@@ -511,7 +569,7 @@ fn parse(receipt: &[u8]) -> Result<Parsed, Rejection> {
             format!("receipt algorithm {alg}; EdDSA (-8) and ES256 (-7) are supported"),
         );
     };
-    if sign1.protected.original_data.as_deref() != Some(protected_bytes(cose).as_slice()) {
+    if sign1.protected.original_data.as_deref() != Some(protected_bytes_cached(cose)) {
         return Err(malformed(format!(
             "receipt protected header is not exactly {{1: {alg}, 3: \"{CONTENT_TYPE}\"}} in canonical CBOR"
         )));
@@ -523,10 +581,7 @@ fn parse(receipt: &[u8]) -> Result<Parsed, Rejection> {
         return Err(malformed("receipt payload is detached"));
     };
     let claims = ReceiptClaims::from_cbor(payload)?;
-    let canonical = sign1
-        .clone()
-        .to_tagged_vec()
-        .expect("encoding a COSE_Sign1 to a Vec");
+    let canonical = canonical_envelope(protected_bytes_cached(cose), payload, &sign1.signature);
     let expected = if tagged {
         &canonical[..]
     } else {
@@ -609,21 +664,26 @@ pub fn verify_from_instance(
     verify_parsed(parsed, key, evidence_digest)
 }
 
-fn verify_parsed(
-    parsed: Parsed,
+fn verifier_for(
+    key: &ReceiptKey,
+) -> Result<&'static dyn signature::VerificationAlgorithm, Rejection> {
+    match key.alg {
+        COSE_ALG_EDDSA => Ok(&signature::ED25519),
+        COSE_ALG_ES256 => Ok(&signature::ECDSA_P256_SHA256_FIXED),
+        other => reject(
+            Reason::UnsupportedAlgorithm,
+            format!("receipt key algorithm {other}; EdDSA (-8) and ES256 (-7) are supported"),
+        ),
+    }
+}
+
+/// Every check of [`verify`] that comes before the signature.
+fn check_before_signature(
+    parsed: &Parsed,
     key: &ReceiptKey,
     evidence_digest: &[u8; 32],
-) -> Result<VerifiedReceipt, Rejection> {
-    let verifier: &dyn signature::VerificationAlgorithm = match key.alg {
-        COSE_ALG_EDDSA => &signature::ED25519,
-        COSE_ALG_ES256 => &signature::ECDSA_P256_SHA256_FIXED,
-        other => {
-            return reject(
-                Reason::UnsupportedAlgorithm,
-                format!("receipt key algorithm {other}; EdDSA (-8) and ES256 (-7) are supported"),
-            )
-        }
-    };
+) -> Result<(), Rejection> {
+    verifier_for(key)?;
     // Checked before the signature: a receipt naming other evidence was signed by a key
     // this evidence does not bind, and that is the reason worth reporting.
     if &parsed.claims.evidence_digest != evidence_digest {
@@ -646,24 +706,125 @@ fn verify_parsed(
             ),
         );
     }
-    let tbs = parsed.sign1.tbs_data(&[]);
-    signature::UnparsedPublicKey::new(verifier, &key.public_key)
+    Ok(())
+}
+
+fn bad_signature(parsed: &Parsed, key: &ReceiptKey) -> Rejection {
+    Rejection::new(
+        Reason::ReceiptSignatureInvalid,
+        format!(
+            "receipt seq {} signature does not verify with the bound receipt key {}",
+            parsed.claims.seq,
+            hex::encode(&key.public_key)
+        ),
+    )
+}
+
+/// The bytes the receipt's signature covers.
+fn tbs(parsed: &Parsed) -> Vec<u8> {
+    let protected = parsed.sign1.protected.original_data.as_deref();
+    let payload = parsed.sign1.payload.as_deref();
+    // Both are present: `parse` refused a receipt without them.
+    sig_structure(protected.unwrap_or_default(), payload.unwrap_or_default())
+}
+
+fn check_signature(parsed: &Parsed, key: &ReceiptKey) -> Result<(), Rejection> {
+    let tbs = tbs(parsed);
+    signature::UnparsedPublicKey::new(verifier_for(key)?, &key.public_key)
         .verify(&tbs, &parsed.sign1.signature)
-        .map_err(|_| {
-            Rejection::new(
-                Reason::ReceiptSignatureInvalid,
-                format!(
-                    "receipt seq {} signature does not verify with the bound receipt key {}",
-                    parsed.claims.seq,
-                    hex::encode(&key.public_key)
-                ),
-            )
-        })?;
-    Ok(VerifiedReceipt {
+        .map_err(|_| bad_signature(parsed, key))
+}
+
+fn verified(parsed: Parsed) -> VerifiedReceipt {
+    VerifiedReceipt {
         claims: parsed.claims,
         sha256: parsed.sha256,
         alg: parsed.alg,
-    })
+    }
+}
+
+fn verify_parsed(
+    parsed: Parsed,
+    key: &ReceiptKey,
+    evidence_digest: &[u8; 32],
+) -> Result<VerifiedReceipt, Rejection> {
+    check_before_signature(&parsed, key, evidence_digest)?;
+    check_signature(&parsed, key)?;
+    Ok(verified(parsed))
+}
+
+/// Receipts per Ed25519 batch in [`verify_many`].
+const BATCH: usize = 1024;
+
+/// [`verify_from_instance`] for every receipt of a log, with the same checks and reasons,
+/// but Ed25519 signatures checked in batches of 1,024 (batch verification: one multi-scalar
+/// multiplication per batch, about 2.5 times as fast per signature). Every signature is still
+/// checked; when a batch fails, its receipts are checked one by one to name the first bad
+/// one. On failure: the index of the first receipt that failed, and why.
+///
+/// Batch verification uses the cofactored equation, single verification the cofactorless
+/// one; they can disagree only on signatures crafted with small-order components, which
+/// only the holder of the (attested, non-weak) key could make. A weak key is refused.
+pub fn verify_many<R: AsRef<[u8]>>(
+    receipts: &[R],
+    key: &ReceiptKey,
+    evidence_digest: &[u8; 32],
+    instance: &[u8; 16],
+) -> Result<Vec<VerifiedReceipt>, (usize, Rejection)> {
+    let mut parsed = Vec::with_capacity(receipts.len());
+    for (i, r) in receipts.iter().enumerate() {
+        let p = parse(r.as_ref()).map_err(|e| (i, e))?;
+        if &p.claims.runtime_instance != instance {
+            let detail = format!(
+                "receipt seq {} claims runtime instance {}, not {}",
+                p.claims.seq,
+                hex::encode(p.claims.runtime_instance),
+                hex::encode(instance)
+            );
+            return Err((i, Rejection::new(Reason::ReceiptInstanceMismatch, detail)));
+        }
+        check_before_signature(&p, key, evidence_digest).map_err(|e| (i, e))?;
+        parsed.push(p);
+    }
+    let batch_key = (key.alg == COSE_ALG_EDDSA)
+        .then(|| <[u8; 32]>::try_from(key.public_key.as_slice()).ok())
+        .flatten()
+        .and_then(|k| ed25519_dalek::VerifyingKey::from_bytes(&k).ok());
+    match batch_key {
+        Some(vk) if !vk.is_weak() => {
+            for (c, chunk) in parsed.chunks(BATCH).enumerate() {
+                let tbs: Vec<Vec<u8>> = chunk.iter().map(tbs).collect();
+                let messages: Vec<&[u8]> = tbs.iter().map(Vec::as_slice).collect();
+                let sigs: Option<Vec<ed25519_dalek::Signature>> = chunk
+                    .iter()
+                    .map(|p| ed25519_dalek::Signature::from_slice(&p.sign1.signature).ok())
+                    .collect();
+                let ok = sigs.is_some_and(|sigs| {
+                    ed25519_dalek::verify_batch(&messages, &sigs, &vec![vk; chunk.len()]).is_ok()
+                });
+                if !ok {
+                    for (j, p) in chunk.iter().enumerate() {
+                        check_signature(p, key).map_err(|e| (c * BATCH + j, e))?;
+                    }
+                }
+            }
+        }
+        Some(_) => {
+            return Err((
+                0,
+                Rejection::new(
+                    Reason::ReceiptSignatureInvalid,
+                    "the bound receipt key is a weak (small-order) Ed25519 point",
+                ),
+            ))
+        }
+        None => {
+            for (i, p) in parsed.iter().enumerate() {
+                check_signature(p, key).map_err(|e| (i, e))?;
+            }
+        }
+    }
+    Ok(parsed.into_iter().map(verified).collect())
 }
 
 /// Totals of one UTC hour (by the jobs' wall-clock start).
@@ -1039,6 +1200,70 @@ mod tests {
             reason(verify(&flipped, &bound(&k), &EVIDENCE)),
             Reason::ReceiptSignatureInvalid
         );
+    }
+
+    #[test]
+    fn direct_encodings_equal_cosets() {
+        for n in [0usize, 23, 24, 255, 256, 70_000] {
+            let payload = vec![7u8; n];
+            let sign1 = CoseSign1Builder::new()
+                .protected(protected_header(iana::Algorithm::EdDSA))
+                .payload(payload.clone())
+                .signature(vec![9; 64])
+                .build();
+            let protected = protected_bytes_cached(iana::Algorithm::EdDSA);
+            assert_eq!(
+                canonical_envelope(protected, &payload, &[9; 64]),
+                sign1.clone().to_tagged_vec().unwrap()
+            );
+            assert_eq!(sig_structure(protected, &payload), sign1.tbs_data(&[]));
+        }
+        assert_eq!(
+            protected_bytes_cached(iana::Algorithm::ES256),
+            protected_bytes(iana::Algorithm::ES256)
+        );
+    }
+
+    #[test]
+    fn verify_many_checks_every_signature_in_batches_and_names_the_bad_one() {
+        let k = key(9);
+        let log = log_with(1100, &k, |_| {});
+        let bytes: Vec<Vec<u8>> = log.iter().map(|(b, _)| b.clone()).collect();
+        let all = verify_many(&bytes, &bound(&k), &EVIDENCE, &[6; 16]).unwrap();
+        assert_eq!(all, log.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>());
+        // A flipped signature bit in the second batch: found and named by its index.
+        let mut bad = bytes.clone();
+        *bad[1050].last_mut().unwrap() ^= 1;
+        let (i, e) = verify_many(&bad, &bound(&k), &EVIDENCE, &[6; 16]).unwrap_err();
+        assert_eq!((i, e.reason), (1050, Reason::ReceiptSignatureInvalid));
+        let mut first = bytes.clone();
+        *first[3].last_mut().unwrap() ^= 1;
+        let (i, e) = verify_many(&first, &bound(&k), &EVIDENCE, &[6; 16]).unwrap_err();
+        assert_eq!((i, e.reason), (3, Reason::ReceiptSignatureInvalid));
+        // Signed by another key, in the last, short batch.
+        let mut other = bytes.clone();
+        other[1099] = sign(log[1099].1.claims(), &key(10));
+        let (i, e) = verify_many(&other, &bound(&k), &EVIDENCE, &[6; 16]).unwrap_err();
+        assert_eq!((i, e.reason), (1099, Reason::ReceiptSignatureInvalid));
+        // Another instance, and other evidence, are said before any signature.
+        let (i, e) = verify_many(&bytes, &bound(&k), &EVIDENCE, &[7; 16]).unwrap_err();
+        assert_eq!((i, e.reason), (0, Reason::ReceiptInstanceMismatch));
+        let (i, e) = verify_many(&bytes, &bound(&k), &[0; 32], &[6; 16]).unwrap_err();
+        assert_eq!((i, e.reason), (0, Reason::ReceiptKeyNotBound));
+        // A weak (small-order) key is refused outright.
+        let weak = ReceiptKey {
+            alg: COSE_ALG_EDDSA,
+            public_key: {
+                let mut identity = vec![0u8; 32];
+                identity[0] = 1;
+                identity
+            },
+        };
+        let (_, e) = verify_many(&bytes, &weak, &EVIDENCE, &[6; 16]).unwrap_err();
+        assert_eq!(e.reason, Reason::ReceiptSignatureInvalid);
+        assert!(verify_many::<Vec<u8>>(&[], &bound(&k), &EVIDENCE, &[6; 16])
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
