@@ -147,6 +147,44 @@ fn main() {
         }
     }
 
+    // What receipts add to one job, measured directly: transcript, commitment, HPKE seal
+    // (no auditor key here: sealing is skipped), signing, the log append and its fsync,
+    // for a job of this size (its prompt, `new_tokens` outputs, their fingerprint).
+    let issuer = state.issuer.as_ref().expect("receipts are on");
+    let hidden = model.model.config().embedding_length;
+    let mut fp = inference::fingerprint::FingerprintBuilder::new(hidden).unwrap();
+    for i in 0..new_tokens {
+        fp.push(&vec![i as f32 * 0.01; hidden]).unwrap();
+    }
+    let fingerprint = fp.finish().to_bytes();
+    let mut receipt_ms = Vec::new();
+    for i in 0..50u32 {
+        let t = Instant::now();
+        let issued = issuer
+            .issue(enclave::receipts::JobFacts {
+                job_id: enclave::receipts::new_job_id(),
+                request_sha256: [1; 32],
+                response_sha256: [2; 32],
+                prompt_ids: prompt.clone(),
+                output_ids: (0..new_tokens as u32).map(|t| t + i).collect(),
+                sampling: attestation::receipt::SamplingParams {
+                    temperature: 0.0,
+                    top_p: 1.0,
+                    top_k: 0,
+                    max_tokens: new_tokens as u32,
+                    repetition_penalty: 1.0,
+                    seed: 1,
+                },
+                fingerprint: fingerprint.clone(),
+                metering: Default::default(),
+                audited: true,
+            })
+            .unwrap();
+        issued.durable.wait_blocking().unwrap();
+        receipt_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let receipt_ms = median(receipt_ms);
+
     // Connection set-up: a verified connect (evidence parsed, chain and report verified,
     // policy appraised, key binding checked; first contact = a fresh connector, cached = one
     // connector that verified this certificate before) against a plain TLS handshake.
@@ -195,6 +233,8 @@ fn main() {
             "ratio_json_vs_bare": (n / b * 1000.0).round() / 1000.0,
             "full_path_stream_receipts_off_tps": (o * 100.0).round() / 100.0,
             "ratio_receipts_on_vs_off": (a / o * 1000.0).round() / 1000.0,
+            "receipt_issue_durable_ms": (receipt_ms * 1000.0).round() / 1000.0,
+            "receipt_cost_vs_job": (receipt_ms / 1e3 * a / new_tokens as f64 * 10000.0).round() / 10000.0,
             "connections": connections,
             "verified_connect_first_ms": (f * 100.0).round() / 100.0,
             "verified_connect_cached_ms": (c * 100.0).round() / 100.0,
