@@ -176,23 +176,16 @@ impl AuditBundle {
 }
 
 /// The values of a map whose keys must be exactly `keys`, in that order.
-fn fields(value: Value, keys: &[u64], what: &str) -> Result<Vec<Value>, Rejection> {
-    let Value::Map(entries) = value else {
-        return Err(malformed(format!("{what} is not a CBOR map")));
-    };
-    let got: Vec<Option<u64>> = entries
-        .iter()
-        .map(|(k, _)| match k {
-            Value::Integer(i) => u64::try_from(*i).ok(),
-            _ => None,
-        })
-        .collect();
-    if got.len() != keys.len() || got.iter().zip(keys).any(|(g, k)| *g != Some(*k)) {
-        return Err(malformed(format!(
-            "{what} has keys {got:?}; expected exactly {keys:?} in that order"
-        )));
-    }
-    Ok(entries.into_iter().map(|(_, v)| v).collect())
+fn fields<const N: usize>(
+    value: Value,
+    keys: &[i64; N],
+    what: &str,
+) -> Result<Vec<Value>, Rejection> {
+    let found = receipt::fields_in_order(value, keys, what).map_err(malformed)?;
+    keys.iter()
+        .zip(found)
+        .map(|(k, v)| v.ok_or_else(|| malformed(format!("{what}: key {k} is missing"))))
+        .collect()
 }
 
 /// How far a section's transcripts were checked.
@@ -424,5 +417,66 @@ fn check_transcript(
                 None => Ok(()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle() -> AuditBundle {
+        AuditBundle {
+            sections: vec![Section {
+                instance: [3; 16],
+                evidence: vec![1, 2, 3],
+                receipts: vec![vec![0xd2; 40], vec![0xd2; 41]],
+                transcripts: vec![Some(vec![9; 70]), None],
+            }],
+        }
+    }
+
+    fn reason(bytes: &[u8]) -> Reason {
+        AuditBundle::from_cbor(bytes).unwrap_err().reason
+    }
+
+    fn encode(v: &Value) -> Vec<u8> {
+        let mut out = Vec::new();
+        ciborium::into_writer(v, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn round_trip_and_strict_parsing() {
+        let b = bundle();
+        let bytes = b.to_cbor();
+        assert_eq!(AuditBundle::from_cbor(&bytes).unwrap(), b);
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert_eq!(reason(&trailing), Reason::ReceiptMalformed);
+        assert_eq!(reason(&bytes[..bytes.len() - 1]), Reason::ReceiptMalformed);
+        let mut uneven = bundle();
+        uneven.sections[0].transcripts.pop();
+        assert_eq!(reason(&uneven.to_cbor()), Reason::ReceiptMalformed);
+        let v2 = Value::Map(vec![(key(1), key(2)), (key(2), Value::Array(vec![]))]);
+        assert_eq!(reason(&encode(&v2)), Reason::UnsupportedVersion);
+        let missing = Value::Map(vec![(key(1), key(1))]);
+        assert_eq!(reason(&encode(&missing)), Reason::ReceiptMalformed);
+        let swapped = Value::Map(vec![(key(2), Value::Array(vec![])), (key(1), key(1))]);
+        assert_eq!(reason(&encode(&swapped)), Reason::ReceiptMalformed);
+    }
+
+    #[test]
+    fn an_empty_bundle_is_refused() {
+        let policy = PolicyFile {
+            evidence: crate::policy::Policy::default_verifier(),
+            runtime: crate::binding::RuntimePolicy::any(),
+        };
+        let r = verify_bundle(
+            &AuditBundle::default(),
+            &policy,
+            Timestamp::from_unix(0),
+            None,
+        );
+        assert_eq!(r.unwrap_err().reason, Reason::ReceiptMalformed);
     }
 }

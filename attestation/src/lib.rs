@@ -33,6 +33,8 @@ pub mod reason;
 pub mod receipt;
 pub mod snp;
 pub mod tdx;
+#[cfg(test)]
+mod testing;
 pub mod time;
 pub mod transcript;
 pub mod x509;

@@ -1560,30 +1560,7 @@ mod tests {
         let b = bound(&k);
         let bytes = sign(&claims(1, [8; 32]), &k);
         let original = verify(&bytes, &b, &EVIDENCE).unwrap();
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        for _ in 0..20_000 {
-            let mut m = bytes.clone();
-            for _ in 0..=(next() % 4) {
-                let at = (next() as usize) % m.len().max(1);
-                match next() % 5 {
-                    0 => m[at] ^= 1 << (next() % 8),
-                    1 => m[at] = next() as u8,
-                    2 => m.truncate(at),
-                    3 => m.insert(at, next() as u8),
-                    _ => {
-                        m.remove(at.min(m.len().saturating_sub(1)));
-                    }
-                }
-                if m.is_empty() {
-                    break;
-                }
-            }
+        for m in crate::testing::mutants(&bytes, 0x9e37_79b9_7f4a_7c15, 20_000, 5) {
             if let Ok(v) = verify(&m, &b, &EVIDENCE) {
                 assert_eq!(v, original, "a mutation verified as another receipt");
             }

@@ -1074,29 +1074,7 @@ mod tests {
         let (sk, pk) = generate_auditor_keypair();
         let t = transcript();
         let sealed = seal(&t, &auditor(pk)).unwrap();
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        for _ in 0..3_000 {
-            let mut m = sealed.clone();
-            for _ in 0..=(next() % 3) {
-                let at = (next() as usize) % m.len().max(1);
-                match next() % 4 {
-                    0 => m[at] ^= 1 << (next() % 8),
-                    1 => m.truncate(at),
-                    2 => m.insert(at, next() as u8),
-                    _ => {
-                        m.remove(at.min(m.len().saturating_sub(1)));
-                    }
-                }
-                if m.is_empty() {
-                    break;
-                }
-            }
+        for m in crate::testing::mutants(&sealed, 0x2545_f491_4f6c_dd1d, 3_000, 3) {
             match open(&m, &sk) {
                 Ok(opened) => assert_eq!(opened, t, "a mutation opened as another transcript"),
                 Err(r) => assert!(

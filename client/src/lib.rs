@@ -8,7 +8,11 @@
 //! fresh nonce, and only then hands back an HTTP connection. Verifications are cached per
 //! certificate. Every refusal is a typed [`error::ClientError`].
 //!
-//! The `veritee` command (`src/main.rs`) builds `attest`, `chat` and `proxy` on it.
+//! [`receipts`] checks the usage receipt each answer carries against the evidence the
+//! connection verified and against the exchange itself (request and response hashes).
+//!
+//! The `veritee` command (`src/main.rs`) builds `attest`, `chat` and `proxy` on it; `chat`
+//! and `proxy` check every answer's receipt.
 
 pub mod connector;
 pub mod error;

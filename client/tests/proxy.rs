@@ -156,20 +156,8 @@ fn a_proxy_with_an_unverifiable_upstream_answers_502_and_forwards_nothing() {
     let policy = dir.join("policy.toml");
     std::fs::write(&policy, fake.policy_text()).unwrap();
     let proxy = start_proxy(&format!("https://{}", server.addr), &policy);
-    let reply = rt.block_on(async {
-        let addr = proxy.base.trim_start_matches("http://").to_owned();
-        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let body = r#"{"model":"m","messages":[{"role":"user","content":"SECRET PROMPT"}]}"#;
-        let req = format!(
-            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        tcp.write_all(req.as_bytes()).await.unwrap();
-        let mut reply = String::new();
-        tcp.read_to_string(&mut reply).await.unwrap();
-        reply
-    });
+    let body = r#"{"model":"m","messages":[{"role":"user","content":"SECRET PROMPT"}]}"#;
+    let reply = rt.block_on(raw_request(&proxy.base, body));
     assert!(reply.starts_with("HTTP/1.1 502"), "{reply}");
     let json: Value = serde_json::from_str(reply.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert_eq!(json["error"]["code"], "tls_key_not_bound");

@@ -1,34 +1,15 @@
 //! End to end: the real binary, the real SmolLM2 model, the simulated TEE, over TLS with a
 //! client that verifies the certificate's evidence before sending a byte.
 
+#[macro_use]
 mod common;
 
 use attestation::bundle::EvidenceBundle;
 use attestation::Reason;
-use common::{connect, now, sse_events, RequestExt, Server};
+use common::{connect, now, rt, sse_events, RequestExt, Server};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
-
-macro_rules! model_or_skip {
-    () => {
-        match common::model() {
-            Some(m) => m,
-            None => {
-                eprintln!("SKIPPED: the bundled model is missing (run scripts/fetch-model.sh)");
-                return;
-            }
-        }
-    };
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// What the bare engine generates for one user message, greedy: the reference the
 /// server's answers must equal.

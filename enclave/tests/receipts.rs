@@ -3,6 +3,7 @@
 //! the log and an audit bundle that verifies offline, and loses no acknowledged receipt
 //! to a `kill -9`.
 
+#[macro_use]
 mod common;
 
 use attestation::audit::{self, AuditBundle, TranscriptOpener};
@@ -12,31 +13,11 @@ use attestation::Rejection;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use client::receipts::{check_header, SseReceiptFilter};
-use common::{connect, fresh_dir, now, RequestExt, Server};
+use common::{connect, fresh_dir, now, rt, RequestExt, Server};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-macro_rules! model_or_skip {
-    () => {
-        match common::model() {
-            Some(m) => m,
-            None => {
-                eprintln!("SKIPPED: the bundled model is missing (run scripts/fetch-model.sh)");
-                return;
-            }
-        }
-    };
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 fn body(message: &str, max_tokens: usize, stream: bool, audit: bool) -> Vec<u8> {
     json!({

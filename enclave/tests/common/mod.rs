@@ -18,6 +18,29 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The bundled model, or return from the test saying it was skipped.
+#[allow(unused_macros)]
+macro_rules! model_or_skip {
+    () => {
+        match common::model() {
+            Some(m) => m,
+            None => {
+                eprintln!("SKIPPED: the bundled model is missing (run scripts/fetch-model.sh)");
+                return;
+            }
+        }
+    };
+}
+
+/// A multi-threaded tokio runtime for a test's client side.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// The bundled model, or None (the caller prints why it skips).
 pub fn model() -> Option<PathBuf> {
     inference::gguf::model_for_tests()
