@@ -226,6 +226,7 @@ pub struct AuditReport {
     pub prompt_tokens: u64,
     pub output_tokens: u64,
     pub device_ms: u64,
+    pub billed_device_seconds: u64,
     /// Keyed by the start of the UTC hour (seconds since the Unix epoch), all instances.
     pub per_hour: BTreeMap<u64, HourTotals>,
 }
@@ -255,6 +256,7 @@ pub fn verify_bundle(
         prompt_tokens: 0,
         output_tokens: 0,
         device_ms: 0,
+        billed_device_seconds: 0,
         per_hour: BTreeMap::new(),
     };
     let mut seen_instances = std::collections::HashSet::new();
@@ -275,12 +277,14 @@ pub fn verify_bundle(
             report.prompt_tokens += chain.prompt_tokens;
             report.output_tokens += chain.output_tokens;
             report.device_ms += chain.device_ms;
+            report.billed_device_seconds += chain.billed_device_seconds;
             for (hour, t) in &chain.per_hour {
                 let h = report.per_hour.entry(*hour).or_default();
                 h.jobs += t.jobs;
                 h.prompt_tokens += t.prompt_tokens;
                 h.output_tokens += t.output_tokens;
                 h.device_ms += t.device_ms;
+                h.billed_device_seconds += t.billed_device_seconds;
             }
         }
         report.sections.push(s);

@@ -834,6 +834,8 @@ pub struct HourTotals {
     pub prompt_tokens: u64,
     pub output_tokens: u64,
     pub device_ms: u64,
+    /// Billed per second: each job's device time rounded up to whole seconds, summed.
+    pub billed_device_seconds: u64,
 }
 
 /// What a verified receipt log adds up to.
@@ -847,6 +849,8 @@ pub struct ChainSummary {
     pub prompt_tokens: u64,
     pub output_tokens: u64,
     pub device_ms: u64,
+    /// Each job's device time rounded up to whole seconds, summed.
+    pub billed_device_seconds: u64,
     pub first_seq: u64,
     pub last_seq: u64,
     /// Keyed by the start of the UTC hour, in seconds since the Unix epoch.
@@ -881,6 +885,7 @@ pub fn verify_chain(receipts: &[VerifiedReceipt]) -> Result<ChainSummary, Reject
         prompt_tokens: 0,
         output_tokens: 0,
         device_ms: 0,
+        billed_device_seconds: 0,
         first_seq: c0.seq,
         last_seq: c0.seq,
         per_hour: BTreeMap::new(),
@@ -974,12 +979,15 @@ pub fn verify_chain(receipts: &[VerifiedReceipt]) -> Result<ChainSummary, Reject
         add(&mut summary.prompt_tokens, c.prompt_tokens)?;
         add(&mut summary.output_tokens, c.output_tokens)?;
         add(&mut summary.device_ms, c.device_ms)?;
+        let billed = c.device_ms.div_ceil(1000);
+        add(&mut summary.billed_device_seconds, billed)?;
         let hour = c.wall_start_ms / 3_600_000 * 3600;
         let h = summary.per_hour.entry(hour).or_default();
         h.jobs += 1;
         add(&mut h.prompt_tokens, c.prompt_tokens)?;
         add(&mut h.output_tokens, c.output_tokens)?;
         add(&mut h.device_ms, c.device_ms)?;
+        add(&mut h.billed_device_seconds, billed)?;
         summary.last_seq = c.seq;
         prev = Some(r);
     }
@@ -1465,6 +1473,9 @@ mod tests {
         );
         assert_eq!(s.per_hour[&1_789_995_600].output_tokens, 3 * 256);
         assert_eq!(s.per_hour[&1_789_995_600].device_ms, 3 * 870);
+        // Billed per second: 870 ms is one second per job.
+        assert_eq!(s.billed_device_seconds, 7);
+        assert_eq!(s.per_hour[&1_789_995_600].billed_device_seconds, 3);
         // A log may start after seq 0 (an earlier part was archived).
         let tail = verify_chain(&log[3..]).unwrap();
         assert_eq!((tail.jobs, tail.first_seq, tail.last_seq), (4, 3, 6));

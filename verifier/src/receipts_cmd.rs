@@ -197,22 +197,27 @@ fn render_text(
         )
         .unwrap();
     }
-    writeln!(w, "\nper hour (UTC, by job start):").unwrap();
     writeln!(
         w,
-        "  {:<22} {:>8} {:>14} {:>14} {:>16}",
-        "hour", "jobs", "prompt tokens", "output tokens", "device-seconds"
+        "\nper hour (UTC, by job start; billed s = each job's device time rounded up to a second):"
+    )
+    .unwrap();
+    writeln!(
+        w,
+        "  {:<22} {:>8} {:>14} {:>14} {:>16} {:>10}",
+        "hour", "jobs", "prompt tokens", "output tokens", "device-seconds", "billed s"
     )
     .unwrap();
     let row = |w: &mut String, label: &str, t: &HourTotals| {
         writeln!(
             w,
-            "  {:<22} {:>8} {:>14} {:>14} {:>16}",
+            "  {:<22} {:>8} {:>14} {:>14} {:>16} {:>10}",
             label,
             t.jobs,
             t.prompt_tokens,
             t.output_tokens,
-            seconds(t.device_ms)
+            seconds(t.device_ms),
+            t.billed_device_seconds
         )
         .unwrap();
     };
@@ -227,6 +232,7 @@ fn render_text(
             prompt_tokens: report.prompt_tokens,
             output_tokens: report.output_tokens,
             device_ms: report.device_ms,
+            billed_device_seconds: report.billed_device_seconds,
         },
     );
     s

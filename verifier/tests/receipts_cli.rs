@@ -185,6 +185,8 @@ fn an_intact_bundle_verifies_with_totals_per_hour() {
     assert_eq!(report["output_tokens"], output);
     assert_eq!(report["prompt_tokens"], 24);
     assert_eq!(report["device_ms"], device);
+    // 1,250 to 1,255 ms per job: two billed seconds each.
+    assert_eq!(report["billed_device_seconds"], 12);
     // 25 minutes apart from 10:00: jobs at 10:00, 10:25, 10:50 | 11:15, 11:40 | 12:05.
     let hours: Vec<(u64, u64)> = report["per_hour"]
         .as_object()
