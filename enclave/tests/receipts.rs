@@ -89,6 +89,17 @@ fn every_answer_carries_a_durable_receipt_and_the_audit_bundle_verifies() {
         );
         assert!(claims.wall_end_ms >= claims.wall_start_ms);
         assert!(claims.device_share_ppm > 0 && claims.device_share_ppm <= 1_000_000);
+        // Device time cannot exceed what every CPU could give over the job's wall time
+        // (1 ms of rounding per clock), and the share is that ratio.
+        let cpus = std::thread::available_parallelism().unwrap().get() as u64;
+        let wall = claims.wall_end_ms - claims.wall_start_ms;
+        assert!(claims.device_ms <= (wall + 1) * cpus, "{claims:?}");
+        let share = claims.device_ms as f64 / (wall.max(1) * cpus) as f64 * 1e6;
+        assert!(
+            (share - claims.device_share_ppm as f64).abs() <= 0.02e6 + 1e6 / wall.max(1) as f64,
+            "share {} ppm, device/wall gives {share:.0}",
+            claims.device_share_ppm
+        );
         // The header receipt does not check against another body or request.
         let mut other = r.body.clone();
         other.push(b' ');
