@@ -19,7 +19,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -543,12 +543,14 @@ async fn run_chat(
         sampling: receipt_sampling(&chat.params),
         audited: chat.audited,
     };
+    let cancel = Arc::new(AtomicBool::new(false));
     let job = Job {
         prompt_ids,
         params: chat.params.clone(),
         deadline: start + Duration::from_secs(state.limits.request_timeout_secs),
         events: tx,
         enqueued: Instant::now(),
+        cancel: Arc::clone(&cancel),
     };
     if state.issuer.as_ref().is_some_and(|i| !i.log().is_healthy()) {
         return error_response(
@@ -585,6 +587,7 @@ async fn run_chat(
                 include_usage: chat.include_usage,
                 hash: digest::Context::new(&digest::SHA256),
                 client_gone: false,
+                cancel,
             };
             let status = stream.run(&mut rx, &inputs).await;
             state2
@@ -598,72 +601,97 @@ async fn run_chat(
             .body(ApiBody::Channel(body_rx))
             .expect("static response parts are valid");
     }
-    let mut text = String::new();
-    while let Some(event) = rx.recv().await {
-        match event {
-            JobEvent::Started { .. } => {}
-            JobEvent::Text(t) => text.push_str(&t),
-            JobEvent::Failed(message) => {
-                return error_response(&ApiError::new(500, "server_error", message))
-            }
-            JobEvent::Finished(summary) => {
-                let finish = match summary.end {
-                    JobEnd::Stop => Some("stop"),
-                    JobEnd::Length => Some("length"),
-                    JobEnd::TimedOut | JobEnd::Cancelled => None,
-                };
-                let (status, body) = match finish {
-                    Some(finish) => {
-                        let usage = Usage::new(summary.prompt_tokens, summary.completion_tokens);
-                        let body = openai::completion_body(
-                            &id,
-                            created,
-                            &model_id,
-                            &state.fingerprint,
-                            &text,
-                            finish,
-                            usage,
-                        );
-                        (200, body)
-                    }
-                    None => {
-                        let e = ApiError::new(
-                            504,
-                            "timeout",
-                            format!(
-                                "the request did not finish within {} s",
-                                state.limits.request_timeout_secs
-                            ),
-                        )
-                        .with_code("timeout");
-                        (e.status, e.body())
-                    }
-                };
-                let body = Bytes::from(body.to_string());
-                return match durable_receipt(&state, &inputs, summary, crate::sha256(&body)).await {
-                    Ok(issued) => {
-                        let mut response = respond(status, "application/json", body);
-                        if let Some((receipt, seq)) = issued {
-                            let h = response.headers_mut();
-                            h.insert(
-                                RECEIPT_HEADER,
-                                HeaderValue::from_str(&BASE64.encode(&receipt))
-                                    .expect("base64 is a valid header value"),
+    // In a task of its own: if the client goes away (this future is dropped), the job is
+    // cancelled at its next token, still ends, and its receipt still goes to the log (the
+    // device time was spent).
+    let _cancel_on_drop = CancelOnDrop(cancel);
+    let answer = tokio::spawn(async move {
+        let mut text = String::new();
+        while let Some(event) = rx.recv().await {
+            match event {
+                JobEvent::Started { .. } => {}
+                JobEvent::Text(t) => text.push_str(&t),
+                JobEvent::Failed(message) => {
+                    return error_response(&ApiError::new(500, "server_error", message))
+                }
+                JobEvent::Finished(summary) => {
+                    let finish = match summary.end {
+                        JobEnd::Stop => Some("stop"),
+                        JobEnd::Length => Some("length"),
+                        JobEnd::TimedOut | JobEnd::Cancelled => None,
+                    };
+                    let (status, body) = match finish {
+                        Some(finish) => {
+                            let usage =
+                                Usage::new(summary.prompt_tokens, summary.completion_tokens);
+                            let body = openai::completion_body(
+                                &id,
+                                created,
+                                &model_id,
+                                &state.fingerprint,
+                                &text,
+                                finish,
+                                usage,
                             );
-                            h.insert(RECEIPT_SEQ_HEADER, HeaderValue::from(seq));
+                            (200, body)
                         }
-                        response
-                    }
-                    Err(e) => error_response(&e),
-                };
+                        None => {
+                            let e = ApiError::new(
+                                504,
+                                "timeout",
+                                format!(
+                                    "the request did not finish within {} s",
+                                    state.limits.request_timeout_secs
+                                ),
+                            )
+                            .with_code("timeout");
+                            (e.status, e.body())
+                        }
+                    };
+                    let body = Bytes::from(body.to_string());
+                    return match durable_receipt(&state, &inputs, summary, crate::sha256(&body))
+                        .await
+                    {
+                        Ok(issued) => {
+                            let mut response = respond(status, "application/json", body);
+                            if let Some((receipt, seq)) = issued {
+                                let h = response.headers_mut();
+                                h.insert(
+                                    RECEIPT_HEADER,
+                                    HeaderValue::from_str(&BASE64.encode(&receipt))
+                                        .expect("base64 is a valid header value"),
+                                );
+                                h.insert(RECEIPT_SEQ_HEADER, HeaderValue::from(seq));
+                            }
+                            response
+                        }
+                        Err(e) => error_response(&e),
+                    };
+                }
             }
         }
+        error_response(&ApiError::new(
+            500,
+            "server_error",
+            "the engine dropped the request",
+        ))
+    });
+    answer.await.unwrap_or_else(|_| {
+        error_response(&ApiError::new(
+            500,
+            "server_error",
+            "the answer task failed",
+        ))
+    })
+}
+
+/// Cancels the job when the request handler is dropped (the client went away).
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
-    error_response(&ApiError::new(
-        500,
-        "server_error",
-        "the engine dropped the request",
-    ))
 }
 
 /// One streamed response: forwards engine events as server-sent events, hashing every
@@ -678,6 +706,8 @@ struct EventStream<'a> {
     hash: digest::Context,
     /// The client stopped reading: keep draining the job for its receipt, send nothing.
     client_gone: bool,
+    /// Set with `client_gone`, to stop the job.
+    cancel: Arc<AtomicBool>,
 }
 
 fn sse(v: &Value) -> Bytes {
@@ -703,6 +733,7 @@ impl EventStream<'_> {
         self.hash.update(&frame);
         if self.out.send(frame).await.is_err() {
             self.client_gone = true;
+            self.cancel.store(true, Ordering::Relaxed);
         }
     }
 

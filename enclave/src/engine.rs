@@ -17,7 +17,7 @@ use inference::sampling::SamplingParams;
 use inference::tokenizer::{StreamDecoder, Tokenizer};
 use std::ops::ControlFlow;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc::UnboundedSender;
@@ -110,6 +110,9 @@ pub struct Job {
     pub deadline: Instant,
     pub events: UnboundedSender<JobEvent>,
     pub enqueued: Instant,
+    /// Set when the client has gone: the job stops at the next token and still reports
+    /// `Finished` (its receipt is still due). Dropping the receiver stops it too.
+    pub cancel: Arc<AtomicBool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -295,7 +298,7 @@ fn run_job(model: &LoadedModel, stats: &EngineStats, job: Job) {
                 failure = Some(format!("activation fingerprint: {e}"));
                 return ControlFlow::Break(());
             }
-            if events.is_closed() {
+            if events.is_closed() || job.cancel.load(Ordering::Relaxed) {
                 end_override = Some(JobEnd::Cancelled);
                 return ControlFlow::Break(());
             }

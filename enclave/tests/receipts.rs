@@ -320,3 +320,63 @@ fn kill_minus_nine_mid_load_loses_no_acknowledged_receipt() {
     assert!(report.jobs as usize > acknowledged.len());
     let _ = std::fs::remove_dir_all(&state);
 }
+
+/// A client that goes away mid-answer: the job stops at its next token (it does not run to
+/// `max_tokens`), and its receipt still goes to the log. Streamed and not.
+#[test]
+fn an_abandoned_job_stops_early_and_is_still_receipted() {
+    let model_path = model_or_skip!();
+    let server = Server::start(&model_path, &[]);
+    let policy = server.policy();
+    let max_tokens = 400;
+    rt().block_on(async {
+        for (seq, stream) in [(0u64, false), (1, true)] {
+            let mut c = connect(server.addr, &policy).await.unwrap();
+            let request = json!({
+                "model": "SmolLM2-135M-Instruct.Q4_1",
+                "messages": [{"role": "user", "content": "Write a very long story about the sea."}],
+                "max_tokens": max_tokens,
+                "temperature": 0.9,
+                "seed": 3,
+                "stream": stream,
+            })
+            .to_string();
+            // Give up after half a second: the request future and the connection are dropped.
+            let r = tokio::time::timeout(
+                Duration::from_millis(500),
+                c.request("POST", "/v1/chat/completions", request.as_bytes()),
+            )
+            .await;
+            if stream {
+                // The stream's headers came at once; drop it unread.
+                drop(r);
+            } else {
+                assert!(r.is_err(), "a 400-token answer took under 0.5 s");
+            }
+            drop(c);
+            let mut logged = None;
+            for _ in 0..200 {
+                let mut c = connect(server.addr, &policy).await.unwrap();
+                let page = c
+                    .request("GET", &format!("/v1/receipts?from={seq}"), b"")
+                    .await
+                    .json();
+                if let Some(item) = page["data"].as_array().and_then(|d| d.first()).cloned() {
+                    logged = Some(item);
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let item = logged.expect("the abandoned job's receipt reached the log");
+            let bytes = BASE64.decode(item["receipt"].as_str().unwrap()).unwrap();
+            let c = connect(server.addr, &policy).await.unwrap();
+            let claims = c.attested.verify_receipt(&bytes).unwrap().claims().clone();
+            assert_eq!(claims.seq, seq);
+            assert!(
+                claims.output_tokens < max_tokens / 2,
+                "the job ran on after its client left: {} tokens",
+                claims.output_tokens
+            );
+        }
+    });
+}
