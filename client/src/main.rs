@@ -34,6 +34,18 @@ enum Command {
     Chat(ChatArgs),
     /// A local plain-HTTP OpenAI-compatible endpoint forwarding only to a verified upstream.
     Proxy(ProxyArgs),
+    /// Verify the runtime at URL, then save its audit bundle (evidence, receipts, sealed
+    /// transcripts of the running instance) for `veritee-verify receipts`.
+    AuditBundle(AuditBundleArgs),
+}
+
+#[derive(Args)]
+struct AuditBundleArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Where to write the bundle (refuses to overwrite).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -104,6 +116,7 @@ fn main() -> ExitCode {
             Command::Attest(args) => attest(args).await,
             Command::Chat(args) => chat(args).await,
             Command::Proxy(args) => proxy(args).await,
+            Command::AuditBundle(args) => audit_bundle(args).await,
         }
     })
 }
@@ -332,6 +345,77 @@ async fn chat(args: ChatArgs) -> ExitCode {
             break;
         }
     }
+    ExitCode::SUCCESS
+}
+
+/// `GET /v1/audit/bundle` over the verified connection; the bundle must parse and carry
+/// the evidence this connection verified, before it is written.
+async fn audit_bundle(args: AuditBundleArgs) -> ExitCode {
+    let (mut conn, _) = match connect(&args.common).await {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let req = hyper::Request::get("/v1/audit/bundle")
+        .header("host", "veritee")
+        .body(Full::new(Bytes::new()))
+        .expect("static request parts");
+    let fetched = async {
+        let resp = conn.send(req).await.map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(format!(
+                "the runtime answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            ));
+        }
+        Ok(body)
+    }
+    .await;
+    let body = match fetched {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("veritee: /v1/audit/bundle: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let bundle = match attestation::audit::AuditBundle::from_cbor(&body) {
+        Ok(b) => b,
+        Err(r) => {
+            eprintln!("veritee: refused the audit bundle: {r}");
+            return ExitCode::from(1);
+        }
+    };
+    let verified = conn.attested.evidence_sha256();
+    let ours = bundle.sections.iter().any(|s| {
+        attestation::bundle::EvidenceBundle::from_cbor(&s.evidence)
+            .is_ok_and(|e| e.sha256() == verified)
+    });
+    if !ours {
+        eprintln!("veritee: refused the audit bundle: it does not carry the evidence this connection verified");
+        return ExitCode::from(1);
+    }
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&args.out)
+        .and_then(|mut f| f.write_all(&body).and_then(|()| f.sync_all()));
+    if let Err(e) = written {
+        eprintln!("veritee: {}: {e}", args.out.display());
+        return ExitCode::from(2);
+    }
+    let receipts: usize = bundle.sections.iter().map(|s| s.receipts.len()).sum();
+    eprintln!(
+        "veritee: wrote {} ({} bytes): {} receipt(s) of the verified runtime; check them with `veritee-verify receipts`",
+        args.out.display(),
+        body.len(),
+        receipts
+    );
     ExitCode::SUCCESS
 }
 

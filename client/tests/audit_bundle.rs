@@ -1,0 +1,70 @@
+//! `veritee chat` checks its answer's receipt, and `veritee audit-bundle` saves the
+//! verified runtime's bundle, which then verifies offline: the real runtime in
+//! simulated-TEE mode on the real model.
+
+mod common;
+
+use common::{start_runtime, temp_dir};
+use std::process::Command;
+
+#[test]
+fn chat_checks_its_receipt_and_the_saved_audit_bundle_verifies() {
+    if inference::gguf::model_for_tests().is_none() {
+        eprintln!("SKIPPED: the bundled model is missing (run scripts/fetch-model.sh)");
+        return;
+    }
+    let dir = temp_dir("audit-bundle");
+    let (addr, _stop) = start_runtime(&dir);
+    let url = format!("https://{addr}");
+    let policy = dir.join("policy.toml");
+    let veritee = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_veritee"))
+            .args(args)
+            .output()
+            .expect("the veritee binary runs")
+    };
+    let chat = veritee(&[
+        "chat",
+        &url,
+        "--policy",
+        policy.to_str().unwrap(),
+        "-m",
+        "Say hello.",
+        "--max-tokens",
+        "6",
+    ]);
+    let stderr = String::from_utf8_lossy(&chat.stderr);
+    assert!(chat.status.success(), "{stderr}");
+    assert!(stderr.contains("[receipt seq 0 verified:"), "{stderr}");
+
+    let out = dir.join("audit.cbor");
+    let args = [
+        "audit-bundle",
+        &url,
+        "--policy",
+        policy.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let saved = veritee(&args);
+    assert!(
+        saved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&saved.stderr)
+    );
+    let bundle = attestation::audit::AuditBundle::from_cbor(&std::fs::read(&out).unwrap()).unwrap();
+    let policy = client::load_policy(&policy).unwrap();
+    let now = attestation::Timestamp::from_unix(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+    );
+    let report = attestation::audit::verify_bundle(&bundle, &policy, now, None).unwrap();
+    assert_eq!(report.jobs, 1);
+    assert!(report.output_tokens >= 1 && report.output_tokens <= 6);
+    // An existing file is never overwritten.
+    let again = veritee(&args);
+    assert_eq!(again.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
