@@ -65,8 +65,8 @@ fn main() {
         }));
         (addr, state, policy, stop_tx, server)
     };
-    let (addr, state, policy, stop_tx, server) = start(&state_dir, false);
     let (off_addr, _off_state, off_policy, off_stop, off_server) = start(&off_dir, true);
+    let (addr, state, policy, stop_tx, server) = start(&state_dir, false);
 
     let model = state.engine.model();
     let prompt = model.prompt_ids(&[Message::new("user", PROMPT)]).unwrap();
@@ -146,6 +146,29 @@ fn main() {
             api_off.push(generated as f64 / off_secs);
         }
     }
+
+    // Receipts on vs off, paired: the same streamed request to both runtimes back to back,
+    // the order swapped every round, and the median of the per-pair ratios (drift on a
+    // shared machine hits both members of a pair alike).
+    let mut pair_ratios = Vec::new();
+    for round in 0..rounds * 2 {
+        let timed = |c: &mut client::AttestedConnection| {
+            let t = Instant::now();
+            let r = rt.block_on(c.request("POST", "/v1/chat/completions", body.as_bytes()));
+            assert_eq!(r.status, 200);
+            t.elapsed().as_secs_f64()
+        };
+        let (on_secs, off_secs) = if round % 2 == 0 {
+            let on = timed(&mut client);
+            (on, timed(&mut off_client))
+        } else {
+            let off = timed(&mut off_client);
+            (timed(&mut client), off)
+        };
+        // Same tokens on both sides, so the tokens/s ratio is the inverse time ratio.
+        pair_ratios.push(off_secs / on_secs);
+    }
+    let paired = median(pair_ratios);
 
     // What receipts add to one job, measured directly: transcript, commitment, HPKE seal
     // (no auditor key here: sealing is skipped), signing, the log append and its fsync,
@@ -233,6 +256,7 @@ fn main() {
             "ratio_json_vs_bare": (n / b * 1000.0).round() / 1000.0,
             "full_path_stream_receipts_off_tps": (o * 100.0).round() / 100.0,
             "ratio_receipts_on_vs_off": (a / o * 1000.0).round() / 1000.0,
+            "ratio_receipts_on_vs_off_paired": (paired * 1000.0).round() / 1000.0,
             "receipt_issue_durable_ms": (receipt_ms * 1000.0).round() / 1000.0,
             "receipt_cost_vs_job": (receipt_ms / 1e3 * a / new_tokens as f64 * 10000.0).round() / 10000.0,
             "connections": connections,
