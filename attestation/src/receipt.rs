@@ -640,30 +640,6 @@ pub fn verify(
     verify_parsed(parse(receipt)?, key, evidence_digest)
 }
 
-/// [`verify`] for a receipt that must come from runtime instance `instance` (an audit
-/// bundle's section): a receipt from another instance is [`Reason::ReceiptInstanceMismatch`],
-/// said before its signature is checked against a key that is not its own.
-pub fn verify_from_instance(
-    receipt: &[u8],
-    key: &ReceiptKey,
-    evidence_digest: &[u8; 32],
-    instance: &[u8; 16],
-) -> Result<VerifiedReceipt, Rejection> {
-    let parsed = parse(receipt)?;
-    if &parsed.claims.runtime_instance != instance {
-        return reject(
-            Reason::ReceiptInstanceMismatch,
-            format!(
-                "receipt seq {} claims runtime instance {}, not {}",
-                parsed.claims.seq,
-                hex::encode(parsed.claims.runtime_instance),
-                hex::encode(instance)
-            ),
-        );
-    }
-    verify_parsed(parsed, key, evidence_digest)
-}
-
 fn verifier_for(
     key: &ReceiptKey,
 ) -> Result<&'static dyn signature::VerificationAlgorithm, Rejection> {
@@ -756,8 +732,10 @@ fn verify_parsed(
 /// Receipts per Ed25519 batch in [`verify_many`].
 const BATCH: usize = 1024;
 
-/// [`verify_from_instance`] for every receipt of a log, with the same checks and reasons,
-/// but Ed25519 signatures checked in batches of 1,024 (batch verification: one multi-scalar
+/// [`verify`] for every receipt of one runtime instance's log (an audit bundle's section),
+/// with the same checks and reasons, plus one: a receipt from another instance is
+/// [`Reason::ReceiptInstanceMismatch`], said before its signature is checked against a key
+/// that is not its own. Ed25519 signatures are checked in batches of 1,024 (batch verification: one multi-scalar
 /// multiplication per batch, about 2.5 times as fast per signature). Every signature is still
 /// checked; when a batch fails, its receipts are checked one by one to name the first bad
 /// one. On failure: the index of the first receipt that failed, and why.

@@ -472,7 +472,7 @@ struct ReceiptInputs {
 /// the receipt is not durable, so nothing that depends on it may be acknowledged.
 async fn durable_receipt(
     state: &AppState,
-    inputs: &ReceiptInputs,
+    inputs: ReceiptInputs,
     summary: JobSummary,
     response_sha256: [u8; 32],
 ) -> Result<Option<(Vec<u8>, u64)>, ApiError> {
@@ -483,7 +483,7 @@ async fn durable_receipt(
         job_id: inputs.job_id,
         request_sha256: inputs.request_sha256,
         response_sha256,
-        prompt_ids: inputs.prompt_ids.clone(),
+        prompt_ids: inputs.prompt_ids,
         output_ids: summary.output_ids,
         sampling: inputs.sampling,
         fingerprint: summary.fingerprint,
@@ -589,7 +589,7 @@ async fn run_chat(
                 client_gone: false,
                 cancel,
             };
-            let status = stream.run(&mut rx, &inputs).await;
+            let status = stream.run(&mut rx, inputs).await;
             state2
                 .metrics
                 .record("chat", status, start.elapsed().as_secs_f64());
@@ -649,7 +649,7 @@ async fn run_chat(
                         }
                     };
                     let body = Bytes::from(body.to_string());
-                    return match durable_receipt(&state, &inputs, summary, crate::sha256(&body))
+                    return match durable_receipt(&state, inputs, summary, crate::sha256(&body))
                         .await
                     {
                         Ok(issued) => {
@@ -742,7 +742,7 @@ impl EventStream<'_> {
     async fn run(
         mut self,
         rx: &mut mpsc::UnboundedReceiver<JobEvent>,
-        inputs: &ReceiptInputs,
+        inputs: ReceiptInputs,
     ) -> u16 {
         let first = self.chunk(json!({"role": "assistant", "content": ""}), None);
         self.send(first).await;
