@@ -1,49 +1,39 @@
 //! Audit bundles from the receipt log: each runtime instance's evidence, receipts and
 //! sealed transcripts, as `attestation::audit` defines them, for `veritee-verify receipts`.
 
-use crate::receipt_log::{self, LogError, ReceiptLog};
+use crate::receipt_log::{self, LogError, LogRecord, ReceiptLog};
 use attestation::audit::{AuditBundle, Section};
 use std::io::Write as _;
 use std::path::Path;
+
+fn section(instance: [u8; 16], evidence: Vec<u8>, records: Vec<LogRecord>) -> Section {
+    let (receipts, transcripts) = records
+        .into_iter()
+        .map(|r| (r.receipt, r.transcript))
+        .unzip();
+    Section {
+        instance,
+        evidence,
+        receipts,
+        transcripts,
+    }
+}
 
 /// One instance's section, read from its log directory (durable records only; a torn
 /// tail, never acknowledged, is left out).
 pub fn section_of(dir: &Path) -> Result<Section, LogError> {
     let log = receipt_log::open_instance(dir)?;
-    let (receipts, transcripts) = log
-        .records
-        .into_iter()
-        .map(|r| (r.receipt, r.transcript))
-        .unzip();
-    Ok(Section {
-        instance: log.instance,
-        evidence: log.evidence,
-        receipts,
-        transcripts,
-    })
+    Ok(section(log.instance, log.evidence, log.records))
 }
 
 /// The running instance's section: its evidence and every durable record (what has been
 /// acknowledged, never a record still on its way to disk).
 pub fn section_of_live(log: &ReceiptLog) -> Result<Section, LogError> {
-    let path = log.dir().join(receipt_log::EVIDENCE_FILE);
-    let evidence = std::fs::read(&path).map_err(|e| LogError::Io {
-        op: "reading the evidence",
-        path: path.clone(),
-        kind: e.kind(),
-        msg: e.to_string(),
-    })?;
-    let (receipts, transcripts) = log
-        .read(0, usize::MAX)?
-        .into_iter()
-        .map(|r| (r.receipt, r.transcript))
-        .unzip();
-    Ok(Section {
-        instance: log.instance(),
-        evidence,
-        receipts,
-        transcripts,
-    })
+    Ok(section(
+        log.instance(),
+        log.evidence()?,
+        log.read(0, usize::MAX)?,
+    ))
 }
 
 /// Recover every instance under `root` (dropping torn tails, as a restart would), then

@@ -336,6 +336,11 @@ impl ReceiptLog {
         &self.shared.dir
     }
 
+    /// The evidence bundle this instance's log was created with, read back from its file.
+    pub fn evidence(&self) -> Result<Vec<u8>, LogError> {
+        evidence_of(&self.shared.dir)
+    }
+
     /// Queues a record (never waits for I/O). `seq` must be 0 for the first record and the previous seq + 1
     /// after that (the caller assigns seqs under its own lock); anything else is refused,
     /// as is every append once the log is poisoned or shut down.
@@ -979,6 +984,14 @@ fn scan_instance(
     Ok((segs.len(), next, torn))
 }
 
+/// [`read_evidence`], where a missing file is an error.
+fn evidence_of(dir: &Path) -> Result<Vec<u8>, LogError> {
+    read_evidence(dir)?.ok_or_else(|| LogError::Layout {
+        path: dir.join(EVIDENCE_FILE),
+        what: "missing".into(),
+    })
+}
+
 fn read_evidence(dir: &Path) -> Result<Option<Vec<u8>>, LogError> {
     let path = dir.join(EVIDENCE_FILE);
     let f = match File::open(&path) {
@@ -1118,10 +1131,7 @@ pub struct InstanceLog {
 /// be mid-write, so use [`ReceiptLog::read`].
 pub fn open_instance(dir: &Path) -> Result<InstanceLog, LogError> {
     let instance = parse_instance_dir(dir)?;
-    let evidence = read_evidence(dir)?.ok_or_else(|| LogError::Layout {
-        path: dir.join(EVIDENCE_FILE),
-        what: "missing".into(),
-    })?;
+    let evidence = evidence_of(dir)?;
     let mut records = Vec::new();
     let (_, _, torn_tail) = scan_instance(dir, &mut |r| records.push(r))?;
     Ok(InstanceLog {
