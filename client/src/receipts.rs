@@ -112,8 +112,7 @@ impl SseReceiptFilter {
     pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
         self.pending.extend_from_slice(bytes);
         let mut out = Vec::new();
-        while let Some(end) = self.pending.windows(2).position(|w| w == b"\n\n") {
-            let event: Vec<u8> = self.pending.drain(..end + 2).collect();
+        while let Some(event) = crate::sse::take_event(&mut self.pending) {
             let name = format!("event: {RECEIPT_EVENT}\n");
             if event.starts_with(name.as_bytes()) {
                 self.take_receipt(&event[name.len()..]);

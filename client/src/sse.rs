@@ -11,9 +11,8 @@ impl SseParser {
     pub fn push(&mut self, bytes: &[u8]) -> Vec<String> {
         self.buffer.extend_from_slice(bytes);
         let mut out = Vec::new();
-        while let Some(end) = find(&self.buffer, b"\n\n") {
-            let event: Vec<u8> = self.buffer.drain(..end + 2).collect();
-            let text = String::from_utf8_lossy(&event[..end]);
+        while let Some(event) = take_event(&mut self.buffer) {
+            let text = String::from_utf8_lossy(&event[..event.len() - 2]);
             let data: Vec<&str> = text
                 .lines()
                 .filter_map(|l| l.strip_prefix("data:"))
@@ -27,8 +26,11 @@ impl SseParser {
     }
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+/// Takes the first complete event (its bytes up to and including the blank line that ends
+/// it) off the front of `buffer`.
+pub(crate) fn take_event(buffer: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let end = buffer.windows(2).position(|w| w == b"\n\n")?;
+    Some(buffer.drain(..end + 2).collect())
 }
 
 #[cfg(test)]
