@@ -21,6 +21,7 @@ pub mod api;
 pub mod attester;
 pub mod audit_export;
 pub mod config;
+mod durable_fs;
 pub mod engine;
 pub mod metrics;
 pub mod openai;

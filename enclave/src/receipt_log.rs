@@ -34,7 +34,9 @@
 //! only then completes the batch's [`Durable`]s. A receipt may be shown to the client only
 //! after its `Durable` resolved `Ok`. Any I/O error poisons the log: the failed batch,
 //! everything queued behind it and every later append get the error, because the hash
-//! chain cannot skip a receipt. [`ReceiptLog::read`] returns durable records only.
+//! chain cannot skip a receipt. [`ReceiptLog::read`] returns durable records only. The
+//! tests hold this against simulated power cuts (unsynced writes lost or torn, unsynced
+//! directory entries lost) after every I/O operation of concurrent runs.
 //!
 //! **Recovery rule** ([`recover_all`], [`recover_instance`]). Only the end of the last
 //! segment can hold bytes that were never acknowledged: everything before the last batch
@@ -48,9 +50,10 @@
 //! dropped. Recovery cannot tell a torn last record from one whose bytes rotted after it was
 //! acknowledged; the report says what was dropped.
 
+use crate::durable_fs::{Disk, DiskFile};
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -232,9 +235,6 @@ struct Shared {
     opts: LogOptions,
     state: Mutex<State>,
     wake: Condvar,
-    /// Test hook: the sync of the batch holding this seq fails.
-    #[cfg(test)]
-    fail_sync_at: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -261,6 +261,17 @@ impl ReceiptLog {
         evidence: &[u8],
         opts: LogOptions,
     ) -> Result<ReceiptLog, LogError> {
+        Self::create_on(Disk::Real, root, instance, evidence, opts)
+    }
+
+    /// [`ReceiptLog::create`] with its writes going to `disk` (tests pass a simulated one).
+    fn create_on(
+        disk: Disk,
+        root: &Path,
+        instance: [u8; 16],
+        evidence: &[u8],
+        opts: LogOptions,
+    ) -> Result<ReceiptLog, LogError> {
         if evidence.len() > MAX_EVIDENCE_BYTES {
             return Err(LogError::Layout {
                 path: root.to_path_buf(),
@@ -270,28 +281,28 @@ impl ReceiptLog {
                 ),
             });
         }
-        fs::create_dir_all(root).map_err(io_err("create directory", root))?;
+        disk.create_dir_all(root)
+            .map_err(io_err("create directory", root))?;
         let dir = root.join(hex::encode(instance));
-        match fs::create_dir(&dir) {
+        match disk.create_dir(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 return Err(LogError::Exists(dir))
             }
             Err(e) => return Err(io_err("create directory", &dir)(e)),
         }
-        sync_dir(root)?;
+        disk.sync_dir(root)
+            .map_err(io_err("fsync directory", root))?;
         let tmp = dir.join(EVIDENCE_TMP);
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(io_err("create", &tmp))?;
+        let mut f = disk.create_new(&tmp).map_err(io_err("create", &tmp))?;
         f.write_all(evidence).map_err(io_err("write", &tmp))?;
         f.sync_all().map_err(io_err("fsync", &tmp))?;
         drop(f);
         let final_path = dir.join(EVIDENCE_FILE);
-        fs::rename(&tmp, &final_path).map_err(io_err("rename to evidence.cbor", &tmp))?;
-        sync_dir(&dir)?;
+        disk.rename(&tmp, &final_path)
+            .map_err(io_err("rename to evidence.cbor", &tmp))?;
+        disk.sync_dir(&dir)
+            .map_err(io_err("fsync directory", &dir))?;
 
         let shared = Arc::new(Shared {
             dir: dir.clone(),
@@ -305,10 +316,9 @@ impl ReceiptLog {
                 shutdown: false,
             }),
             wake: Condvar::new(),
-            #[cfg(test)]
-            fail_sync_at: std::sync::atomic::AtomicU64::new(u64::MAX),
         });
         let mut writer = Writer {
+            disk,
             shared: shared.clone(),
             file: None,
             seg_first: 0,
@@ -508,13 +518,6 @@ impl ReceiptLog {
             let _ = h.join();
         }
     }
-
-    #[cfg(test)]
-    fn fail_sync_at(&self, seq: u64) {
-        self.shared
-            .fail_sync_at
-            .store(seq, std::sync::atomic::Ordering::SeqCst);
-    }
 }
 
 impl Drop for ReceiptLog {
@@ -524,8 +527,9 @@ impl Drop for ReceiptLog {
 }
 
 struct Writer {
+    disk: Disk,
     shared: Arc<Shared>,
-    file: Option<File>,
+    file: Option<DiskFile>,
     seg_first: u64,
     seg_path: PathBuf,
     /// Bytes in the current segment, including those still in the batch buffer.
@@ -637,14 +641,13 @@ impl Writer {
                         .map_err(poisoned("fdatasync", &self.seg_path))?;
                 }
                 let path = self.shared.dir.join(segment_name(p.seq));
-                let f = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&path)
+                let f = self
+                    .disk
+                    .create_new(&path)
                     .map_err(poisoned("create segment", &path))?;
                 f.sync_all().map_err(poisoned("fsync", &path))?;
-                File::open(&self.shared.dir)
-                    .and_then(|d| d.sync_all())
+                self.disk
+                    .sync_dir(&self.shared.dir)
                     .map_err(poisoned("fsync directory", &self.shared.dir))?;
                 self.file = Some(f);
                 self.seg_first = p.seq;
@@ -663,18 +666,6 @@ impl Writer {
             .expect("a segment is open after the loop");
         f.write_all(&buf)
             .map_err(poisoned("write", &self.seg_path))?;
-        #[cfg(test)]
-        {
-            let at = self
-                .shared
-                .fail_sync_at
-                .load(std::sync::atomic::Ordering::SeqCst);
-            if batch.iter().any(|p| p.seq == at) {
-                return Err(poisoned("fdatasync", &self.seg_path)(io::Error::other(
-                    "injected failure",
-                )));
-            }
-        }
         f.sync_data()
             .map_err(poisoned("fdatasync", &self.seg_path))?;
         Ok(updates)
@@ -691,12 +682,6 @@ fn parse_segment_name(name: &str) -> Option<u64> {
         return None;
     }
     digits.parse().ok()
-}
-
-fn sync_dir(dir: &Path) -> Result<(), LogError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("fsync directory", dir))
 }
 
 fn encode_record(out: &mut Vec<u8>, seq: u64, receipt: &[u8], transcript: Option<&[u8]>) {
@@ -1145,7 +1130,9 @@ pub fn open_instance(dir: &Path) -> Result<InstanceLog, LogError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::BufRead;
+    use crate::durable_fs::sim::{mix, Faults, SimDisk, Unsynced};
+    use std::collections::BTreeSet;
+    use std::io::{BufRead, Write};
 
     const ID: [u8; 16] = [0x5a; 16];
 
@@ -1410,9 +1397,11 @@ mod tests {
     #[test]
     fn receipt_log_io_failure_poisons() {
         let root = tempfile::tempdir().unwrap();
-        let log = open(root.path(), LogOptions::default());
+        let sim = SimDisk::new(root.path());
+        let log = sim_log(&sim, LogOptions::default()).unwrap();
         fill(&log, 0, 5);
-        log.fail_sync_at(5);
+        // Seqs 0..5 were each synced on their own, so the next sync is that of seq 5's batch.
+        sim.fail_next_sync_data();
         // The writer may fail seq 5 before 6 and 7 are appended: then their appends are
         // refused at once, with the same cause, instead of through their waiters.
         let outcomes: Vec<Result<Durable, LogError>> =
@@ -1723,6 +1712,525 @@ mod tests {
             rep[0].records > max_acked,
             "acknowledged seq {max_acked} missing: {} records",
             rep[0].records
+        );
+    }
+
+    // Power cuts, on the simulated disk of `durable_fs`: what was never synced is gone (or
+    // torn), unlike after the kill -9 above, where the page cache keeps every write.
+
+    /// The evidence bundle of the power-cut tests: long enough that a torn copy shows.
+    fn sim_evidence() -> Vec<u8> {
+        (0..3000u32).map(|i| (i % 251) as u8).collect()
+    }
+
+    fn sim_log(sim: &Arc<SimDisk>, opts: LogOptions) -> Result<ReceiptLog, LogError> {
+        ReceiptLog::create_on(
+            Disk::Sim(sim.clone()),
+            sim.base(),
+            ID,
+            &sim_evidence(),
+            opts,
+        )
+    }
+
+    /// What a run's callers were told before the power went.
+    #[derive(Debug, Default)]
+    struct Told {
+        /// `ReceiptLog::create` returned Ok.
+        created: bool,
+        /// Seqs 0..appended were accepted by `append`.
+        appended: u64,
+        /// Seqs whose `Durable` resolved Ok.
+        acked: BTreeSet<u64>,
+    }
+
+    /// Creates a log on `sim` and appends `records` receipts from `threads` threads, each
+    /// waiting for its receipt, until all are acknowledged or the disk fails.
+    fn append_until_cut(
+        sim: &Arc<SimDisk>,
+        opts: LogOptions,
+        threads: usize,
+        records: u64,
+    ) -> Told {
+        let Ok(log) = sim_log(sim, opts) else {
+            return Told::default();
+        };
+        let log = Arc::new(log);
+        let next = Arc::new(Mutex::new(0u64));
+        let acked = Arc::new(Mutex::new(BTreeSet::new()));
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (log, next, acked) = (log.clone(), next.clone(), acked.clone());
+                std::thread::spawn(move || loop {
+                    let durable = {
+                        let mut g = next.lock().unwrap();
+                        if *g == records {
+                            return;
+                        }
+                        let Ok(d) = log.append(*g, receipt(*g), transcript(*g)) else {
+                            return;
+                        };
+                        *g += 1;
+                        d
+                    };
+                    let seq = durable.seq();
+                    if durable.wait_blocking().is_err() {
+                        return;
+                    }
+                    acked.lock().unwrap().insert(seq);
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let appended = *next.lock().unwrap();
+        let acked = std::mem::take(&mut *acked.lock().unwrap());
+        Told {
+            created: true,
+            appended,
+            acked,
+        }
+    }
+
+    #[derive(Debug)]
+    enum Violation {
+        /// Acknowledged, yet not among the records recovery kept.
+        AckLost { seq: u64, recovered: u64 },
+        /// Recovery refused the image: it fails closed, but the receipts are not readable.
+        Recovery(LogError),
+        /// Evidence missing although `create` returned Ok, or not the bytes written.
+        Evidence(String),
+        /// Records other than those appended, or damage left behind by recovery.
+        Content(String),
+    }
+
+    impl std::fmt::Display for Violation {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match self {
+                Violation::AckLost { seq, recovered } => write!(
+                    f,
+                    "acknowledged seq {seq} lost: recovery kept {recovered} record(s)"
+                ),
+                Violation::Recovery(e) => write!(f, "recovery refused the image: {e}"),
+                Violation::Evidence(what) => write!(f, "evidence: {what}"),
+                Violation::Content(what) => write!(f, "records: {what}"),
+            }
+        }
+    }
+
+    /// What the checked images held, to show that a sweep reached each case.
+    #[derive(Debug, Default)]
+    struct CutStats {
+        images: u64,
+        /// An instance directory without evidence: the cut came during `create`.
+        unfinished_create: u64,
+        /// The last segment ended in a torn record, which recovery dropped.
+        torn_tails_dropped: u64,
+        /// Records past the highest acknowledged seq survived (written, never acknowledged).
+        unacked_survived: u64,
+        /// Acknowledged receipts found intact, summed over the images.
+        acked_checked: u64,
+    }
+
+    /// Runs the real recovery on a power-cut image and checks it against what the callers
+    /// were told: every acknowledged receipt intact, and nothing but whole, expected records.
+    fn check_image(img: &Path, told: &Told, stats: &mut CutStats) -> Result<(), Violation> {
+        stats.images += 1;
+        let lost = |recovered: u64| match told.acked.iter().find(|&&s| s >= recovered) {
+            Some(&seq) => Err(Violation::AckLost { seq, recovered }),
+            None => Ok(()),
+        };
+        let reports = recover_all(img).map_err(Violation::Recovery)?;
+        let Some(rep) = reports.first() else {
+            lost(0)?;
+            if told.created {
+                return Err(Violation::Evidence(
+                    "instance directory gone, though create returned Ok".into(),
+                ));
+            }
+            return Ok(());
+        };
+        if reports.len() != 1 || rep.instance != ID {
+            return Err(Violation::Content(format!("instances {reports:?}")));
+        }
+        if !rep.evidence_present {
+            stats.unfinished_create += 1;
+            lost(rep.records)?;
+            if told.created {
+                return Err(Violation::Evidence(
+                    "evidence gone, though create returned Ok".into(),
+                ));
+            }
+            return Ok(());
+        }
+        let inst = open_instance(&rep.dir).map_err(Violation::Recovery)?;
+        if inst.evidence != sim_evidence() {
+            return Err(Violation::Evidence(format!(
+                "{} bytes that are not the {} written",
+                inst.evidence.len(),
+                sim_evidence().len()
+            )));
+        }
+        if inst.torn_tail.is_some()
+            || inst.records.len() as u64 != rep.records
+            || rep.records > told.appended
+        {
+            return Err(Violation::Content(format!(
+                "recovery kept {} records ({} appended), {} read back, torn tail {:?}",
+                rep.records,
+                told.appended,
+                inst.records.len(),
+                inst.torn_tail
+            )));
+        }
+        for (i, r) in inst.records.iter().enumerate() {
+            if *r != expected(i as u64) {
+                return Err(Violation::Content(format!("record {i} is {r:?}")));
+            }
+        }
+        lost(rep.records)?;
+        let again = recover_all(img).map_err(Violation::Recovery)?;
+        if again[0].truncated.is_some() || again[0].records != rep.records {
+            return Err(Violation::Content(format!(
+                "a second recovery changed it: {}",
+                again[0]
+            )));
+        }
+        stats.acked_checked += told.acked.len() as u64;
+        stats.torn_tails_dropped += u64::from(rep.truncated.is_some());
+        let acked_end = told.acked.last().map_or(0, |&s| s + 1);
+        stats.unacked_survived += u64::from(rep.records > acked_end);
+        Ok(())
+    }
+
+    /// The ways one cut's durable state is materialised (all of them realistic).
+    fn cut_variants(seed: u64) -> [(&'static str, Unsynced, bool); 4] {
+        [
+            ("unsynced writes lost", Unsynced::Lost, false),
+            ("unsynced writes torn", Unsynced::Torn(seed), false),
+            (
+                "unsynced writes torn, zeros to the written size",
+                Unsynced::TornZeros(seed),
+                false,
+            ),
+            (
+                "unsynced writes torn, unsynced directory entries kept",
+                Unsynced::Torn(mix(seed)),
+                true,
+            ),
+        ]
+    }
+
+    struct Sweep {
+        /// Cut points run: after operation 0, 1, ..., cuts - 1.
+        cuts: u64,
+        stats: CutStats,
+        /// Images with an acknowledged receipt missing.
+        acked_lost: u64,
+        violations: Vec<String>,
+    }
+
+    /// For every k from 0 to past the end of an uncut run: a fresh run of `threads`
+    /// appenders of `records` receipts whose power goes after the disk's k-th operation;
+    /// each of the [`cut_variants`] of its durable state is recovered and checked. `round`
+    /// seeds the torn lengths.
+    fn sweep(faults: Faults, opts: &LogOptions, threads: usize, records: u64, round: u64) -> Sweep {
+        let uncut_ops = {
+            let base = tempfile::tempdir().unwrap();
+            let sim = SimDisk::new(base.path());
+            sim.set_faults(faults);
+            append_until_cut(&sim, opts.clone(), threads, records);
+            sim.ops()
+        };
+        // How records fall into batches depends on thread timing, so a run may take more
+        // operations than this one did; the last cuts come after the end of most runs.
+        let cuts = uncut_ops + uncut_ops / 4 + 1;
+        let mut out = Sweep {
+            cuts,
+            stats: CutStats::default(),
+            acked_lost: 0,
+            violations: Vec::new(),
+        };
+        for cut in 0..cuts {
+            let base = tempfile::tempdir().unwrap();
+            let sim = SimDisk::new(base.path());
+            sim.set_faults(faults);
+            sim.cut_after(cut);
+            let told = append_until_cut(&sim, opts.clone(), threads, records);
+            for (what, unsynced, keep_names) in cut_variants(mix(round << 32 | cut)) {
+                let img = tempfile::tempdir().unwrap();
+                sim.power_cut_image(img.path(), unsynced, keep_names)
+                    .unwrap();
+                if let Err(v) = check_image(img.path(), &told, &mut out.stats) {
+                    out.acked_lost += u64::from(matches!(v, Violation::AckLost { .. }));
+                    out.violations.push(format!(
+                        "round {round}, cut after operation {cut}, {what}, {} acknowledged: {v}",
+                        told.acked.len()
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// Small segments and batches: many rotations, so cuts land inside them too.
+    fn small_segments() -> LogOptions {
+        LogOptions {
+            segment_bytes: 1024,
+            max_batch: 3,
+        }
+    }
+
+    #[test]
+    fn receipt_log_power_cut_at_every_operation_keeps_acknowledged() {
+        // Each round is a fresh set of runs: other batch boundaries, other torn lengths.
+        for (round, (opts, threads, records)) in [
+            (small_segments(), 4, 60),
+            // One segment; group commits of up to 8 (one waiting receipt per thread).
+            (LogOptions::default(), 8, 80),
+        ]
+        .into_iter()
+        .cycle()
+        .take(4)
+        .enumerate()
+        {
+            let s = sweep(Faults::default(), &opts, threads, records, round as u64);
+            assert!(
+                s.violations.is_empty(),
+                "{} of {} images ({} cut points) violate durability, e.g. {:#?}",
+                s.violations.len(),
+                s.stats.images,
+                s.cuts,
+                &s.violations[..s.violations.len().min(5)]
+            );
+            // The sweep reached every case: cuts during create, torn tails dropped,
+            // unacknowledged records kept, many acknowledged receipts checked.
+            let st = &s.stats;
+            eprintln!(
+                "round {round}, {threads} threads, {opts:?}: {} cut points, {st:?}",
+                s.cuts
+            );
+            assert!(
+                st.unfinished_create > 0
+                    && st.torn_tails_dropped > 0
+                    && st.unacked_survived > 0
+                    && st.acked_checked > 10 * records,
+                "{st:?}"
+            );
+        }
+    }
+
+    /// Test of the test: with `fdatasync` made a no-op, the same sweep loses receipts that
+    /// were acknowledged.
+    #[test]
+    fn receipt_log_power_cut_check_catches_missing_fdatasync() {
+        let faults = Faults {
+            sync_data_noop: true,
+            ..Faults::default()
+        };
+        let s = sweep(faults, &small_segments(), 4, 40, 0);
+        assert!(s.acked_lost > 0, "{:#?}", s.violations);
+    }
+
+    /// Test of the test: with directory fsyncs made no-ops, the same sweep loses receipts
+    /// that were acknowledged (their files' directory entries never became durable).
+    #[test]
+    fn receipt_log_power_cut_check_catches_missing_directory_fsync() {
+        let faults = Faults {
+            dir_sync_noop: true,
+            ..Faults::default()
+        };
+        let s = sweep(faults, &small_segments(), 4, 40, 0);
+        assert!(s.acked_lost > 0, "{:#?}", s.violations);
+    }
+
+    /// Ten receipts acknowledged one by one, then the power goes: all of them come back;
+    /// with `fdatasync` a no-op, none do.
+    #[test]
+    fn receipt_log_power_cut_after_acks_needs_fdatasync() {
+        for noop in [false, true] {
+            let base = tempfile::tempdir().unwrap();
+            let sim = SimDisk::new(base.path());
+            sim.set_faults(Faults {
+                sync_data_noop: noop,
+                ..Faults::default()
+            });
+            let log = sim_log(&sim, LogOptions::default()).unwrap();
+            fill(&log, 0, 10);
+            sim.cut();
+            drop(log);
+            let told = Told {
+                created: true,
+                appended: 10,
+                acked: (0..10).collect(),
+            };
+            let img = tempfile::tempdir().unwrap();
+            sim.power_cut_image(img.path(), Unsynced::Lost, false)
+                .unwrap();
+            let got = check_image(img.path(), &told, &mut CutStats::default());
+            match noop {
+                false => got.unwrap(),
+                true => assert!(
+                    matches!(
+                        got,
+                        Err(Violation::AckLost {
+                            seq: 0,
+                            recovered: 0
+                        })
+                    ),
+                    "{got:?}"
+                ),
+            }
+        }
+    }
+
+    /// A new segment's records are acknowledged after their `fdatasync`, but the segment's
+    /// directory entry is durable only through the directory fsync at its creation: without
+    /// it the file, and the acknowledged receipts in it, vanish at the power cut.
+    #[test]
+    fn receipt_log_power_cut_new_segment_needs_directory_fsync() {
+        for noop in [false, true] {
+            let base = tempfile::tempdir().unwrap();
+            let sim = SimDisk::new(base.path());
+            let log = sim_log(
+                &sim,
+                LogOptions {
+                    segment_bytes: 200,
+                    max_batch: 1,
+                },
+            )
+            .unwrap();
+            fill(&log, 0, 2);
+            assert_eq!(segments(log.dir()).len(), 1);
+            // From here on (the first segment's entry is durable already).
+            sim.set_faults(Faults {
+                dir_sync_noop: noop,
+                ..Faults::default()
+            });
+            fill(&log, 2, 6);
+            let segs = segments(log.dir());
+            assert!(segs.len() >= 2, "{segs:?}");
+            let second = segs[1].file_name().unwrap().to_str().unwrap();
+            let second_first = parse_segment_name(second).unwrap();
+            sim.cut();
+            drop(log);
+            let told = Told {
+                created: true,
+                appended: 6,
+                acked: (0..6).collect(),
+            };
+            let img = tempfile::tempdir().unwrap();
+            sim.power_cut_image(img.path(), Unsynced::Lost, false)
+                .unwrap();
+            let got = check_image(img.path(), &told, &mut CutStats::default());
+            match noop {
+                false => got.unwrap(),
+                true => {
+                    assert!(
+                        matches!(got, Err(Violation::AckLost { seq, recovered })
+                            if seq == second_first && recovered == second_first),
+                        "{got:?}"
+                    );
+                    let img_dir = img.path().join(hex::encode(ID));
+                    assert!(!img_dir.join(second).exists());
+                }
+            }
+        }
+    }
+
+    /// A power cut after each operation of `create`: the evidence file is absent or whole,
+    /// and present once `create` returned. With the temp file's fsync before the rename a
+    /// no-op, the renamed name can survive without its content.
+    #[test]
+    fn receipt_log_power_cut_evidence_is_atomic() {
+        let create_ops = {
+            let base = tempfile::tempdir().unwrap();
+            let sim = SimDisk::new(base.path());
+            drop(sim_log(&sim, LogOptions::default()).unwrap());
+            sim.ops()
+        };
+        for noop in [false, true] {
+            let mut bad = Vec::new();
+            for cut in 0..=create_ops {
+                let base = tempfile::tempdir().unwrap();
+                let sim = SimDisk::new(base.path());
+                sim.set_faults(Faults {
+                    sync_all_noop: noop,
+                    ..Faults::default()
+                });
+                sim.cut_after(cut);
+                let created = sim_log(&sim, LogOptions::default()).is_ok();
+                assert_eq!(created, cut == create_ops);
+                let told = Told {
+                    created,
+                    ..Told::default()
+                };
+                for (what, unsynced, keep_names) in cut_variants(mix(cut)) {
+                    let img = tempfile::tempdir().unwrap();
+                    sim.power_cut_image(img.path(), unsynced, keep_names)
+                        .unwrap();
+                    if let Err(v) = check_image(img.path(), &told, &mut CutStats::default()) {
+                        bad.push(format!("cut after operation {cut}, {what}: {v}"));
+                    }
+                }
+            }
+            match noop {
+                false => assert!(bad.is_empty(), "{bad:#?}"),
+                true => assert!(
+                    bad.iter().any(|b| b.contains("evidence: 0 bytes")),
+                    "{bad:#?}"
+                ),
+            }
+        }
+    }
+
+    /// The power goes between a batch's write and its `fdatasync`: recovery keeps the
+    /// acknowledged records and drops whatever part of the unacknowledged one landed.
+    #[test]
+    fn receipt_log_power_cut_mid_batch_drops_only_the_torn_tail() {
+        let base = tempfile::tempdir().unwrap();
+        let sim = SimDisk::new(base.path());
+        let log = sim_log(&sim, LogOptions::default()).unwrap();
+        fill(&log, 0, 9);
+        sim.cut_after(sim.ops() + 1); // the write goes through, the sync does not
+        let e = log
+            .append(9, receipt(9), transcript(9))
+            .unwrap()
+            .wait_blocking()
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                LogError::Poisoned {
+                    op: "fdatasync",
+                    seq: 9,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        drop(log);
+        let told = Told {
+            created: true,
+            appended: 10,
+            acked: (0..9).collect(),
+        };
+        let mut stats = CutStats::default();
+        let mut kept = BTreeSet::new();
+        for seed in 0..64 {
+            for unsynced in [Unsynced::Torn(seed), Unsynced::TornZeros(seed)] {
+                let img = tempfile::tempdir().unwrap();
+                sim.power_cut_image(img.path(), unsynced, false).unwrap();
+                check_image(img.path(), &told, &mut stats).unwrap();
+                kept.insert(recover_all(img.path()).unwrap()[0].records);
+            }
+        }
+        // Seq 9 was lost, torn (and dropped), or survived whole, across the seeds.
+        assert_eq!(kept, BTreeSet::from([9, 10]));
+        assert!(
+            stats.torn_tails_dropped > 0 && stats.unacked_survived > 0,
+            "{stats:?}"
         );
     }
 }
