@@ -1,7 +1,7 @@
 //! Verifications per second on one core, for real evidence from `examples/evidence/`:
 //! a Genoa SEV-SNP report with its VCEK, and a TDX quote with its collateral parsed.
 //!
-//! `*_cached` is the bar's case (DESIGN.md section 9: chain and collateral already
+//! `*_cached` is the bar's case (BENCHMARKS.md, the bars: chain and collateral already
 //! verified): `SnpVerifier` / `TdxVerifier` after one warm-up verification, so each
 //! iteration parses the evidence and checks its own signature. `*_uncached` re-verifies
 //! chain and collateral every time. Run: `cargo bench -p veritee-attestation --bench verify`.

@@ -578,6 +578,19 @@ mod tests {
             }),
             Reason::AuditorKeyNotAllowed
         );
+        // launch_config_digests: the pinned digest passes, any other is refused.
+        let pinned = |digest: [u8; 32]| {
+            PolicyFile::from_toml(&text.replace(
+                "launch_config_digests = \"any\"",
+                &format!("launch_config_digests = [\"{}\"]", hex::encode(digest)),
+            ))
+            .unwrap()
+        };
+        pinned([5; 32]).runtime.appraise(&c).unwrap();
+        assert_eq!(
+            pinned([7; 32]).runtime.appraise(&c).unwrap_err().reason,
+            Reason::LaunchConfigNotAllowed
+        );
         // Missing section, missing field, unknown field: policy errors.
         let evidence_only = Policy::default_verifier().to_toml();
         assert_eq!(

@@ -1,7 +1,7 @@
 //! Evidence formats, verification and policy appraisal for confidential VMs.
 //!
 //! This crate answers one question: is this evidence genuine hardware evidence that our
-//! policy accepts? It follows four layers per platform (DESIGN.md section 2):
+//! policy accepts? It follows four layers per platform (the README's trust rules):
 //!
 //! 1. **parse** bytes into typed structures ([`snp::SnpReport`], [`tdx::Quote`]),
 //! 2. **verify** signatures, certificate chains and collateral at a caller-given time
@@ -25,7 +25,9 @@ pub mod binding;
 pub mod bundle;
 mod cache;
 pub mod evidence;
-/// Fuzz-target entry points (`fuzz/`), whose seed corpus runs in `tests/fuzz_seeds.rs`.
+/// Fuzz-target entry points (`fuzz/`), whose seed corpus runs in `tests/fuzz_seeds.rs`:
+/// public for the fuzz crate and the seed tests, not API.
+#[doc(hidden)]
 pub mod fuzzing;
 pub mod inputs;
 pub mod policy;

@@ -35,6 +35,9 @@ pub enum Reason {
     // ---- signature: a signature over received bytes does not verify ----
     /// The SEV-SNP report signature does not verify with the VCEK/VLEK.
     ReportSignatureInvalid,
+    /// The SEV-SNP report says MASK_CHIP_KEY (key_info bit 1): the firmware was told not
+    /// to sign with the chip key and wrote zeros where the signature goes.
+    ReportChipKeyMasked,
     /// The TDX quote signature does not verify with the attestation key.
     QuoteSignatureInvalid,
     /// The QE report signature does not verify with the PCK certificate.
@@ -236,6 +239,7 @@ impl Reason {
             MalformedCollateral => "malformed_collateral",
             AmbiguousInput => "ambiguous_input",
             ReportSignatureInvalid => "report_signature_invalid",
+            ReportChipKeyMasked => "report_chip_key_masked",
             QuoteSignatureInvalid => "quote_signature_invalid",
             QeReportSignatureInvalid => "qe_report_signature_invalid",
             QeBindingMismatch => "qe_binding_mismatch",
@@ -313,6 +317,7 @@ impl Reason {
             | UnknownInput | MalformedCertificate | MalformedCrl | MalformedCollateral
             | AmbiguousInput => ReasonClass::Parse,
             ReportSignatureInvalid
+            | ReportChipKeyMasked
             | QuoteSignatureInvalid
             | QeReportSignatureInvalid
             | QeBindingMismatch

@@ -1,4 +1,4 @@
-//! The negative corpus (DESIGN.md section 8): one table row per way SEV-SNP or TDX evidence
+//! The negative corpus: one table row per way SEV-SNP or TDX evidence
 //! can be wrong, built with the deterministic fake signers of the `sim` crate, each with
 //! the exact [`Reason`] verification or appraisal must give. Covers policy fields changed
 //! and re-signed, bytes flipped without re-signing, every certificate and CRL wrong in its
@@ -665,9 +665,10 @@ fn cases() -> Vec<Case> {
         case("snp_unsigned_signing_key_7", Reason::InvalidField, || {
             snp(Milan, |b| b.signing_key(SnpSigningKey::None))
         }),
-        case("snp_masked_chip_id_not_zero", Reason::InvalidField, || {
+        // key_info bit 1 is MASK_CHIP_KEY (AMD ABI): the firmware did not sign the report.
+        case("snp_chip_key_masked", Reason::ReportChipKeyMasked, || {
             snp(Milan, |mut b| {
-                b.mask_chip_id = true;
+                b.mask_chip_key = true;
                 b
             })
         }),
@@ -1831,6 +1832,25 @@ fn tdx_collateral_default() -> &'static attestation::tdx::TdxCollateral {
     })
 }
 
+/// Whether `rejection` is the one a flipped bit in an SNP report's signed region must give:
+/// the parser's own reason when the flipped report no longer parses; otherwise the report
+/// signature, or, where the flip changed a field the certificate is matched on (signing
+/// key, CPUID, CHIP_ID, TCB), the matching check that runs before the signature.
+fn expected_snp_flip_rejection(flipped: &[u8], rejection: &Rejection) -> bool {
+    match attestation::snp::SnpReport::parse(flipped) {
+        Err(parse) => rejection.reason == parse.reason,
+        Ok(_) => matches!(
+            rejection.reason,
+            Reason::ReportSignatureInvalid
+                | Reason::SigningKeyMismatch
+                | Reason::CertificateMissing
+                | Reason::ProductMismatch
+                | Reason::HwIdMismatch
+                | Reason::TcbExtensionMismatch
+        ),
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -1841,11 +1861,14 @@ proptest! {
     ) {
         let (report, certs) = default_snp_report(product);
         let anchors = fake_snp_anchors();
-        prop_assert!(attestation::snp::verify(report, certs, &[], &anchors, at()).is_ok());
+        attestation::snp::verify(report, certs, &[], &anchors, at()).expect("the control verifies");
         let mut flipped = report.clone();
         flipped[bit / 8] ^= 1 << (bit % 8);
-        let result = attestation::snp::verify(&flipped, certs, &[], &anchors, at());
-        prop_assert!(result.is_err(), "bit {} of {:?} flipped was accepted", bit, product);
+        let rejection = attestation::snp::verify(&flipped, certs, &[], &anchors, at())
+            .err()
+            .unwrap_or_else(|| panic!("bit {bit} of {product:?} flipped was accepted"));
+        let expected = expected_snp_flip_rejection(&flipped, &rejection);
+        prop_assert!(expected, "bit {} of {:?}: {}", bit, product, rejection);
     }
 
     #[test]
@@ -1862,10 +1885,18 @@ proptest! {
         let bit = ((fraction * signed_bits as f64) as usize).min(signed_bits - 1);
         let collateral = tdx_collateral_default();
         let anchors = tdx_anchors();
-        prop_assert!(attestation::tdx::verify(quote, Some(collateral), &anchors, at()).is_ok());
+        attestation::tdx::verify(quote, Some(collateral), &anchors, at()).expect("the control verifies");
         let mut flipped = quote.clone();
         flipped[bit / 8] ^= 1 << (bit % 8);
-        let result = attestation::tdx::verify(&flipped, Some(collateral), &anchors, at());
-        prop_assert!(result.is_err(), "bit {} of {:?} flipped was accepted", bit, format);
+        let rejection = attestation::tdx::verify(&flipped, Some(collateral), &anchors, at())
+            .err()
+            .unwrap_or_else(|| panic!("bit {bit} of {format:?} flipped was accepted"));
+        // A flip the parser refuses gives the parser's reason; any other breaks the quote
+        // signature, which is checked before collateral and TCB.
+        let expected = match attestation::tdx::Quote::parse(&flipped) {
+            Err(parse) => parse.reason,
+            Ok(_) => Reason::QuoteSignatureInvalid,
+        };
+        prop_assert_eq!(rejection.reason, expected, "bit {} of {:?}: {}", bit, format, rejection);
     }
 }

@@ -116,7 +116,8 @@ async fn refusals_carry_their_reason_and_nothing_reaches_the_server() {
             .err()
             .unwrap_or_else(|| panic!("{what}: accepted"));
         assert_eq!(reason(err), expected, "{what}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // Once the server has seen the connection end, it has everything the client sent.
+        server.wait_closed(1).await;
         assert!(
             server.received.lock().unwrap().is_empty(),
             "{what}: the server received application bytes"
@@ -139,6 +140,7 @@ async fn refusals_carry_their_reason_and_nothing_reaches_the_server() {
             .err()
             .unwrap_or_else(|| panic!("{what}: accepted"));
         assert_eq!(reason(err), Reason::NonceMismatch, "{what}");
+        server.wait_closed(1).await;
         let received = String::from_utf8_lossy(&server.received.lock().unwrap()).into_owned();
         assert!(
             received.starts_with("GET /v1/attestation?nonce="),
@@ -156,6 +158,7 @@ async fn refusals_carry_their_reason_and_nothing_reaches_the_server() {
         .expect("a plain-HTTP server is refused");
     assert!(matches!(err, ClientError::NotTls(_)), "{err}");
     assert_eq!(err.code(), "not_tls");
+    plain.wait_closed(1).await;
     let received = plain.received.lock().unwrap().clone();
     assert_eq!(
         received.first(),

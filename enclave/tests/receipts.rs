@@ -13,7 +13,7 @@ use attestation::Rejection;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use client::receipts::{check_header, SseReceiptFilter};
-use common::{connect, fresh_dir, now, rt, RequestExt, Server};
+use common::{connect, fresh_dir, now, rt, wait_for_metric, RequestExt, Server};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -54,7 +54,7 @@ fn opener(secret: [u8; 32]) -> impl Fn(&[u8], &ReceiptClaims) -> Result<(), Reje
 
 #[test]
 fn every_answer_carries_a_durable_receipt_and_the_audit_bundle_verifies() {
-    let model_path = model_or_skip!();
+    let model_path = common::model();
     let dir = fresh_dir("receipts-launch");
     let (launch, secret) = launch_with_auditor(&dir);
     let server = Server::start(&model_path, &["--launch-config", launch.to_str().unwrap()]);
@@ -199,7 +199,7 @@ fn every_answer_carries_a_durable_receipt_and_the_audit_bundle_verifies() {
 /// log, and the whole log (both instances) verifies.
 #[test]
 fn kill_minus_nine_mid_load_loses_no_acknowledged_receipt() {
-    let model_path = model_or_skip!();
+    let model_path = common::model();
     let state = fresh_dir("receipts-crash");
     let mut server = Server::start_in(&model_path, &state, &["--parallel-jobs", "2"]);
     let policy = server.policy();
@@ -261,9 +261,16 @@ fn kill_minus_nine_mid_load_loses_no_acknowledged_receipt() {
     }
     server.child.kill().unwrap(); // SIGKILL
     server.child.wait().unwrap();
+    // Every client ends once the server is gone; a failed receipt check inside one is a
+    // panic in its task, re-raised here so it fails the test.
     runtime.block_on(async {
-        for c in clients {
-            let _ = tokio::time::timeout(Duration::from_secs(30), c).await;
+        for (i, c) in clients.into_iter().enumerate() {
+            match tokio::time::timeout(Duration::from_secs(30), c).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Ok(Err(e)) => panic!("client {i}: {e}"),
+                Err(_) => panic!("client {i} still running 30 s after the kill"),
+            }
         }
     });
     let acknowledged = received.lock().unwrap().clone();
@@ -325,35 +332,53 @@ fn kill_minus_nine_mid_load_loses_no_acknowledged_receipt() {
 /// `max_tokens`), and its receipt still goes to the log. Streamed and not.
 #[test]
 fn an_abandoned_job_stops_early_and_is_still_receipted() {
-    let model_path = model_or_skip!();
+    let model_path = common::model();
     let server = Server::start(&model_path, &[]);
     let policy = server.policy();
     let max_tokens = 400;
+    let request = |stream: bool| {
+        json!({
+            "model": "SmolLM2-135M-Instruct.Q4_1",
+            // Counting runs to max_tokens (checked below): about two seconds of decoding
+            // here, against the milliseconds between the job starting and its client leaving.
+            "messages": [{"role": "user", "content": "Count from 1 to 1000, separated by commas."}],
+            "max_tokens": max_tokens,
+            "temperature": 0,
+            "stream": stream,
+        })
+        .to_string()
+    };
     rt().block_on(async {
-        for (seq, stream) in [(0u64, false), (1, true)] {
-            let mut c = connect(server.addr, &policy).await.unwrap();
-            let request = json!({
-                "model": "SmolLM2-135M-Instruct.Q4_1",
-                "messages": [{"role": "user", "content": "Write a very long story about the sea."}],
-                "max_tokens": max_tokens,
-                "temperature": 0.9,
-                "seed": 3,
-                "stream": stream,
-            })
-            .to_string();
-            // Give up after half a second: the request future and the connection are dropped.
-            let r = tokio::time::timeout(
-                Duration::from_millis(500),
-                c.request("POST", "/v1/chat/completions", request.as_bytes()),
-            )
+        let mut watcher = connect(server.addr, &policy).await.unwrap();
+        // Seq 0: the same job run to the end, so the early stop below is measured against
+        // what it would have produced.
+        let mut c = connect(server.addr, &policy).await.unwrap();
+        let full = c
+            .request("POST", "/v1/chat/completions", request(false).as_bytes())
             .await;
-            if stream {
-                // The stream's headers came at once; drop it unread.
-                drop(r);
-            } else {
-                assert!(r.is_err(), "a 400-token answer took under 0.5 s");
-            }
-            drop(c);
+        assert_eq!(full.status, 200);
+        let full = full.json();
+        let natural = full["usage"]["completion_tokens"].as_u64().unwrap();
+        // The premise: left alone, the job runs long (seconds), so stopping at the next
+        // token after its client left is far below it.
+        assert!(natural >= 200, "the job ends by itself too soon: {full}");
+        drop(c);
+        for (seq, stream) in [(1u64, false), (2, true)] {
+            // The previous job is gone before this one starts, so "one active" means it.
+            wait_for_metric(&mut watcher, "veritee_jobs_active", |v| v == 0.0).await;
+            let mut c = connect(server.addr, &policy).await.unwrap();
+            let body = request(stream);
+            let pending = tokio::spawn(async move {
+                let r = c
+                    .request("POST", "/v1/chat/completions", body.as_bytes())
+                    .await;
+                (r, c)
+            });
+            // Leave once the job is generating: the request task and its connection are
+            // dropped unread.
+            wait_for_metric(&mut watcher, "veritee_jobs_active", |v| v == 1.0).await;
+            pending.abort();
+            let _ = pending.await;
             let mut logged = None;
             for _ in 0..200 {
                 let mut c = connect(server.addr, &policy).await.unwrap();
@@ -373,8 +398,9 @@ fn an_abandoned_job_stops_early_and_is_still_receipted() {
             let claims = c.attested.verify_receipt(&bytes).unwrap().claims().clone();
             assert_eq!(claims.seq, seq);
             assert!(
-                claims.output_tokens < max_tokens / 2,
-                "the job ran on after its client left: {} tokens",
+                claims.output_tokens < natural / 2,
+                "the job ran on after its client left: {} of the {natural} tokens it makes \
+                 when its client stays",
                 claims.output_tokens
             );
         }

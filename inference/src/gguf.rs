@@ -148,24 +148,19 @@ pub fn default_model_path() -> PathBuf {
     models_dir().join(DEFAULT_MODEL_FILE)
 }
 
-/// For tests that need the real model: its path when present. When it is absent, prints a
-/// note and returns `None` (the caller skips), except under `CI=true`, where a missing
-/// model is a failure (panic naming `scripts/fetch-model.sh`).
-pub fn model_for_tests() -> Option<PathBuf> {
+/// For tests that need the real model: its path.
+///
+/// # Panics
+///
+/// When the model is absent: a test that needs it fails (naming `scripts/fetch-model.sh`,
+/// which the README's test command runs first) instead of passing without it.
+pub fn model_for_tests() -> PathBuf {
     let path = default_model_path();
-    if path.is_file() {
-        return Some(path);
-    }
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    if ci {
+    if !path.is_file() {
         panic!(
-            "model {} is missing and CI=true: run scripts/fetch-model.sh (or set VERITEE_MODELS)",
+            "model {} is missing: run scripts/fetch-model.sh (or set VERITEE_MODELS)",
             path.display()
         );
     }
-    eprintln!(
-        "note: skipping, model {} not found (run scripts/fetch-model.sh or set VERITEE_MODELS)",
-        path.display()
-    );
-    None
+    path
 }

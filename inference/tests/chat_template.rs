@@ -2,7 +2,7 @@
 //! llama.cpp's golden run rendered (with jinja2, as transformers does) and tokenized
 //! (tests/fixtures/greedy_golden.json), plus error handling and Python compatibility.
 //!
-//! Tests that need the real model skip with a note when it is absent, except under CI=true.
+//! Tests that need the real model fail when it is absent (run scripts/fetch-model.sh).
 
 use inference::chat::{ChatTemplate, Message};
 use inference::gguf::{model_for_tests, GgufFile};
@@ -16,19 +16,18 @@ struct Real {
     template: ChatTemplate,
 }
 
-fn real() -> Option<&'static Real> {
-    static REAL: OnceLock<Option<Real>> = OnceLock::new();
+fn real() -> &'static Real {
+    static REAL: OnceLock<Real> = OnceLock::new();
     REAL.get_or_init(|| {
-        let path = model_for_tests()?;
+        let path = model_for_tests();
         let file = GgufFile::open(&path).expect("open model");
         let tokenizer = Tokenizer::from_gguf(&file).expect("tokenizer");
         let template = ChatTemplate::from_gguf(&file, &tokenizer).expect("chat template");
-        Some(Real {
+        Real {
             tokenizer,
             template,
-        })
+        }
     })
-    .as_ref()
 }
 
 fn golden() -> Json {
@@ -48,7 +47,7 @@ const DEFAULT_SYSTEM: &str = "<|im_start|>system\nYou are a helpful AI assistant
 
 #[test]
 fn golden_prompts_render_and_tokenize_like_llama_cpp() {
-    let Some(real) = real() else { return };
+    let real = real();
     let golden = golden();
     let cases = golden["cases"].as_array().expect("cases");
     assert!(!cases.is_empty());
@@ -95,7 +94,7 @@ fn golden_prompts_render_and_tokenize_like_llama_cpp() {
 
 #[test]
 fn system_multi_turn_and_no_generation_prompt() {
-    let Some(real) = real() else { return };
+    let real = real();
     let t = &real.template;
 
     // Without a system message the template adds its default one.
@@ -145,7 +144,7 @@ fn system_multi_turn_and_no_generation_prompt() {
 
 #[test]
 fn bad_input_and_template_errors_are_errors_not_panics() {
-    let Some(real) = real() else { return };
+    let real = real();
     let t = &real.template;
     for role in ["", "User", "root", "function "] {
         match t.render(&msgs(&[(role, "x")]), true) {

@@ -1,7 +1,7 @@
 //! Fingerprints on the real model: what generation commits to (from `Step::hidden`) is
 //! what the auditor recomputes from one teacher-forced pass over prompt + output.
 //!
-//! Skipped (with a note) when the model is absent, except under CI=true.
+//! Needs the real model: fails when it is absent (run scripts/fetch-model.sh).
 
 use candle_core::Device;
 use inference::fingerprint::{compare, fingerprint_of_prefill, FingerprintBuilder};
@@ -12,10 +12,10 @@ use inference::sampling::SamplingParams;
 use inference::score::score;
 use std::ops::ControlFlow;
 
-fn model() -> Option<Model> {
-    let path = model_for_tests()?;
+fn model() -> Model {
+    let path = model_for_tests();
     let file = GgufFile::open(&path).expect("open model");
-    Some(Model::load(&file, &Device::Cpu).expect("load model"))
+    Model::load(&file, &Device::Cpu).expect("load model")
 }
 
 /// Greedy generation of 70 tokens (two full chunks and a partial one; no EOS ids, so it
@@ -23,7 +23,7 @@ fn model() -> Option<Model> {
 /// batch-invariant and thread-count-invariant).
 #[test]
 fn generation_fingerprint_equals_prefill_fingerprint() {
-    let Some(model) = model() else { return };
+    let model = model();
     let hidden_size = model.config().embedding_length;
     let goldens: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(

@@ -1,7 +1,7 @@
 //! The forward pass, greedy and seeded generation and teacher-forced scoring on the real
 //! model, against llama.cpp's greedy goldens (tests/fixtures/greedy_golden.json).
 //!
-//! Skipped (with a note) when the model is absent, except under CI=true.
+//! Needs the real model: fails when it is absent (run scripts/fetch-model.sh).
 
 use candle_core::Device;
 use inference::generate::{generate, FinishReason, Generation};
@@ -44,18 +44,17 @@ struct Fixture {
     sha256: [u8; 32],
 }
 
-fn fixture() -> Option<&'static Fixture> {
-    static F: OnceLock<Option<Fixture>> = OnceLock::new();
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let path = model_for_tests()?;
+        let path = model_for_tests();
         let file = GgufFile::open(&path).expect("open model");
         let model = Model::load(&file, &Device::Cpu).expect("load model");
         let eos = file.u32("tokenizer.ggml.eos_token_id").expect("eos id");
         let bytes = std::fs::read(&path).expect("read model");
         let sha256: [u8; 32] = Sha256::digest(&bytes).into();
-        Some(Fixture { model, eos, sha256 })
+        Fixture { model, eos, sha256 }
     })
-    .as_ref()
 }
 
 fn goldens() -> Value {
@@ -108,7 +107,7 @@ fn run_greedy(f: &Fixture, prompt: &[u32], want: &[u32]) -> (Generation, Vec<Ste
 
 #[test]
 fn model_digest_is_the_file_sha256() {
-    let Some(f) = fixture() else { return };
+    let f = fixture();
     assert_eq!(f.model.digest(), f.sha256);
     let golden = goldens();
     assert_eq!(
@@ -248,7 +247,7 @@ fn check_generation(
 }
 
 fn golden_check(generate_all: bool) {
-    let Some(f) = fixture() else { return };
+    let f = fixture();
     let golden = goldens();
     let cases = golden["cases"].as_array().unwrap();
     assert!(cases.len() >= 6);
@@ -313,7 +312,7 @@ fn greedy_generation_all_cases() {
 
 #[test]
 fn all_rows_and_last_row_agree() {
-    let Some(f) = fixture() else { return };
+    let f = fixture();
     let prompt = ids(&goldens()["cases"][0]["prompt_ids"]);
     let mut cache = f.model.new_cache();
     let all = f
@@ -369,13 +368,13 @@ fn seeded_child() {
     if std::env::var_os(CHILD_ENV).is_none() {
         return;
     }
-    let Some(f) = fixture() else { return };
+    let f = fixture();
     println!("TOKENS {:?}", seeded_tokens(f, 1));
 }
 
 #[test]
 fn seeded_sampling_is_reproducible() {
-    let Some(f) = fixture() else { return };
+    let f = fixture();
     let a = seeded_tokens(f, 1);
     assert_eq!(a, seeded_tokens(f, 1), "same seed, different tokens");
     let b = seeded_tokens(f, 2);
@@ -413,9 +412,7 @@ fn seeded_sampling_is_reproducible() {
 #[ignore = "benchmark: prints tokens/s"]
 fn throughput() {
     use inference::model::Weights;
-    let Some(path) = model_for_tests() else {
-        return;
-    };
+    let path = model_for_tests();
     let file = GgufFile::open(&path).unwrap();
     let golden = goldens();
     let prompt: Vec<u32> = golden["cases"]
@@ -451,7 +448,7 @@ fn throughput() {
 /// same bits on 1, 2 and 3 threads.
 #[test]
 fn forward_is_bit_identical_across_thread_counts() {
-    let Some(f) = fixture() else { return };
+    let f = fixture();
     assert!(
         f.model.uses_cpu_kernels(),
         "the Q4_1 model should run on the CPU kernels"
@@ -495,7 +492,7 @@ fn forward_is_bit_identical_across_thread_counts() {
 /// position (each row is computed on its own, whatever the batch).
 #[test]
 fn rows_do_not_depend_on_the_batch() {
-    let Some(f) = fixture() else { return };
+    let f = fixture();
     let prompt = ids(&goldens()["cases"][2]["prompt_ids"]);
     let mut cache = f.model.new_cache();
     let all = f

@@ -1,6 +1,6 @@
 //! CPU metering of the forward's worker threads (inference::metering) on the real model.
 //!
-//! Skipped (with a note) when the model is absent, except under CI=true.
+//! Needs the real model: fails when it is absent (run scripts/fetch-model.sh).
 
 use candle_core::Device;
 use inference::gguf::{model_for_tests, GgufFile};
@@ -9,9 +9,7 @@ use inference::model::{Model, Output};
 
 #[test]
 fn forward_workers_cpu_time_is_counted() {
-    let Some(path) = model_for_tests() else {
-        return;
-    };
+    let path = model_for_tests();
     let file = GgufFile::open(&path).expect("open model");
     let model = Model::load(&file, &Device::Cpu).expect("load model");
     assert!(model.uses_cpu_kernels());

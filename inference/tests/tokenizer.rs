@@ -2,7 +2,7 @@
 //! scripts/golden/make_goldens.sh from the same GGUF), decoding round trips, streaming
 //! decoding, and refusal of tokenizers this engine does not implement.
 //!
-//! Tests that need the real model skip with a note when it is absent, except under CI=true.
+//! Tests that need the real model fail when it is absent (run scripts/fetch-model.sh).
 
 use candle_core::quantized::gguf_file::{self, Value};
 use inference::gguf::{model_for_tests, GgufFile};
@@ -19,15 +19,14 @@ struct Real {
     tokenizer: Tokenizer,
 }
 
-fn real() -> Option<&'static Real> {
-    static REAL: OnceLock<Option<Real>> = OnceLock::new();
+fn real() -> &'static Real {
+    static REAL: OnceLock<Real> = OnceLock::new();
     REAL.get_or_init(|| {
-        let path = model_for_tests()?;
+        let path = model_for_tests();
         let file = GgufFile::open(&path).expect("open model");
         let tokenizer = Tokenizer::from_gguf(&file).expect("tokenizer from GGUF");
-        Some(Real { file, tokenizer })
+        Real { file, tokenizer }
     })
-    .as_ref()
 }
 
 fn golden() -> &'static Json {
@@ -91,7 +90,7 @@ fn hex(bytes: &[u8]) -> String {
 
 #[test]
 fn fixture_is_for_this_model() {
-    let Some(real) = real() else { return };
+    let real = real();
     let model = &golden()["model"];
     assert_eq!(
         model["sha256"].as_str().unwrap(),
@@ -106,7 +105,7 @@ fn fixture_is_for_this_model() {
 
 #[test]
 fn every_golden_case_matches_llama_cpp() {
-    let Some(real) = real() else { return };
+    let real = real();
     let tok = &real.tokenizer;
     let cases = cases();
     assert!(cases.len() >= 60, "only {} golden cases", cases.len());
@@ -152,7 +151,7 @@ fn every_golden_case_matches_llama_cpp() {
 
 #[test]
 fn metadata_and_special_tokens_match_llama_cpp() {
-    let Some(real) = real() else { return };
+    let real = real();
     let tok = &real.tokenizer;
     let vocab = &golden()["vocab"];
     assert_eq!(tok.vocab_size() as u64, vocab["n_vocab"].as_u64().unwrap());
@@ -184,7 +183,7 @@ fn metadata_and_special_tokens_match_llama_cpp() {
 /// `tokenizer.ggml.pre = "gpt-2"` (prefix space added by hand) to show the ids differ.
 #[test]
 fn plain_gpt2_would_give_other_ids() {
-    let Some(real) = real() else { return };
+    let real = real();
     let smollm = &real.tokenizer;
     let gpt2 = retarget(&real.file, "gpt-2");
     assert_eq!(gpt2.pre_tokenizer(), PreTokenizer::Gpt2);
@@ -364,7 +363,7 @@ fn llama3_ignore_merges_takes_whole_word_tokens() {
 
 #[test]
 fn decode_rejects_ids_outside_the_vocabulary() {
-    let Some(real) = real() else { return };
+    let real = real();
     let tok = &real.tokenizer;
     let n = tok.vocab_size() as u32;
     assert!(matches!(
@@ -395,7 +394,7 @@ fn stream_all(tok: &Tokenizer, ids: &[u32]) -> (String, Vec<String>) {
 
 #[test]
 fn stream_decoder_equals_decode_on_every_golden_case() {
-    let Some(real) = real() else { return };
+    let real = real();
     let tok = &real.tokenizer;
     let mut split_chars = 0;
     for c in cases() {
@@ -436,7 +435,7 @@ fn stream_decoder_equals_decode_on_every_golden_case() {
 
 #[test]
 fn special_tokens_only_with_parse_special() {
-    let Some(real) = real() else { return };
+    let real = real();
     let tok = &real.tokenizer;
     let text = "<|im_start|>user\nhi<|im_end|>";
     let parsed = tok.encode(text, true).unwrap();
@@ -460,7 +459,7 @@ proptest! {
     /// decode(encode(s)) == s for any string, special-token text included.
     #[test]
     fn decoding_round_trips(s in "(\\PC|\\s|<\\|im_(start|end)\\|>|[0-9]{1,6}|[ \\t\\n]{1,4}){0,24}") {
-        let Some(real) = real() else { return Ok(()) };
+        let real = real();
         let tok = &real.tokenizer;
         for parse_special in [false, true] {
             let ids = tok.encode(&s, parse_special).unwrap();
@@ -475,7 +474,7 @@ proptest! {
 /// floor far below what even a debug build does).
 #[test]
 fn encode_throughput_10kb() {
-    let Some(real) = real() else { return };
+    let real = real();
     let tok = &real.tokenizer;
     let mut text = String::new();
     let samples: Vec<String> = cases().into_iter().map(|c| c.text).collect();

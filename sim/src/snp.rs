@@ -149,7 +149,9 @@ pub struct SnpReportBuilder {
     pub current_tcb: u64,
     pub platform_info: u64,
     pub author_key_en: bool,
-    pub mask_chip_id: bool,
+    /// key_info bit 1, MASK_CHIP_KEY: like the firmware, the report is then left unsigned
+    /// (a zero signature field).
+    pub mask_chip_key: bool,
     pub signing_key: SnpSigningKey,
     pub report_data: [u8; 64],
     pub measurement: [u8; 48],
@@ -192,7 +194,7 @@ impl SnpReportBuilder {
             current_tcb: tcb,
             platform_info: 0x1,
             author_key_en: false,
-            mask_chip_id: false,
+            mask_chip_key: false,
             signing_key: SnpSigningKey::Vcek,
             report_data: [0; 64],
             measurement: [0x5A; 48],
@@ -217,12 +219,12 @@ impl SnpReportBuilder {
     }
 
     /// Defaults matching a leaf: its TCB in all four TCB fields, and for a
-    /// VLEK the VLEK signing key with MASK_CHIP_ID and a zero CHIP_ID.
+    /// VLEK the VLEK signing key and a zero CHIP_ID (a VLEK report names no chip;
+    /// key_info's MASK_CHIP_KEY stays clear, as on real VLEK platforms).
     pub fn for_leaf(leaf: &FakeAmdLeaf) -> Self {
         let mut builder = SnpReportBuilder::new(leaf.product).all_tcbs(leaf.tcb);
         if leaf.kind == crate::amd::AmdLeafKind::Vlek {
             builder.signing_key = SnpSigningKey::Vlek;
-            builder.mask_chip_id = true;
             builder.chip_id = [0; 64];
         }
         builder
@@ -350,7 +352,7 @@ impl SnpReportBuilder {
         put64(&mut r, 0x038, self.current_tcb);
         put64(&mut r, 0x040, self.platform_info);
         let key_info = u32::from(self.author_key_en)
-            | (u32::from(self.mask_chip_id) << 1)
+            | (u32::from(self.mask_chip_key) << 1)
             | (self.signing_key.bits() << 2);
         put32(&mut r, 0x048, key_info);
         r[0x050..0x090].copy_from_slice(&self.report_data);
@@ -387,6 +389,9 @@ impl SnpReportBuilder {
     /// Assemble and sign with `key` (normally the leaf's key).
     pub fn sign_with(&self, key: &FakeP384Key) -> Vec<u8> {
         let mut report = self.build_unsigned();
+        if self.mask_chip_key {
+            return report;
+        }
         let raw = key.sign_raw(&report[..SNP_SIGNED_LEN]);
         let (r_be, s_be) = raw.split_at(48);
         let mut r_le = r_be.to_vec();

@@ -1,50 +1,58 @@
-//! The shared real-hardware vector corpus and the `[expect]` table of each vector's
-//! `MANIFEST.toml` (see the corpus README, "Machine-readable expectations").
+//! The real-hardware vector corpus (`testdata/vectors/` in this repository) and the
+//! `[expect]` table of each vector's `MANIFEST.toml` (see the corpus README,
+//! "Machine-readable expectations").
 //!
-//! The corpus root is `$VERITEE_VECTORS`, else `shared/vectors` beside the repository
-//! (`<repo>/../shared/vectors`). When it is missing, tests print a `SKIPPED` note and pass,
-//! except under `CI=true`, where a missing corpus is a failure (a panic).
+//! The corpus root is `$VERITEE_VECTORS`, else the repository's own `testdata/vectors`.
+//! A missing corpus, platform folder or named vector is a failure (a panic), never a
+//! silent skip: the corpus is part of the repository.
 
 use std::path::{Path, PathBuf};
 
-/// The corpus root, or `None` (after a `SKIPPED` note) when it is missing.
+/// The repository's own copy of the corpus.
+pub fn bundled_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/vectors")
+}
+
+/// The corpus root: `$VERITEE_VECTORS`, else [`bundled_root`].
 ///
 /// # Panics
 ///
-/// When the corpus is missing and `CI=true`.
-pub fn corpus_root() -> Option<PathBuf> {
+/// When it is not a folder.
+pub fn corpus_root() -> PathBuf {
     let dir = std::env::var_os("VERITEE_VECTORS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"));
+        .unwrap_or_else(bundled_root);
     existing(dir)
 }
 
-/// The corpus folder of one platform (`snp`, `tdx`, ...), or `None` (after a `SKIPPED`
-/// note) when it is missing.
+/// The corpus folder of one platform (`snp`, `tdx`, `measure`, ...).
 ///
 /// # Panics
 ///
-/// When the folder is missing and `CI=true`.
-pub fn platform_dir(platform: &str) -> Option<PathBuf> {
-    existing(corpus_root()?.join(platform))
+/// When the folder is missing.
+pub fn platform_dir(platform: &str) -> PathBuf {
+    existing(corpus_root().join(platform))
 }
 
-/// `dir` if it is a folder; otherwise the CI rule: panic under `CI=true`, else a note.
-fn existing(dir: PathBuf) -> Option<PathBuf> {
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
+/// One vector's folder, e.g. `vector_dir("snp", "oak-genoa-v5-vcek")`.
+///
+/// # Panics
+///
+/// When the folder is missing: a test that names a vector must not pass without it.
+pub fn vector_dir(platform: &str, name: &str) -> PathBuf {
+    existing(platform_dir(platform).join(name))
+}
+
+/// `dir` if it is a folder; a panic that says how to get it otherwise.
+fn existing(dir: PathBuf) -> PathBuf {
+    if !dir.is_dir() {
         panic!(
-            "vector corpus missing at {} (required under CI=true)",
+            "vector corpus folder missing: {} (the corpus is testdata/vectors in the \
+             repository; VERITEE_VECTORS overrides it)",
             dir.display()
         );
     }
-    eprintln!(
-        "SKIPPED: vector corpus missing at {}; set VERITEE_VECTORS",
-        dir.display()
-    );
-    None
+    dir
 }
 
 /// One vector's `[expect]` table.
@@ -91,14 +99,13 @@ impl Expectation {
 }
 
 /// Every `[expect]` table under one platform's folder, sorted by folder name; vectors
-/// without a manifest or without `[expect]` (bare roots, chains) are left out. `None` when
-/// the corpus is missing (see [`platform_dir`]).
+/// without a manifest or without `[expect]` (bare roots, chains) are left out.
 ///
 /// # Panics
 ///
-/// When a manifest is malformed, or the corpus is missing and `CI=true`.
-pub fn expectations(platform: &str) -> Option<Vec<Expectation>> {
-    let root = platform_dir(platform)?;
+/// When a manifest is malformed or the corpus is missing.
+pub fn expectations(platform: &str) -> Vec<Expectation> {
+    let root = platform_dir(platform);
     let mut dirs: Vec<_> = std::fs::read_dir(&root)
         .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
         .map(|e| e.unwrap().path())
@@ -140,7 +147,19 @@ pub fn expectations(platform: &str) -> Option<Vec<Expectation>> {
             dir,
         });
     }
-    Some(out)
+    out
+}
+
+/// The `[expect]` table of one named vector.
+///
+/// # Panics
+///
+/// When the vector or its `[expect]` table is missing.
+pub fn expectation(platform: &str, name: &str) -> Expectation {
+    expectations(platform)
+        .into_iter()
+        .find(|e| e.name == name)
+        .unwrap_or_else(|| panic!("vector {platform}/{name} has no [expect] table in the corpus"))
 }
 
 #[cfg(test)]
@@ -152,9 +171,7 @@ mod tests {
     #[test]
     fn both_platforms_have_well_formed_expectations() {
         for platform in ["snp", "tdx"] {
-            let Some(all) = expectations(platform) else {
-                return;
-            };
+            let all = expectations(platform);
             assert!(all.len() >= 7, "only {} {platform} expectations", all.len());
             let mut names: Vec<_> = all.iter().map(|e| e.name.clone()).collect();
             names.sort();

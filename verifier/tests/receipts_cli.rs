@@ -41,6 +41,12 @@ impl Fixture {
 
     /// One runtime instance that ran `jobs` jobs (every third opted out of auditing).
     fn instance(&self, jobs: u64) -> Section {
+        self.instance_with_receipt_model(jobs, MODEL)
+    }
+
+    /// [`Fixture::instance`], with receipts that name `receipt_model` while the evidence
+    /// attests `MODEL` (a runtime whose receipts misstate what it served).
+    fn instance_with_receipt_model(&self, jobs: u64, receipt_model: [u8; 32]) -> Section {
         let public = transcript::auditor_public_key(&self.secret);
         let source = SimulatedSource::open(&self.dir.join("simulated-tee"), LAUNCH).unwrap();
         let policy = enclave::startup::simulated_policy(source.tee(), MODEL, LAUNCH, Some(public));
@@ -61,7 +67,7 @@ impl Fixture {
             keys.receipt,
             instance,
             bundle.sha256(),
-            MODEL,
+            receipt_model,
             attester.claims().auditor_hpke_key.clone(),
             log,
         );
@@ -273,6 +279,10 @@ fn each_tampering_is_refused_with_its_reason() {
     t.receipts.push(b.receipts[1].clone());
     t.transcripts.push(b.transcripts[1].clone());
     assert_eq!(f.reason(&one(t), &[]), "receipt_instance_mismatch");
+
+    // Receipts signed by the attested key that name another model than the one attested.
+    let other_model = f.instance_with_receipt_model(2, [0xEE; 32]);
+    assert_eq!(f.reason(&one(other_model), &[]), "receipt_model_mismatch");
 
     // Evidence that binds another key.
     let mut t = a.clone();

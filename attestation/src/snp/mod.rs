@@ -1,6 +1,6 @@
 //! AMD SEV-SNP attestation reports: parse, verify against the AMD chain, expose claims.
 //!
-//! Layers (DESIGN.md section 2):
+//! Layers (the README's trust rules):
 //! - [`report`]: the 1184-byte report as typed fields ([`SnpReport::parse`]),
 //! - [`hcl`]: evidence as received, raw or inside an Azure HCL report ([`SnpEvidence`]),
 //! - [`certs`]: AMD certificate extensions and the pinned roots ([`SnpTrustAnchors`]),

@@ -46,7 +46,7 @@ const OFF_SIG_S: usize = 0x2E8;
 const SIG_FIELD: usize = 72;
 const SIG_LEN: usize = 48;
 
-/// key_info bit 0: AUTHOR_KEY_EN; bit 1: MASK_CHIP_ID; bits 4:2 SIGNING_KEY; 31:5 reserved.
+/// key_info bit 0: AUTHOR_KEY_EN; bit 1: MASK_CHIP_KEY; bits 4:2 SIGNING_KEY; 31:5 reserved.
 const KEY_INFO_RESERVED_MASK: u32 = !0x1F;
 
 /// A parsed SEV-SNP attestation report (versions 2, 3 and 5).
@@ -61,7 +61,7 @@ pub struct SnpReport {
     pub signature_algo: u32,
     pub current_tcb: u64,
     pub platform_info: u64,
-    /// Bit 0 AUTHOR_KEY_EN, bit 1 MASK_CHIP_ID, bits 4:2 SIGNING_KEY.
+    /// Bit 0 AUTHOR_KEY_EN, bit 1 MASK_CHIP_KEY, bits 4:2 SIGNING_KEY.
     pub key_info: u32,
     pub report_data: [u8; 64],
     pub measurement: [u8; 48],
@@ -246,11 +246,14 @@ impl SnpReport {
         };
         // Signing key 2..6 are reserved encodings, 7 means "no key": neither is evidence.
         report.signing_key()?;
-        // MASK_CHIP_ID promises an all-zero CHIP_ID; anything else is contradictory.
-        if report.chip_id_masked() && report.chip_id.iter().any(|&x| x != 0) {
+        // MASK_CHIP_KEY: the firmware did not sign this report (its signature is zeros).
+        if report.chip_key_masked() {
             return reject(
-                Reason::InvalidField,
-                "MASK_CHIP_ID is set but CHIP_ID is not zero",
+                Reason::ReportChipKeyMasked,
+                format!(
+                    "key_info (offset {OFF_KEY_INFO:#x}) has MASK_CHIP_KEY set: the firmware \
+                     did not sign this report with the chip key"
+                ),
             );
         }
         Ok(report)
@@ -294,9 +297,17 @@ impl SnpReport {
         self.key_info & 1 != 0
     }
 
-    /// key_info bit 1: CHIP_ID is masked (all zero), typical for VLEK/cloud guests.
-    pub fn chip_id_masked(&self) -> bool {
+    /// key_info bit 1, MASK_CHIP_KEY: the platform was configured not to sign reports
+    /// with the chip key, so the firmware wrote zeros into SIGNATURE. Parsing refuses
+    /// such reports.
+    pub fn chip_key_masked(&self) -> bool {
         self.key_info & 0b10 != 0
+    }
+
+    /// CHIP_ID is all zero: the platform's MASK_CHIP_ID setting (not recorded in the
+    /// report otherwise), or a VLEK-signed report, which carries no chip identity.
+    pub fn chip_id_masked(&self) -> bool {
+        self.chip_id.iter().all(|&b| b == 0)
     }
 
     /// key_info bits 4:2: which key signed the report.

@@ -1,6 +1,5 @@
-//! SNP tests over the real vectors in `$VERITEE_VECTORS/snp` (default: the shared vectors
-//! next to the workspace). Without the vectors the tests print a note and pass, unless
-//! `CI=true`, where missing vectors are a failure.
+//! SNP tests over the real vectors in `testdata/vectors/snp` (or `$VERITEE_VECTORS/snp`).
+//! A missing corpus or named vector is a failure, never a skip.
 
 use super::certs::{product_name, spl_value, HwId};
 use super::*;
@@ -10,7 +9,7 @@ use crate::x509;
 use sim::vectors::Expectation;
 use std::path::{Path, PathBuf};
 
-fn snp_dir() -> Option<PathBuf> {
+fn snp_dir() -> PathBuf {
     sim::vectors::platform_dir("snp")
 }
 
@@ -48,8 +47,8 @@ fn load_inputs(e: &Expectation) -> (Vec<u8>, Vec<Vec<u8>>) {
     (evidence.expect("no evidence among the inputs"), certs)
 }
 
-/// The SNP vectors' `[expect]` tables; `None` without the corpus.
-fn expectations() -> Option<Vec<Expectation>> {
+/// The SNP vectors' `[expect]` tables.
+fn expectations() -> Vec<Expectation> {
     sim::vectors::expectations("snp")
 }
 
@@ -82,7 +81,7 @@ fn expected_identity(name: &str) -> (Product, SigningKey, u32, u64) {
 
 #[test]
 fn every_snp_vector_verifies_as_its_manifest_says() {
-    let Some(all) = expectations() else { return };
+    let all = expectations();
     let anchors = SnpTrustAnchors::amd();
     assert!(
         all.len() >= 8,
@@ -198,10 +197,10 @@ fn every_snp_vector_verifies_as_its_manifest_says() {
 }
 
 /// (evidence, certs, at) of one vector.
-fn vector(name: &str) -> Option<(Vec<u8>, Vec<Vec<u8>>, Timestamp)> {
-    let e = expectations()?.into_iter().find(|e| e.name == name)?;
+fn vector(name: &str) -> (Vec<u8>, Vec<Vec<u8>>, Timestamp) {
+    let e = sim::vectors::expectation("snp", name);
     let (evidence, certs) = load_inputs(&e);
-    Some((evidence, certs, t(&e.at)))
+    (evidence, certs, t(&e.at))
 }
 
 fn reason(r: Result<VerifiedSnpReport, crate::Rejection>) -> Reason {
@@ -213,9 +212,7 @@ fn reason(r: Result<VerifiedSnpReport, crate::Rejection>) -> Reason {
 
 #[test]
 fn specific_claims_of_real_vectors() {
-    let Some((ev, certs, at)) = vector("oak-turin-v5-vcek") else {
-        return;
-    };
+    let (ev, certs, at) = vector("oak-turin-v5-vcek");
     let v = verify(&ev, &certs, &[], &SnpTrustAnchors::amd(), at).unwrap();
     let c = v.claims();
     assert!(c.chip_id.starts_with("3b42092f69c656d3"));
@@ -238,22 +235,19 @@ fn specific_claims_of_real_vectors() {
         })
     );
 
-    let Some((ev, certs, at)) = vector("trustee-milan-v3-vlek-aws") else {
-        return;
-    };
+    let (ev, certs, at) = vector("trustee-milan-v3-vlek-aws");
     let v = verify(&ev, &certs, &[], &SnpTrustAnchors::amd(), at).unwrap();
     assert_eq!(v.report().vmpl, 1);
-    // CHIP_ID is zero although MASK_CHIP_ID (key_info bit 1) is clear: VLEK reports
-    // carry no chip identity.
-    assert!(!v.report().chip_id_masked());
+    // CHIP_ID is zero and key_info's MASK_CHIP_KEY (bit 1) is clear: VLEK reports carry
+    // no chip identity, and the report is signed.
+    assert!(!v.report().chip_key_masked());
+    assert!(v.report().chip_id_masked());
     assert_eq!(v.report().chip_id, [0; 64]);
     assert_eq!(v.report().key_info, 0b100);
     assert_eq!(v.reported_tcb().microcode, 0xd9);
     assert_eq!(v.reported_tcb().snp, 0x18);
 
-    let Some((ev, certs, at)) = vector("go-sev-guest-milan-v2-vcek") else {
-        return;
-    };
+    let (ev, certs, at) = vector("go-sev-guest-milan-v2-vcek");
     let v = verify(&ev, &certs, &[], &SnpTrustAnchors::amd(), at).unwrap();
     assert!(
         v.report().debug_allowed(),
@@ -261,9 +255,7 @@ fn specific_claims_of_real_vectors() {
     );
     assert_eq!(&v.report().report_data[..6], &[1, 2, 3, 4, 5, 0]);
 
-    let Some((ev, certs, at)) = vector("trustee-az-snp-vtpm-genoa-v3-hcl") else {
-        return;
-    };
+    let (ev, certs, at) = vector("trustee-az-snp-vtpm-genoa-v3-hcl");
     let v = verify(&ev, &certs, &[], &SnpTrustAnchors::amd(), at).unwrap();
     assert_eq!(v.report().guest_svn, 65547);
     let runtime = v.claims().azure_hcl_runtime_data.unwrap();
@@ -273,9 +265,7 @@ fn specific_claims_of_real_vectors() {
     );
     assert_eq!(v.runtime_data().unwrap().len(), 1200);
 
-    let Some((ev, certs, at)) = vector("trustee-milan-v2-vcek") else {
-        return;
-    };
+    let (ev, certs, at) = vector("trustee-milan-v2-vcek");
     let v = verify(&ev, &certs, &[], &SnpTrustAnchors::amd(), at).unwrap();
     // CURRENT_TCB differs from REPORTED_TCB here; the VCEK matches the reported one.
     assert_eq!(v.claims().current_tcb.microcode, 0xce);
@@ -285,9 +275,7 @@ fn specific_claims_of_real_vectors() {
 
 #[test]
 fn tampered_reports_fail_the_signature() {
-    let Some((ev, certs, at)) = vector("trustee-milan-v2-vcek") else {
-        return;
-    };
+    let (ev, certs, at) = vector("trustee-milan-v2-vcek");
     let anchors = SnpTrustAnchors::amd();
     let mut bad = ev.clone();
     bad[42] = bad[42].wrapping_add(1);
@@ -314,9 +302,7 @@ fn tampered_reports_fail_the_signature() {
 #[test]
 fn certificate_field_checks_after_the_signature() {
     // The TCB and hwID checks on their own (a real signature cannot cover altered fields).
-    let Some((ev, certs, _)) = vector("trustee-milan-v2-vcek") else {
-        return;
-    };
+    let (ev, certs, _) = vector("trustee-milan-v2-vcek");
     let leaf = x509::parse_cert(&certs[0], "vcek").unwrap();
     let mut report = SnpReport::parse(&ev).unwrap();
     verify::check_tcb(&report, &leaf, Product::Milan).unwrap();
@@ -346,15 +332,18 @@ fn certificate_field_checks_after_the_signature() {
     );
 
     // Turin: 8-byte hwID against the first 8 bytes of CHIP_ID, FMC in the TCB.
-    let Some((ev, certs, _)) = vector("oak-turin-v5-vcek") else {
-        return;
-    };
+    let (ev, certs, _) = vector("oak-turin-v5-vcek");
     let leaf = x509::parse_cert(&certs[0], "vcek").unwrap();
     let mut report = SnpReport::parse(&ev).unwrap();
     verify::check_hwid(&report, &leaf, Product::Turin).unwrap();
     verify::check_tcb(&report, &leaf, Product::Turin).unwrap();
     // Decoding the Turin TCB with the Milan layout would not match the certificate.
-    assert!(verify::check_tcb(&report, &leaf, Product::Milan).is_err());
+    assert_eq!(
+        verify::check_tcb(&report, &leaf, Product::Milan)
+            .unwrap_err()
+            .reason,
+        Reason::TcbExtensionMismatch
+    );
     report.reported_tcb += 1; // FMC byte
     assert_eq!(
         verify::check_tcb(&report, &leaf, Product::Turin)
@@ -373,9 +362,7 @@ fn certificate_field_checks_after_the_signature() {
 
 #[test]
 fn time_is_checked_against_every_certificate() {
-    let Some((ev, certs, _)) = vector("trustee-milan-v2-vcek") else {
-        return;
-    };
+    let (ev, certs, _) = vector("trustee-milan-v2-vcek");
     let anchors = SnpTrustAnchors::amd();
     // VCEK notBefore is 2023-01-24T17:58:26Z.
     assert_eq!(
@@ -400,9 +387,7 @@ fn time_is_checked_against_every_certificate() {
         Reason::CertificateExpired
     );
     // The VLEK lives one year (until 2025-12-10T22:14:21Z).
-    let Some((ev, certs, _)) = vector("trustee-milan-v3-vlek-aws") else {
-        return;
-    };
+    let (ev, certs, _) = vector("trustee-milan-v3-vlek-aws");
     assert_eq!(
         reason(verify(
             &ev,
@@ -417,13 +402,11 @@ fn time_is_checked_against_every_certificate() {
 
 #[test]
 fn certificates_of_the_wrong_product_or_kind() {
-    let Some(snp) = snp_dir() else { return };
+    let snp = snp_dir();
     let anchors = SnpTrustAnchors::amd();
     let milan_chain =
         x509::certs_from_pem(&read(&snp.join("amd-roots/ask_ark_milan.pem"))).unwrap();
-    let Some((genoa_ev, genoa_certs, genoa_at)) = vector("oak-genoa-v5-vcek") else {
-        return;
-    };
+    let (genoa_ev, genoa_certs, genoa_at) = vector("oak-genoa-v5-vcek");
     let genoa_vcek = read(&snp.join("oak-genoa-v5-vcek/vcek.der"));
     let milan_vcek = read(&snp.join("trustee-milan-v2-vcek/test-vcek.der"));
 
@@ -454,9 +437,7 @@ fn certificates_of_the_wrong_product_or_kind() {
         Reason::ProductMismatch
     );
     // A v2 Milan report carries no CPUID: a Genoa VCEK chains fine but cannot sign it.
-    let Some((milan_ev, _, _)) = vector("trustee-milan-v2-vcek") else {
-        return;
-    };
+    let (milan_ev, _, _) = vector("trustee-milan-v2-vcek");
     assert_eq!(
         reason(verify(&milan_ev, &genoa_certs, &[], &anchors, genoa_at)),
         Reason::ReportSignatureInvalid
@@ -503,9 +484,7 @@ fn certificates_of_the_wrong_product_or_kind() {
         )),
         Reason::CertificateMissing
     );
-    let Some((vlek_ev, _, vlek_at)) = vector("trustee-milan-v3-vlek-aws") else {
-        return;
-    };
+    let (vlek_ev, _, vlek_at) = vector("trustee-milan-v3-vlek-aws");
     assert_eq!(
         reason(verify(
             &vlek_ev,
@@ -539,9 +518,7 @@ fn certificates_of_the_wrong_product_or_kind() {
 
 #[test]
 fn trust_is_the_pin_not_the_chain() {
-    let Some((ev, certs, at)) = vector("trustee-milan-v2-vcek") else {
-        return;
-    };
+    let (ev, certs, at) = vector("trustee-milan-v2-vcek");
     // certs = [VCEK, ASK, ARK] in manifest order.
     assert_eq!(
         reason(verify(&ev, &certs, &[], &SnpTrustAnchors::empty(), at)),
@@ -593,7 +570,7 @@ fn amd_anchors_are_complete_and_pinned() {
             format!("SEV-VLEK-{product}")
         );
     }
-    let Some(snp) = snp_dir() else { return };
+    let snp = snp_dir();
     for file in [
         "ask_ark_milan.pem",
         "ask_ark_genoa.pem",
@@ -609,7 +586,7 @@ fn amd_anchors_are_complete_and_pinned() {
 
 #[test]
 fn turin_chain_only_vector() {
-    let Some(snp) = snp_dir() else { return };
+    let snp = snp_dir();
     let dir = snp.join("virtee-sev-turin-vcek-chain");
     let vcek_der = read(&dir.join("vcek_turin.der"));
     let chain = x509::certs_from_pem(&read(&dir.join("cert_chain_turin"))).unwrap();
@@ -668,9 +645,7 @@ fn turin_chain_only_vector() {
 
 #[test]
 fn parse_rejects_malformed_reports() {
-    let Some((ev, _, _)) = vector("trustee-milan-v2-vcek") else {
-        return;
-    };
+    let (ev, _, _) = vector("trustee-milan-v2-vcek");
     let err = |b: &[u8]| SnpReport::parse(b).unwrap_err().reason;
     assert_eq!(err(&ev[..1183]), Reason::Truncated);
     assert_eq!(err(&[]), Reason::Truncated);
@@ -709,7 +684,8 @@ fn parse_rejects_malformed_reports() {
             e.detail
         );
     }
-    // key_info: reserved bits, reserved signing-key encodings, mask with a non-zero chip.
+    // key_info: reserved bits, reserved signing-key encodings, MASK_CHIP_KEY (an unsigned
+    // report, whatever its CHIP_ID).
     let mut r = ev.clone();
     r[0x48] = 0x20;
     assert_eq!(err(&r), Reason::ReservedNotZero);
@@ -718,7 +694,9 @@ fn parse_rejects_malformed_reports() {
     assert_eq!(err(&r), Reason::InvalidField);
     let mut r = ev.clone();
     r[0x48] = 0b10;
-    assert_eq!(err(&r), Reason::InvalidField);
+    assert_eq!(err(&r), Reason::ReportChipKeyMasked);
+    r[0x1A0..0x1E0].fill(0);
+    assert_eq!(err(&r), Reason::ReportChipKeyMasked);
     // Field decoding.
     let rep = SnpReport::parse(&ev).unwrap();
     assert_eq!(rep.as_bytes(), &ev[..]);
@@ -735,9 +713,7 @@ fn parse_rejects_malformed_reports() {
 
 #[test]
 fn hcl_wrapper_is_bound_by_report_data() {
-    let Some((ev, certs, at)) = vector("trustee-az-snp-vtpm-milan-v2-hcl") else {
-        return;
-    };
+    let (ev, certs, at) = vector("trustee-az-snp-vtpm-milan-v2-hcl");
     let anchors = SnpTrustAnchors::amd();
     let parsed = SnpEvidence::parse(&ev).unwrap();
     assert!(matches!(parsed, SnpEvidence::AzureHcl { .. }));
@@ -770,8 +746,10 @@ fn hcl_wrapper_is_bound_by_report_data() {
         Reason::UnsupportedAlgorithm
     );
     let mut bad = ev.clone();
-    bad[1216 + 16] ^= 1; // variable data size
-    assert!(SnpEvidence::parse(&bad).is_err());
+    bad[1216 + 16] ^= 1; // variable data size, no longer data_size - 20
+    let e = SnpEvidence::parse(&bad).unwrap_err();
+    assert_eq!(e.reason, Reason::InvalidField);
+    assert!(e.detail.contains("variable_data_size"), "{e}");
     assert_eq!(
         SnpEvidence::parse(&ev[..1300]).unwrap_err().reason,
         Reason::Truncated
@@ -791,18 +769,33 @@ fn hcl_wrapper_is_bound_by_report_data() {
 
 #[test]
 fn every_signed_byte_matters() {
-    let Some((ev, certs, at)) = vector("trustee-milan-v2-vcek") else {
-        return;
-    };
+    let (ev, certs, at) = vector("trustee-milan-v2-vcek");
     let anchors = SnpTrustAnchors::amd();
-    assert!(verify(&ev, &certs, &[], &anchors, at).is_ok());
+    verify(&ev, &certs, &[], &anchors, at).expect("the control verifies");
     for i in 0..0x2A0 {
         let mut bad = ev.clone();
         bad[i] ^= 0xFF;
-        assert!(
-            verify(&bad, &certs, &[], &anchors, at).is_err(),
-            "flipping byte {i:#x} was accepted"
-        );
+        let got = verify(&bad, &certs, &[], &anchors, at)
+            .err()
+            .unwrap_or_else(|| panic!("flipping byte {i:#x} was accepted"))
+            .reason;
+        // The parser's reason where the flip breaks a field's rules; otherwise the
+        // signature, or the certificate-versus-report check the flipped field feeds.
+        match SnpReport::parse(&bad) {
+            Err(parse) => assert_eq!(got, parse.reason, "byte {i:#x}"),
+            Ok(_) => assert!(
+                matches!(
+                    got,
+                    Reason::ReportSignatureInvalid
+                        | Reason::SigningKeyMismatch
+                        | Reason::CertificateMissing
+                        | Reason::ProductMismatch
+                        | Reason::HwIdMismatch
+                        | Reason::TcbExtensionMismatch
+                ),
+                "byte {i:#x}: {got:?}"
+            ),
+        }
     }
 }
 
@@ -817,13 +810,12 @@ fn parsers_never_panic() {
         state
     };
     let mut seeds: Vec<Vec<u8>> = vec![vec![0; 1184], b"HCLA".to_vec()];
-    if let Some(snp) = snp_dir() {
-        seeds.push(read(&snp.join("trustee-milan-v2-vcek/test-report.bin")));
-        seeds.push(read(
-            &snp.join("trustee-az-snp-vtpm-milan-v2-hcl/hcl-report.bin"),
-        ));
-        seeds.push(read(&snp.join("oak-turin-v5-vcek/report.bin")));
-    }
+    let snp = snp_dir();
+    seeds.push(read(&snp.join("trustee-milan-v2-vcek/test-report.bin")));
+    seeds.push(read(
+        &snp.join("trustee-az-snp-vtpm-milan-v2-hcl/hcl-report.bin"),
+    ));
+    seeds.push(read(&snp.join("oak-turin-v5-vcek/report.bin")));
     for seed in &seeds {
         for len in 0..=seed.len() {
             let _ = SnpReport::parse(&seed[..len]);
@@ -867,7 +859,7 @@ fn parsers_never_panic() {
 
 #[test]
 fn input_sniffing() {
-    let Some(snp) = snp_dir() else { return };
+    let snp = snp_dir();
     assert!(looks_like_snp_evidence(&read(
         &snp.join("oak-genoa-v5-vcek/report.bin")
     )));
@@ -886,7 +878,7 @@ fn input_sniffing() {
 
 #[test]
 fn synthetic_hwid_encodings() {
-    let Some(snp) = snp_dir() else { return };
+    let snp = snp_dir();
     let want: Vec<u8> = (0u8..64).collect();
     for file in ["test-vcek-invalid-legacy.der", "test-vcek-invalid-new.der"] {
         let der = read(&snp.join("trustee-milan-v2-vcek").join(file));

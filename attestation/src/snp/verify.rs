@@ -684,8 +684,9 @@ pub(super) fn check_hwid(
     leaf: &X509Certificate<'_>,
     product: Product,
 ) -> Result<(), Rejection> {
-    // With MASK_CHIP_ID the report carries zeros by design; the VCEK signature already
-    // proves which chip signed, so there is nothing more to compare.
+    // With the platform's MASK_CHIP_ID setting the report carries a zero CHIP_ID by
+    // design; the VCEK signature already proves which chip signed, so there is nothing
+    // more to compare.
     if report.chip_id_masked() {
         return Ok(());
     }

@@ -1,5 +1,6 @@
-//! TDX tests over the real vectors in `shared/vectors/tdx` (each MANIFEST `[expect]` is a
-//! test) plus negative cases derived from them by tampering.
+//! TDX tests over the real vectors in `testdata/vectors/tdx` (each MANIFEST `[expect]` is a
+//! test) plus negative cases derived from them by tampering. A missing corpus or named
+//! vector file is a failure, never a skip.
 
 use super::*;
 use crate::reason::Reason;
@@ -7,11 +8,10 @@ use crate::time::Timestamp;
 use crate::x509;
 use std::path::{Path, PathBuf};
 
-/// The corpus root (`tdx/...` paths are joined to it), `None` without the TDX vectors; the
-/// lookup and its CI rule live in `sim::vectors`.
-fn vectors() -> Option<PathBuf> {
-    let tdx = sim::vectors::platform_dir("tdx")?;
-    tdx.parent().map(Path::to_path_buf)
+/// The corpus root (`tdx/...` paths are joined to it); the lookup lives in `sim::vectors`.
+fn vectors() -> PathBuf {
+    sim::vectors::platform_dir("tdx");
+    sim::vectors::corpus_root()
 }
 
 fn read(path: &Path) -> Vec<u8> {
@@ -59,9 +59,7 @@ fn load(dir: &Path, inputs: &[String]) -> (Vec<u8>, Option<TdxCollateral>) {
 
 #[test]
 fn every_tdx_vector_meets_its_manifest() {
-    let Some(all) = sim::vectors::expectations("tdx") else {
-        return;
-    };
+    let all = sim::vectors::expectations("tdx");
     assert!(all.len() >= 7, "only {} TDX expectations found", all.len());
     for e in all {
         let name = &e.name;
@@ -174,7 +172,7 @@ fn pinned_root_is_intel_and_dcap_qvls() {
         eprintln!("note: dcap-qvl source not found, compared by behaviour only");
     }
     // Behaviour: dcap-qvl's production root accepts a real vector, as ours does.
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let shared = read(&v.join("tdx/intel-sgx-root-ca/TrustedRootCA.der"));
     assert_eq!(shared, INTEL_SGX_ROOT_CA_DER);
     let (quote, collateral) = b0c06f(&v);
@@ -187,7 +185,7 @@ fn pinned_root_is_intel_and_dcap_qvls() {
 
 #[test]
 fn parses_layouts_and_trailing_bytes() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let cases = [
         (
             format!("{GO_TDX}/tdx_prod_quote_SPR_E4.dat"),
@@ -237,7 +235,7 @@ fn parses_layouts_and_trailing_bytes() {
 
 #[test]
 fn parse_rejects_bad_headers_and_truncation() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     for path in [
         format!("{B0C06F}/tdx_quote"),
         format!("{TRUSTEE_V5}/tdx_quote_5.dat"),
@@ -302,7 +300,7 @@ fn parse_rejects_bad_headers_and_truncation() {
 
 #[test]
 fn tampered_quote_signatures_are_rejected() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let (quote, collateral) = b0c06f(&v);
     let anchors = TdxTrustAnchors::intel();
     let when = at(B0C06F_AT);
@@ -346,7 +344,7 @@ fn tampered_quote_signatures_are_rejected() {
 
 #[test]
 fn every_signed_byte_flip_is_rejected() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let (quote, collateral) = b0c06f(&v);
     let anchors = TdxTrustAnchors::intel();
     let when = at(B0C06F_AT);
@@ -363,7 +361,7 @@ fn every_signed_byte_flip_is_rejected() {
 
 #[test]
 fn collateral_time_window_is_checked() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let (quote, collateral) = b0c06f(&v);
     let anchors = TdxTrustAnchors::intel();
     let (from, until) = collateral.validity_window();
@@ -396,7 +394,7 @@ fn collateral_time_window_is_checked() {
 
 #[test]
 fn tampered_collateral_json_is_rejected() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let (quote, collateral) = b0c06f(&v);
     let anchors = TdxTrustAnchors::intel();
     let when = at(B0C06F_AT);
@@ -429,7 +427,7 @@ fn tampered_collateral_json_is_rejected() {
 
 #[test]
 fn tampered_pcs_tcb_info_is_rejected() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let dir = v.join(GO_TDX);
     let quote = read(&v.join(TRUSTEE_V4).join("tdx_quote_4.dat"));
     let when = at("2023-07-01T01:00:00Z");
@@ -461,7 +459,7 @@ fn tampered_pcs_tcb_info_is_rejected() {
 
 #[test]
 fn collateral_for_another_platform_is_rejected() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     // The b0c06f quote with the 20a06f collateral, at a time both are valid.
     let (quote, _) = b0c06f(&v);
     let json = read(&v.join(NEAR).join("quote_collateral.json"));
@@ -474,7 +472,7 @@ fn collateral_for_another_platform_is_rejected() {
 
 #[test]
 fn td15_quote_with_matching_fmspc_collateral_has_no_tcb_level() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let quote = read(&v.join(TRUSTEE_V5).join("tdx_quote_5.dat"));
     let json = read(&v.join(PHALA_V5).join("tdx_quote_outdated_collateral.json"));
     let collateral = TdxCollateral::from_dcap_qvl_json(&json).unwrap();
@@ -491,7 +489,7 @@ fn td15_quote_with_matching_fmspc_collateral_has_no_tcb_level() {
 
 #[test]
 fn pcs_parts_accept_hex_and_pem_crls_and_report_ambiguity() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let dir = v.join(GO_TDX);
     let der = read(&dir.join("pckcrl"));
     let mut parts = CollateralParts::default();
@@ -511,7 +509,7 @@ fn pcs_parts_accept_hex_and_pem_crls_and_report_ambiguity() {
 
 #[test]
 fn signature_only_vectors_verify_without_collateral() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     for (path, when) in [
         (
             "tdx/trustee-az-tdx-vtpm-v4-00806f05-sigonly/td-quote.bin",
@@ -575,7 +573,7 @@ fn pem_of(ders: &[&[u8]]) -> Vec<u8> {
 
 #[test]
 fn pck_chain_must_lead_to_the_pinned_root() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let (quote, collateral) = b0c06f(&v);
     let when = at(B0C06F_AT);
     let intel = TdxTrustAnchors::intel();
@@ -643,7 +641,7 @@ fn parsers_never_panic_on_truncated_or_random_input() {
             }
         }
     }
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let quote = read(&v.join(TRUSTEE_V5).join("tdx_quote_5.dat"));
     for len in 0..quote.len() {
         match Quote::parse(&quote[..len]) {
@@ -660,7 +658,7 @@ fn parsers_never_panic_on_truncated_or_random_input() {
 
 #[test]
 fn claims_expose_measurements() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let (quote, collateral) = b0c06f(&v);
     let verified = verify(
         &quote,

@@ -32,6 +32,8 @@ pub fn start_runtime_with(
     state_dir: &Path,
     no_receipts: bool,
 ) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    // Fails here, naming the fetch script, when the model is missing.
+    inference::gguf::model_for_tests();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let state_dir = state_dir.to_owned();
@@ -147,6 +149,32 @@ impl FakeEvidence {
 pub struct FakeRuntime {
     pub addr: SocketAddr,
     pub received: Arc<Mutex<Vec<u8>>>,
+    /// How many connections have ended (on the server's side).
+    closed: tokio::sync::watch::Receiver<usize>,
+}
+
+impl FakeRuntime {
+    /// Waits until `n` connections have ended on the server's side (bounded: 30 s), so
+    /// that everything a client sent on them is in [`FakeRuntime::received`].
+    pub async fn wait_closed(&self, n: usize) {
+        let mut closed = self.closed.clone();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            closed.wait_for(|c| *c >= n),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{n} connection(s) still open after 30 s"))
+        .unwrap();
+    }
+}
+
+/// Counts a connection as ended when dropped, whichever way its task ends.
+struct ClosedOnDrop(Arc<tokio::sync::watch::Sender<usize>>);
+
+impl Drop for ClosedOnDrop {
+    fn drop(&mut self) {
+        self.0.send_modify(|c| *c += 1);
+    }
 }
 
 pub async fn fake_runtime(
@@ -162,6 +190,8 @@ pub async fn fake_runtime(
     let addr = listener.local_addr().unwrap();
     let received = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&received);
+    let (closed_tx, closed) = tokio::sync::watch::channel(0);
+    let closed_tx = Arc::new(closed_tx);
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
@@ -170,7 +200,9 @@ pub async fn fake_runtime(
             let acceptor = acceptor.clone();
             let sink = Arc::clone(&sink);
             let reply = attestation_reply.clone();
+            let ended = ClosedOnDrop(Arc::clone(&closed_tx));
             tokio::spawn(async move {
+                let _ended = ended;
                 let Ok(mut tls) = acceptor.accept(tcp).await else {
                     return;
                 };
@@ -194,7 +226,11 @@ pub async fn fake_runtime(
             });
         }
     });
-    FakeRuntime { addr, received }
+    FakeRuntime {
+        addr,
+        received,
+        closed,
+    }
 }
 
 /// A plain-HTTP server (no TLS) that records what it receives and answers 400.
@@ -203,8 +239,11 @@ pub async fn plain_http_server() -> FakeRuntime {
     let addr = listener.local_addr().unwrap();
     let received = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&received);
+    let (closed_tx, closed) = tokio::sync::watch::channel(0);
+    let closed_tx = Arc::new(closed_tx);
     tokio::spawn(async move {
         while let Ok((mut tcp, _)) = listener.accept().await {
+            let _ended = ClosedOnDrop(Arc::clone(&closed_tx));
             let mut buf = [0u8; 4096];
             if let Ok(n) = tcp.read(&mut buf).await {
                 sink.lock().unwrap().extend_from_slice(&buf[..n]);
@@ -216,5 +255,9 @@ pub async fn plain_http_server() -> FakeRuntime {
                 .await;
         }
     });
-    FakeRuntime { addr, received }
+    FakeRuntime {
+        addr,
+        received,
+        closed,
+    }
 }

@@ -18,20 +18,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The bundled model, or return from the test saying it was skipped.
-#[allow(unused_macros)]
-macro_rules! model_or_skip {
-    () => {
-        match common::model() {
-            Some(m) => m,
-            None => {
-                eprintln!("SKIPPED: the bundled model is missing (run scripts/fetch-model.sh)");
-                return;
-            }
-        }
-    };
-}
-
 /// A multi-threaded tokio runtime for a test's client side.
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -41,8 +27,8 @@ pub fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// The bundled model, or None (the caller prints why it skips).
-pub fn model() -> Option<PathBuf> {
+/// The bundled model (a test that needs it fails when it is missing).
+pub fn model() -> PathBuf {
     inference::gguf::model_for_tests()
 }
 
@@ -313,6 +299,37 @@ impl RequestExt for AttestedConnection {
 }
 
 /// Server-sent events of a body: the `data:` payloads, in order.
+/// The value of an unlabelled metric (a gauge such as `veritee_jobs_active`) in
+/// `/metrics`.
+pub async fn metric(c: &mut AttestedConnection, name: &str) -> f64 {
+    let reply = c.request("GET", "/metrics", b"").await;
+    assert_eq!(reply.status, 200);
+    let text = String::from_utf8(reply.body).unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{name} is not in /metrics:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Polls `/metrics` until `name` satisfies `ok` (bounded: 60 s); the runtime's own state
+/// decides when a test goes on, not a sleep.
+pub async fn wait_for_metric(c: &mut AttestedConnection, name: &str, ok: impl Fn(f64) -> bool) {
+    let start = Instant::now();
+    loop {
+        let value = metric(c, name).await;
+        if ok(value) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{name} is still {value} after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 pub fn sse_events(body: &[u8]) -> Vec<String> {
     String::from_utf8(body.to_vec())
         .unwrap()
