@@ -25,14 +25,6 @@ pub(crate) enum Disk {
 }
 
 impl Disk {
-    pub(crate) fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        match self {
-            Disk::Real => fs::create_dir_all(path),
-            #[cfg(test)]
-            Disk::Sim(s) => s.create_dir_all(path),
-        }
-    }
-
     /// Fails with `AlreadyExists` if the name is taken.
     pub(crate) fn create_dir(&self, path: &Path) -> io::Result<()> {
         match self {
@@ -266,25 +258,6 @@ pub(crate) mod sim {
             let n = st.nodes.len() - 1;
             st.names.insert(path.to_path_buf(), n);
             n
-        }
-
-        pub(crate) fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-            let mut st = self.op()?;
-            if path == self.base {
-                return Ok(());
-            }
-            self.check_inside(path)?;
-            let rel = path.strip_prefix(&self.base).expect("checked inside");
-            let mut at = self.base.clone();
-            for c in rel.components() {
-                at.push(c);
-                if self.is_dir(&st, &at) {
-                    continue;
-                }
-                fs::create_dir(&at)?;
-                Self::add(&mut st, &at, Node::Dir);
-            }
-            Ok(())
         }
 
         pub(crate) fn create_dir(&self, path: &Path) -> io::Result<()> {
