@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# Tests the sealed guest image (images/, scripts/build-image.sh) under QEMU TCG (no KVM):
+#
+#   1. reproducibility: the release image built twice; SHA-256 of every artifact must match
+#   2. the release image boots (direct kernel boot: kernel + initrd + command line), systemd
+#      starts veritee-enclave, which finds no TEE, says so and stops: the VM powers off
+#   3. a copy of the release disk with one byte of the root file system changed: dm-verity
+#      refuses it (kernel panic on corruption) and the runtime never starts
+#   4. the development image (--dev, SIMULATED TEE) boots and serves on a port forwarded by
+#      QEMU user networking; `veritee attest --nonce` verifies it under the policy the guest
+#      wrote (exported on its second serial port) and `veritee chat` gets an answer whose
+#      receipt checks; then an ACPI power-down stops it cleanly
+#
+#   scripts/image-test.sh [WORKDIR]      (default: target/image-test; needs root)
+#
+# Every QEMU run has a time limit (VERITEE_QEMU_TIMEOUT, default 900 s) and is killed at the
+# end. Boot timings go to WORKDIR/timings.txt. Environment as for build-image.sh.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+work="${1:-$repo/target/image-test}"
+cache="${VERITEE_IMAGE_CACHE:-$repo/target/image-cache}"
+qemu_timeout="${VERITEE_QEMU_TIMEOUT:-900}"
+tools="$cache/tools"
+die() { echo "image-test: FAIL: $*" >&2; exit 1; }
+log() { echo "image-test: $*" >&2; }
+pass() { echo "image-test: ok: $*" >&2; }
+mkdir -p "$work"
+work="$(cd "$work" && pwd)"
+: >"$work/timings.txt"
+
+qemu_pid=""
+cleanup() {
+    if [ -n "$qemu_pid" ] && kill -0 "$qemu_pid" 2>/dev/null; then
+        kill -TERM "$qemu_pid" 2>/dev/null || true
+        sleep 2
+        kill -KILL "$qemu_pid" 2>/dev/null || true
+    fi
+}
+trap cleanup EXIT
+
+# ---- 1. Reproducibility. ----
+log "building the release image twice (build-image.sh; the runtime is built once)"
+t0=$(date +%s)
+bash "$repo/scripts/build-image.sh" "$work/release-a"
+t1=$(date +%s)
+VERITEE_ENCLAVE_BIN="$cache/bin/release/veritee-enclave" VERITEE_IMAGE_CACHE_ONLY=metadata \
+    bash "$repo/scripts/build-image.sh" "$work/release-b"
+t2=$(date +%s)
+echo "release build A: $((t1 - t0)) s (incl. cargo check of the runtime); build B: $((t2 - t1)) s" >>"$work/timings.txt"
+if ! diff <(cd "$work/release-a" && sha256sum -- *) <(cd "$work/release-b" && sha256sum -- *) >"$work/repro.diff"; then
+    cat "$work/repro.diff" >&2
+    die "the two release builds differ (above: sha256sum of A vs B)"
+fi
+pass "two release builds are bit-identical: $(cd "$work/release-a" && ls | wc -l) artifacts, $(cd "$work/release-a" && sha256sum veritee.raw veritee.vmlinuz veritee.initrd | awk '{printf "%s %s… ", $2, substr($1,1,16)}')"
+
+# ---- QEMU (from the tools root), direct kernel boot, TCG. ----
+# start_qemu DIR NAME [HOSTPORT]: boots DIR/NAME.{vmlinuz,initrd,cmdline,raw} with a blank state
+# disk DIR/state.img; serial 0 -> DIR/console.log, serial 1 -> DIR/ttyS1.log.
+start_qemu() {
+    local dir="$1" name="$2" port="${3:-}"
+    rm -f "$dir/console.log" "$dir/ttyS1.log" "$dir/qemu.log" "$dir/monitor.sock"
+    rm -f "$dir/state.img"
+    truncate -s 512M "$dir/state.img"
+    local net="-nic none"
+    [ -n "$port" ] && net="-netdev user,id=n0,hostfwd=tcp:127.0.0.1:$port-:8443 -device virtio-net-pci,netdev=n0"
+    cat >"$dir/qemu.sh" <<EOF
+#!/bin/sh
+exec timeout --kill-after=10 $qemu_timeout qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp 2 -m 2048 \\
+    -display none -no-reboot -monitor unix:/w/monitor.sock,server,nowait \\
+    -serial file:/w/console.log -serial file:/w/ttyS1.log \\
+    -kernel /w/$name.vmlinuz -initrd /w/$name.initrd -append "\$(cat /w/$name.cmdline)" \\
+    -drive file=/w/$name.raw,format=raw,if=none,id=root,readonly=on -device virtio-blk-pci,drive=root \\
+    -drive file=/w/state.img,format=raw,if=none,id=state -device virtio-blk-pci,drive=state,serial=veritee-state \\
+    -device virtio-rng-pci $net
+EOF
+    chmod +x "$dir/qemu.sh"
+    unshare --mount --propagation private -- /bin/sh -eu -c '
+        t="$1"; d="$2"
+        mount --bind "$t" "$t"
+        mount -t proc proc "$t/proc"
+        mount --rbind /dev "$t/dev"
+        mount --rbind /sys "$t/sys"
+        mkdir -p "$t/w"
+        mount --bind "$d" "$t/w"
+        exec chroot "$t" /usr/bin/env -i PATH=/usr/sbin:/usr/bin /w/qemu.sh
+    ' start_qemu "$tools" "$dir" >"$dir/qemu.log" 2>&1 &
+    qemu_pid=$!
+    qemu_started=$(date +%s.%N)
+}
+# wait_for DIR FILE REGEX SECONDS: until FILE matches REGEX (grep -E); 1 if QEMU ended first.
+wait_for() {
+    local dir="$1" file="$2" pattern="$3" limit="$4" i=0
+    while [ "$i" -lt "$limit" ]; do
+        grep -aqE -- "$pattern" "$dir/$file" 2>/dev/null && return 0
+        kill -0 "$qemu_pid" 2>/dev/null || { grep -aqE -- "$pattern" "$dir/$file" 2>/dev/null && return 0; return 1; }
+        sleep 1; i=$((i + 1))
+    done
+    return 1
+}
+wait_exit() { # SECONDS: until QEMU has exited
+    local i=0
+    while kill -0 "$qemu_pid" 2>/dev/null && [ "$i" -lt "$1" ]; do sleep 1; i=$((i + 1)); done
+    ! kill -0 "$qemu_pid" 2>/dev/null
+}
+elapsed() { echo "$(date +%s.%N) - $qemu_started" | bc 2>/dev/null || python3 -c "import time;print(round(time.time()-$qemu_started,1))"; }
+show_console() { echo "---- $1/console.log (last 40 lines, audit lines dropped) ----" >&2; grep -av ' audit: ' "$1/console.log" | tail -40 >&2 || true; }
+
+# ---- 2. The release image: starts, finds no TEE, fails closed. ----
+boot="$work/boot-release"
+rm -rf "$boot"; mkdir -p "$boot"
+cp "$work/release-a"/veritee.{vmlinuz,initrd,cmdline,raw} "$boot/"
+log "booting the release image (TCG; a few minutes)"
+start_qemu "$boot" veritee
+# (systemd's status lines carry colour codes between "Started" and the unit name)
+wait_for "$boot" console.log "Started .{0,16}veritee-enclave\.service" 600 || { show_console "$boot"; die "release: systemd did not start veritee-enclave.service"; }
+started=$(elapsed)
+wait_for "$boot" console.log "This does not look like an SEV-SNP or TDX guest" 300 || { show_console "$boot"; die "release: no fail-closed message from the runtime"; }
+failed=$(elapsed)
+wait_exit 180 || { show_console "$boot"; die "release: the VM did not power off after the runtime stopped"; }
+grep -aq "reboot: Power down" "$boot/console.log" || { show_console "$boot"; die "release: no power-down"; }
+grep -aqF "SIMULATED" "$boot/console.log" && { show_console "$boot"; die "release: the console mentions SIMULATED"; }
+msg="$(grep -a 'veritee-enclave\[' "$boot/console.log" | grep -av ' audit: ' | sed 's/^.*veritee-enclave\[[0-9]*\]: //' | head -5)"
+pass "release image: runtime started at ${started%.*} s, failed closed at ${failed%.*} s, VM powered off; it said:"
+printf '    %s\n' "$msg" >&2
+echo "release boot (TCG): veritee-enclave.service started ${started} s after QEMU start, fail-closed message at ${failed} s" >>"$work/timings.txt"
+
+# ---- 3. One byte of the root changed: dm-verity refuses it. ----
+tamper="$work/boot-tamper"
+rm -rf "$tamper"; mkdir -p "$tamper"
+cp "$work/release-a"/veritee.{vmlinuz,initrd,cmdline,raw} "$tamper/"
+off="$(python3 - "$tamper/veritee.raw" <<'PY'
+import struct, sys, uuid
+ROOT = uuid.UUID("4f68bce3-e8cd-4db1-96e7-fbcaf984b709")
+with open(sys.argv[1], "r+b") as f:
+    f.seek(512); hdr = f.read(92)
+    lba, count, size = struct.unpack_from("<QII", hdr, 72)
+    f.seek(lba * 512); table = f.read(count * size)
+    for i in range(count):
+        e = table[i * size:(i + 1) * size]
+        if uuid.UUID(bytes_le=e[:16]) == ROOT:
+            off = struct.unpack_from("<Q", e, 32)[0] * 512 + 1024   # erofs superblock magic
+            f.seek(off); b = f.read(1); f.seek(off); f.write(bytes([b[0] ^ 0x01]))
+            print(off); break
+PY
+)"
+[ -n "$off" ] || die "tamper: no root partition found"
+cmp -l "$work/release-a/veritee.raw" "$tamper/veritee.raw" | wc -l | grep -qx 1 || die "tamper: expected exactly one changed byte"
+log "booting the release image with byte $off (the root's erofs superblock) flipped"
+start_qemu "$tamper" veritee
+wait_exit 600 || { show_console "$tamper"; die "tamper: the VM did not stop"; }
+grep -aqE "device-mapper: verity: .*data block [0-9]+ is corrupted" "$tamper/console.log" || { show_console "$tamper"; die "tamper: no dm-verity corruption message"; }
+grep -aqF "Kernel panic - not syncing: dm-verity device corrupted" "$tamper/console.log" || { show_console "$tamper"; die "tamper: no panic on corruption"; }
+grep -aqE "Started .{0,16}veritee-enclave\.service" "$tamper/console.log" && die "tamper: the runtime started on a corrupted root"
+pass "tampered root: $(grep -aoE 'device-mapper: verity: [^ ]+ data block [0-9]+ is corrupted' "$tamper/console.log" | head -1); kernel panic; runtime never started"
+
+# ---- 4. The development image: attest and chat through the forwarded port. ----
+log "building the development image (--dev) and the client"
+bash "$repo/scripts/build-image.sh" "$work/dev" --dev
+(cd "$repo" && cargo build -q -p veritee-client)
+client="${CARGO_TARGET_DIR:-$repo/target}/debug/veritee"
+dev="$work/boot-dev"
+rm -rf "$dev"; mkdir -p "$dev"
+cp "$work/dev"/veritee-dev-SIMULATED.{vmlinuz,initrd,cmdline,raw} "$dev/"
+port="${VERITEE_IMAGE_TEST_PORT:-$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')}"
+log "booting the development image, port 127.0.0.1:$port -> guest 8443"
+start_qemu "$dev" veritee-dev-SIMULATED "$port"
+wait_for "$dev" console.log "veritee-enclave: listening on https://" 900 || { show_console "$dev"; die "dev: the runtime did not start serving"; }
+serving=$(elapsed)
+wait_for "$dev" ttyS1.log "auditor_hpke_keys" 120 || { show_console "$dev"; die "dev: no policy on the second serial port"; }
+tr -d '\r' <"$dev/ttyS1.log" >"$dev/policy.toml"
+grep -q '^dangerous_trusted_roots' "$dev/policy.toml" || die "dev: the exported policy has no dangerous_trusted_roots"
+url="https://127.0.0.1:$port"
+timeout 300 "$client" attest "$url" --policy "$dev/policy.toml" --nonce >"$dev/attest.txt" 2>&1 || { cat "$dev/attest.txt" >&2; die "dev: veritee attest failed"; }
+grep -q "VERIFIED" "$dev/attest.txt" || { cat "$dev/attest.txt" >&2; die "dev: attest did not say VERIFIED"; }
+pass "dev image: veritee attest --nonce verified it ($(grep -E '^\s+measurement' "$dev/attest.txt" | tr -s ' '))"
+c0=$(date +%s.%N)
+timeout 600 "$client" chat "$url" --policy "$dev/policy.toml" -m "What is the capital of France? Answer in one sentence." --max-tokens 16 --temperature 0 >"$dev/chat.txt" 2>&1 || { cat "$dev/chat.txt" >&2; die "dev: veritee chat failed"; }
+c1=$(date +%s.%N)
+grep -qE '^\[receipt seq 0 verified' "$dev/chat.txt" || { cat "$dev/chat.txt" >&2; die "dev: no verified receipt"; }
+pass "dev image: veritee chat answered with a verified receipt:"
+sed 's/^/    /' "$dev/chat.txt" >&2
+# ACPI power-down: systemd stops the runtime (SIGTERM, drain), which powers the VM off.
+python3 - "$dev/monitor.sock" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); time.sleep(0.5)
+s.sendall(b"system_powerdown\n"); time.sleep(0.5); s.close()
+PY
+wait_exit 300 || { show_console "$dev"; die "dev: the VM did not power off after system_powerdown"; }
+grep -aqF "veritee-enclave: stopped; every in-flight request finished" "$dev/console.log" || { show_console "$dev"; die "dev: the runtime did not stop cleanly"; }
+pass "dev image: ACPI power-down stopped the runtime cleanly and the VM powered off"
+echo "dev boot (TCG): serving (listening line) ${serving} s after QEMU start; chat (16 tokens max) took $(python3 -c "print(round($c1-$c0,1))") s" >>"$work/timings.txt"
+cat "$work/timings.txt" >&2
+echo "image-test: 4 passed, 0 failed"
