@@ -6,6 +6,7 @@
 //! | [`snp`] | the SEV-SNP launch digest (the attestation report's `MEASUREMENT`), also for a Coconut-SVSM launch | OVMF bytes, or hash-only inputs ([`snp::SnpFirmware::from_parts`]) |
 //! | [`sev`] | the SEV and SEV-ES launch digests (SHA-256) | OVMF bytes |
 //! | [`tdx`] | TDX `MRTD` (both page-add orders), RTMR replay of a CC event log, the measurement fields of a quote | TDVF metadata, event digests, quote bytes |
+//! | [`eventlog`] | the RTMR events of a CC event log in JSON (dstack's format) | the log's bytes |
 //! | [`hashes`] | the kernel / initrd / command-line hashes table QEMU places in guest memory for direct boot (`kernel-hashes=on`) | the three SHA-256 digests |
 //! | [`vmsa`] | the initial VMSA page of each vCPU (QEMU, EC2, GCE, SVSM), and vCPU signatures by QEMU CPU model | reset EIP, guest features, vCPU signature |
 //!
@@ -30,6 +31,7 @@
 //! `testdata/vectors/measure` (`host/tests/measure_fixtures.rs`), including a
 //! hardware-signed SNP measurement and a hardware TDX quote.
 
+pub mod eventlog;
 pub mod hashes;
 pub mod ovmf;
 pub mod sev;

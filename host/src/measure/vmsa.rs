@@ -96,8 +96,30 @@ pub const fn cpu_sig(family: u32, model: u32, stepping: u32) -> u32 {
         | (stepping & 0xf)
 }
 
+/// The QEMU CPU models [`vcpu_sig`] knows, in the order sev-snp-measure lists them.
+pub const VCPU_TYPES: &[&str] = &[
+    "EPYC",
+    "EPYC-v1",
+    "EPYC-v2",
+    "EPYC-IBPB",
+    "EPYC-v3",
+    "EPYC-v4",
+    "EPYC-Rome",
+    "EPYC-Rome-v1",
+    "EPYC-Rome-v2",
+    "EPYC-Rome-v3",
+    "EPYC-Rome-v4",
+    "EPYC-Milan",
+    "EPYC-Milan-v1",
+    "EPYC-Milan-v2",
+    "EPYC-Genoa",
+    "EPYC-Genoa-v1",
+    "EPYC-Turin",
+    "EPYC-Turin-v1",
+];
+
 /// The signature a QEMU CPU model (`-cpu NAME`) reports, for the EPYC models that can run
-/// SEV guests.
+/// SEV guests ([`VCPU_TYPES`]).
 pub fn vcpu_sig(model: &str) -> Option<u32> {
     Some(match model {
         "EPYC" | "EPYC-v1" | "EPYC-v2" | "EPYC-IBPB" | "EPYC-v3" | "EPYC-v4" => cpu_sig(23, 1, 2),
@@ -257,6 +279,9 @@ mod tests {
         assert_eq!(vcpu_sig("EPYC-Turin"), Some(0xb00f00));
         assert_eq!(vcpu_sig("EPYC-Rome"), Some(0x830f10));
         assert_eq!(vcpu_sig("Skylake"), None);
+        for t in VCPU_TYPES {
+            assert!(vcpu_sig(t).is_some(), "{t}");
+        }
     }
 
     #[test]
