@@ -207,6 +207,8 @@ pub mod simulated {
                     ("vcek.der".into(), self.tee.vcek_der().to_vec()),
                     ("ask.der".into(), self.tee.ask_der().to_vec()),
                     ("ark.der".into(), self.tee.ark_der().to_vec()),
+                    // The ARK's CRL, so a policy can require revocation to be checked.
+                    ("ark.crl".into(), self.tee.ark_crl().to_vec()),
                 ],
             })
         }

@@ -44,8 +44,17 @@
 //! certificate, the names, and the chain signatures.
 //!
 //! Certificates are valid from one day before creation to ten years after.
+//!
+//! # Revocation
+//!
+//! Like AMD's KDS, the simulated platform serves a CRL signed by its ARK
+//! ([`SimulatedSnp::ark_crl`], revoking nothing), so the policy the runtime
+//! writes can require one (`revocation = "require_crl"`) and the simulated
+//! runtime exercises the same revocation check as real evidence. It is made
+//! on first use, valid from a day before to [`CRL_VALIDITY_DAYS`] after, and
+//! not stored.
 
-use crate::amd::{amd_oids, AmdCertProfile, FakeAmd, FakeProduct};
+use crate::amd::{amd_name_with_ou, amd_oids, AmdCertProfile, FakeAmd, FakeProduct};
 use crate::der;
 use crate::keys::{FakeP384Key, FakeRsaKey};
 use crate::snp::{SnpReportBuilder, SnpTcb};
@@ -84,6 +93,10 @@ const VCEK_KEY: &str = "vcek.key.pem";
 const README: &str = "README.txt";
 
 const DAY: i64 = 86_400;
+
+/// How long the simulated ARK's CRL stays current after it is made: a year, like the
+/// runtime's attested TLS certificate that carries it.
+pub const CRL_VALIDITY_DAYS: i64 = 365;
 
 /// Why a simulated TEE directory could not be loaded or created: the file
 /// (or directory) concerned and what was wrong with it.
@@ -149,6 +162,7 @@ pub struct SimulatedSnp {
     chip_id: [u8; 64],
     tcb: SnpTcb,
     report_id: [u8; 32],
+    ark_crl: std::sync::OnceLock<Vec<u8>>,
 }
 
 impl fmt::Debug for SimulatedSnp {
@@ -278,6 +292,7 @@ impl SimulatedSnp {
             chip_id,
             tcb,
             report_id,
+            ark_crl: std::sync::OnceLock::new(),
         })
     }
 
@@ -310,6 +325,29 @@ impl SimulatedSnp {
     /// The simulated VCEK (DER), signed by the ASK.
     pub fn vcek_der(&self) -> &[u8] {
         &self.vcek_der
+    }
+
+    /// The ARK's CRL (DER), as AMD's KDS serves one per product: signed by the simulated
+    /// ARK (RSA-PSS SHA-384), revoking nothing, current from a day before its first use
+    /// to [`CRL_VALIDITY_DAYS`] after. Made once per [`SimulatedSnp`] value.
+    pub fn ark_crl(&self) -> &[u8] {
+        self.ark_crl.get_or_init(|| {
+            self.ark_crl_valid(unix_now() - DAY, unix_now() + CRL_VALIDITY_DAYS * DAY)
+        })
+    }
+
+    /// An ARK CRL with a chosen validity (revoking nothing), e.g. an expired one.
+    pub fn ark_crl_valid(&self, this_update: i64, next_update: i64) -> Vec<u8> {
+        let cn = format!("ARK-{}", PRODUCT.name());
+        let template = x509_gen::CrlTemplate {
+            issuer: amd_name_with_ou(SIMULATED_ORG_UNIT, &cn),
+            this_update,
+            next_update: Some(next_update),
+            revoked: Vec::new(),
+            crl_number: 1,
+            authority_key_id: Some(x509_gen::key_identifier(&self.ark_key.spki_der()).to_vec()),
+        };
+        x509_gen::issue_crl(&template, x509_gen::Signer::RsaPss(&self.ark_key), false)
     }
 
     /// KDS-style `cert_chain` PEM: ASK first, then ARK.

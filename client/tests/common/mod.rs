@@ -6,7 +6,8 @@
 
 use attestation::binding::{ReceiptKey, RuntimeClaims, COSE_ALG_EDDSA};
 use attestation::bundle::{
-    EvidenceBundle, CERT_MEDIA_TYPE, IND_ENDORSEMENT, IND_EVIDENCE, SNP_REPORT_MEDIA_TYPE,
+    EvidenceBundle, CERT_MEDIA_TYPE, CRL_MEDIA_TYPE, IND_ENDORSEMENT, IND_EVIDENCE,
+    SNP_REPORT_MEDIA_TYPE,
 };
 use sim::tee::SimulatedSnp;
 use std::net::SocketAddr;
@@ -129,6 +130,9 @@ impl FakeEvidence {
         ] {
             b.push(label, CERT_MEDIA_TYPE, der.to_vec(), IND_ENDORSEMENT);
         }
+        // The ARK's CRL, as the simulated runtime serves it: its policy requires one.
+        let crl = self.tee.ark_crl().to_vec();
+        b.push("ark.crl", CRL_MEDIA_TYPE, crl, IND_ENDORSEMENT);
         b
     }
 

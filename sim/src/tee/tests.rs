@@ -242,6 +242,31 @@ fn generates_a_chain_that_verifies_and_reopens_identically() {
     let mut tampered = report.clone();
     tampered[0x050] ^= 1;
     assert!(vcek_public.verify(&tampered[..0x2A0], &r_s).is_err());
+
+    // The ARK's CRL: issued by exactly the ARK's name, signed by its key, current now,
+    // revoking nothing; made once per value.
+    let der = sim.ark_crl().to_vec();
+    assert_eq!(sim.ark_crl(), &der[..], "the same CRL on every call");
+    let (rest, crl) = x509_parser::parse_x509_crl(&der).unwrap();
+    assert!(rest.is_empty());
+    assert_eq!(crl.issuer().as_raw(), ark.subject().as_raw());
+    ring::signature::UnparsedPublicKey::new(
+        &ring::signature::RSA_PSS_2048_8192_SHA384,
+        ark.public_key().subject_public_key.data.as_ref(),
+    )
+    .verify(
+        crl.tbs_cert_list.as_ref(),
+        crl.signature_value.data.as_ref(),
+    )
+    .expect("CRL signature verifies with the ARK's key");
+    let now = unix_now();
+    assert!(crl.last_update().timestamp() < now);
+    let next = crl.next_update().expect("nextUpdate").timestamp();
+    assert!(
+        next > now + (CRL_VALIDITY_DAYS - 1) * DAY,
+        "current for a year"
+    );
+    assert_eq!(crl.iter_revoked_certificates().count(), 0);
 }
 
 #[test]
