@@ -191,6 +191,53 @@ pub enum Reason {
     /// dcap-qvl rejected a TDX quote for a reason no other code names (its message is in
     /// the detail).
     TdxVerificationFailed,
+
+    // ---- appended: evidence policy fields (issue 13) ----
+    /// The policy requires a current AMD CRL signed by the ARK (`revocation =
+    /// "require_crl"`) and none was supplied, so revocation of the ASK/ASVK was not checked.
+    CrlMissing,
+    /// SEV-SNP LAUNCH_TCB (the TCB the guest was launched on) is below the policy minimum.
+    LaunchTcbBelowMinimum,
+    /// SEV-SNP COMMITTED_TCB (the TCB the platform cannot roll back below) is below the
+    /// policy minimum.
+    CommittedTcbBelowMinimum,
+    /// A SEV-SNP guest-policy bit (SINGLE_SOCKET, CXL_ALLOW, MEM_AES_256_XTS, RAPL_DIS,
+    /// CIPHERTEXT_HIDING, PAGE_SWAP_DISABLE) is set where the policy forbids it, or clear
+    /// where it requires it.
+    GuestPolicyNotAllowed,
+    /// The SEV-SNP guest policy's ABI major.minor is below the policy minimum.
+    GuestAbiBelowMinimum,
+    /// A SEV-SNP PLATFORM_INFO bit (SMT_EN, TSME_EN, ...) is not what the policy says.
+    PlatformInfoNotAllowed,
+    /// SEV-SNP GUEST_SVN is below the policy minimum.
+    GuestSvnBelowMinimum,
+    /// SEV-SNP ID_KEY_DIGEST (the key that signed the ID block) is not one the policy lists.
+    IdKeyNotAllowed,
+    /// SEV-SNP AUTHOR_KEY_DIGEST is not one the policy lists.
+    AuthorKeyNotAllowed,
+    /// SEV-SNP FAMILY_ID is not one the policy lists.
+    FamilyIdMismatch,
+    /// SEV-SNP IMAGE_ID is not one the policy lists.
+    ImageIdMismatch,
+    /// TDX MRSEAM (the TDX module's measurement) is not one the policy lists.
+    MrSeamMismatch,
+    /// TDX MRSIGNERSEAM (the TDX module's signer) is not one the policy lists.
+    MrSignerSeamMismatch,
+    /// TDX XFAM (the extended features the TD may use) is not one the policy lists.
+    XfamNotAllowed,
+    /// TDX MROWNER is not one the policy lists.
+    MrOwnerMismatch,
+    /// TDX MROWNERCONFIG is not one the policy lists.
+    MrOwnerConfigMismatch,
+    /// The TDX collateral's tcbEvaluationDataNumber (TCB info or QE identity) is below the
+    /// policy minimum: it predates a TCB recovery the policy requires.
+    TcbEvaluationDataNumberBelowMinimum,
+    /// The TDX collateral (TCB info or QE identity) was issued longer before the
+    /// verification time than the policy's `max_collateral_age_days`.
+    CollateralTooOld,
+    /// A platform flag of the TDX PCK certificate (dynamic platform, cached keys, SMT
+    /// enabled) is not what the policy says, or the certificate does not state it.
+    PckPlatformFlagNotAllowed,
 }
 
 /// The layer a [`Reason`] belongs to; test vectors name the class they expect.
@@ -306,6 +353,25 @@ impl Reason {
             TranscriptMalformed => "transcript_malformed",
             TranscriptUndecryptable => "transcript_undecryptable",
             TranscriptMismatch => "transcript_mismatch",
+            CrlMissing => "crl_missing",
+            LaunchTcbBelowMinimum => "launch_tcb_below_minimum",
+            CommittedTcbBelowMinimum => "committed_tcb_below_minimum",
+            GuestPolicyNotAllowed => "guest_policy_not_allowed",
+            GuestAbiBelowMinimum => "guest_abi_below_minimum",
+            PlatformInfoNotAllowed => "platform_info_not_allowed",
+            GuestSvnBelowMinimum => "guest_svn_below_minimum",
+            IdKeyNotAllowed => "id_key_not_allowed",
+            AuthorKeyNotAllowed => "author_key_not_allowed",
+            FamilyIdMismatch => "family_id_mismatch",
+            ImageIdMismatch => "image_id_mismatch",
+            MrSeamMismatch => "mrseam_mismatch",
+            MrSignerSeamMismatch => "mrsignerseam_mismatch",
+            XfamNotAllowed => "xfam_not_allowed",
+            MrOwnerMismatch => "mrowner_mismatch",
+            MrOwnerConfigMismatch => "mrownerconfig_mismatch",
+            TcbEvaluationDataNumberBelowMinimum => "tcb_evaluation_data_number_below_minimum",
+            CollateralTooOld => "collateral_too_old",
+            PckPlatformFlagNotAllowed => "pck_platform_flag_not_allowed",
         }
     }
 
@@ -337,9 +403,13 @@ impl Reason {
             | HwIdMismatch
             | TcbExtensionMismatch
             | SimulatedRootNotTrusted => ReasonClass::Chain,
-            CollateralMissing | CollateralExpired | CollateralNotYetValid | CollateralMismatch => {
-                ReasonClass::Collateral
-            }
+            CollateralMissing
+            | CollateralExpired
+            | CollateralNotYetValid
+            | CollateralMismatch
+            | CrlMissing
+            | TcbEvaluationDataNumberBelowMinimum
+            | CollateralTooOld => ReasonClass::Collateral,
             TcbLevelNotFound | TcbRevoked | TdxModuleMismatch | QeIdentityMismatch => {
                 ReasonClass::Tcb
             }
@@ -361,7 +431,23 @@ impl Reason {
             | ModelNotAllowed
             | LaunchConfigNotAllowed
             | RuntimeVersionNotAllowed
-            | AuditorKeyNotAllowed => ReasonClass::Policy,
+            | AuditorKeyNotAllowed
+            | LaunchTcbBelowMinimum
+            | CommittedTcbBelowMinimum
+            | GuestPolicyNotAllowed
+            | GuestAbiBelowMinimum
+            | PlatformInfoNotAllowed
+            | GuestSvnBelowMinimum
+            | IdKeyNotAllowed
+            | AuthorKeyNotAllowed
+            | FamilyIdMismatch
+            | ImageIdMismatch
+            | MrSeamMismatch
+            | MrSignerSeamMismatch
+            | XfamNotAllowed
+            | MrOwnerMismatch
+            | MrOwnerConfigMismatch
+            | PckPlatformFlagNotAllowed => ReasonClass::Policy,
             BundleMalformed | ClaimsMalformed => ReasonClass::Parse,
             ClaimsNotBound | TlsKeyNotBound | NonceMismatch => ReasonClass::Binding,
             ReceiptMalformed

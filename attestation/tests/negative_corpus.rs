@@ -12,14 +12,18 @@
 
 use attestation::evidence::{TrustAnchors, VerifiedEvidence};
 use attestation::inputs::EvidenceInputs;
-use attestation::policy::{Constraint, Hex, MinTcb, Permission, Policy, SnpPolicy, TdxPolicy};
+use attestation::policy::{
+    AbiVersion, BitRule, Constraint, Hex, MinTcb, Permission, Policy, Revocation, SnpPolicy,
+    TdxPolicy,
+};
 use attestation::snp::{Product, SigningKey, SnpTrustAnchors};
 use attestation::tdx::{TcbStatus, TdxTrustAnchors};
 use attestation::{Reason, Rejection, Timestamp};
 use proptest::prelude::*;
 use sim::amd::{amd_authority_key, amd_name, amd_oids};
 use sim::collateral::{CollateralSigning, QeIdentityBuilder};
-use sim::intel::{IntelCaKind, DEFAULT_FMSPC, DEFAULT_PCESVN};
+use sim::intel::{IntelCaKind, PckConfiguration, DEFAULT_FMSPC, DEFAULT_PCESVN};
+use sim::snp::{platform_info as info, policy as guest};
 use sim::tdx::{TD_ATTR_MIGRATABLE, TD_ATTR_SEPT_VE_DISABLE};
 use sim::x509::{certificates_pem, issue_certificate, CertificateTemplate, Extension, Signer};
 use sim::{
@@ -358,6 +362,15 @@ fn tdx_custom(
     })
 }
 
+/// A PCK configuration with every flag `on`.
+fn all_pck_flags(on: bool) -> PckConfiguration {
+    PckConfiguration {
+        dynamic_platform: on,
+        cached_keys: on,
+        smt_enabled: on,
+    }
+}
+
 fn tdx(edit_quote: impl FnOnce(TdxQuoteBuilder) -> TdxQuoteBuilder) -> Setup {
     tdx_custom(|p| p, edit_quote, |c| c)
 }
@@ -438,6 +451,61 @@ fn hex48(bytes: [u8; 48]) -> Hex<48> {
     Hex(bytes)
 }
 
+/// `tcb` as a policy minimum.
+fn min_tcb(tcb: SnpTcb) -> MinTcb {
+    MinTcb {
+        bootloader: tcb.bootloader,
+        tee: tcb.tee,
+        snp: tcb.snp,
+        microcode: tcb.microcode,
+        fmc: tcb.fmc,
+    }
+}
+
+/// The default TCB of `product` with its SNP SPL one lower, as a raw TCB_VERSION.
+fn older_tcb(product: FakeProduct) -> u64 {
+    let current = SnpTcb::default_for(product);
+    SnpTcb {
+        snp: current.snp - 1,
+        ..current
+    }
+    .to_u64(product)
+}
+
+/// An empty, current CRL signed by `product`'s fake ARK (what AMD's KDS serves).
+fn ark_crl(product: FakeProduct) -> Vec<u8> {
+    amd(product).crl().build()
+}
+
+/// SNP default evidence with one guest-policy bit set to `on` and the policy's rule for
+/// that bit set to `rule`.
+fn snp_guest_bit(
+    bit: u64,
+    on: bool,
+    rule: BitRule,
+    field: fn(&mut SnpPolicy) -> &mut BitRule,
+) -> Setup {
+    snp(Genoa, |b| b.policy_bits(bit, on)).snp_policy(|p| *field(p) = rule)
+}
+
+/// SNP default evidence with PLATFORM_INFO `platform_info` and one rule set.
+fn snp_platform_bit(
+    platform_info: u64,
+    rule: BitRule,
+    field: fn(&mut SnpPolicy) -> &mut BitRule,
+) -> Setup {
+    snp(Milan, |b| b.platform_info(platform_info)).snp_policy(|p| *field(p) = rule)
+}
+
+/// Default TDX evidence whose PCK states `configuration`, with one PCK flag rule set.
+fn tdx_pck_flag(
+    configuration: Option<PckConfiguration>,
+    rule: BitRule,
+    field: fn(&mut TdxPolicy) -> &mut BitRule,
+) -> Setup {
+    tdx_custom(|p| p.configuration(configuration), |q| q, |c| c).tdx_policy(|p| *field(p) = rule)
+}
+
 /// A complete TOML policy accepting only SNP, with MEASUREMENT pinned to `measurement`.
 fn snp_only_toml(measurement: [u8; 48]) -> Policy {
     let text = format!(
@@ -451,12 +519,38 @@ dangerous_trusted_roots = []
 [snp]
 products = ["Milan", "Genoa", "Turin"]
 signing_keys = ["vcek", "vlek"]
+revocation = "dangerous_skip"
 measurement = ["{}"]
 host_data = "any"
 min_tcb = "any"
+min_launch_tcb = "any"
+min_committed_tcb = "any"
 vmpl = [0]
 migration_agent = "forbid"
 smt = "allow"
+min_guest_svn = "any"
+id_key_digest = "any"
+author_key_digest = "any"
+family_id = "any"
+image_id = "any"
+
+[snp.guest_policy]
+min_abi = "any"
+single_socket = "any"
+cxl_allow = "any"
+mem_aes_256_xts = "any"
+rapl_dis = "any"
+ciphertext_hiding = "any"
+page_swap_disable = "any"
+
+[snp.platform_info]
+smt_en = "any"
+tsme_en = "any"
+ecc_en = "any"
+rapl_dis = "any"
+ciphertext_hiding_en = "any"
+alias_check_complete = "any"
+tio_en = "any"
 "#,
         hex::encode(measurement)
     );
@@ -476,12 +570,22 @@ dangerous_trusted_roots = []
 [tdx]
 tcb_statuses = ["UpToDate"]
 forbidden_advisory_ids = []
+min_tcb_evaluation_data_number = "any"
+max_collateral_age_days = "any"
+pck_dynamic_platform = "any"
+pck_cached_keys = "any"
+pck_smt_enabled = "any"
+mrseam = "any"
+mrsignerseam = "any"
 mrtd = "any"
 rtmr0 = "any"
 rtmr1 = "any"
 rtmr2 = "any"
 rtmr3 = "any"
 mrconfigid = "any"
+mrowner = "any"
+mrownerconfig = "any"
+xfam = "any"
 "#,
     )
     .expect("the TDX-only policy loads")
@@ -982,6 +1086,207 @@ fn cases() -> Vec<Case> {
             let crl = amd(Genoa).crl().build();
             snp(Milan, |b| b).crls(vec![crl])
         }),
+        // ---- SNP: revocation decided by the policy, not by which CRLs the host sent ----
+        case("snp_crl_missing_require_crl", Reason::CrlMissing, || {
+            snp(Milan, |b| b).snp_policy(|p| p.revocation = Revocation::RequireCrl)
+        }),
+        case("snp_only_ask_crl_require_crl", Reason::CrlMissing, || {
+            // A CRL of the ASK covers the VCEK, not the ASK: AMD's ARK CRL is missing.
+            let ask_crl = amd(Genoa)
+                .crl()
+                .signer(AmdIssuer::Own(AmdRole::Ask))
+                .build();
+            snp(Genoa, |b| b)
+                .crls(vec![ask_crl])
+                .snp_policy(|p| p.revocation = Revocation::RequireCrl)
+        }),
+        case(
+            "snp_vlek_crl_missing_require_crl",
+            Reason::CrlMissing,
+            || snp_vlek(Turin, |b| b).snp_policy(|p| p.revocation = Revocation::RequireCrl),
+        ),
+        // ---- SNP: the other TCBs, GUEST_SVN and the ID block ----
+        case(
+            "snp_launch_tcb_below_minimum",
+            Reason::LaunchTcbBelowMinimum,
+            || {
+                snp(Milan, |b| b.launch_tcb(older_tcb(Milan))).snp_policy(|p| {
+                    p.min_launch_tcb = Constraint::Only(min_tcb(SnpTcb::default_for(Milan)))
+                })
+            },
+        ),
+        case(
+            "snp_committed_tcb_below_minimum",
+            Reason::CommittedTcbBelowMinimum,
+            || {
+                snp(Turin, |b| b.committed_tcb(older_tcb(Turin))).snp_policy(|p| {
+                    p.min_committed_tcb = Constraint::Only(min_tcb(SnpTcb::default_for(Turin)))
+                })
+            },
+        ),
+        case(
+            "snp_guest_svn_below_minimum",
+            Reason::GuestSvnBelowMinimum,
+            || snp(Genoa, |b| b.guest_svn(4)).snp_policy(|p| p.min_guest_svn = Constraint::Only(5)),
+        ),
+        case(
+            "snp_id_key_digest_not_listed",
+            Reason::IdKeyNotAllowed,
+            || {
+                snp(Milan, |b| b.id_key_digest([0x1D; 48]))
+                    .snp_policy(|p| p.id_key_digest = Constraint::Only(vec![hex48([0x1E; 48])]))
+            },
+        ),
+        case(
+            "snp_author_key_digest_not_listed",
+            Reason::AuthorKeyNotAllowed,
+            || {
+                snp(Milan, |b| b.author_key_digest([0xA1; 48]))
+                    .snp_policy(|p| p.author_key_digest = Constraint::Only(vec![hex48([0xA2; 48])]))
+            },
+        ),
+        case("snp_family_id_mismatch", Reason::FamilyIdMismatch, || {
+            snp(Genoa, |b| b.family_id([0xF1; 16]))
+                .snp_policy(|p| p.family_id = Constraint::Only(vec![Hex([0xF2; 16])]))
+        }),
+        case("snp_image_id_mismatch", Reason::ImageIdMismatch, || {
+            snp(Genoa, |b| b.image_id([0x11; 16]))
+                .snp_policy(|p| p.image_id = Constraint::Only(vec![Hex([0x12; 16])]))
+        }),
+        // ---- SNP: guest-policy bits and ABI (one row per bit) ----
+        case(
+            "snp_guest_abi_below_minimum",
+            Reason::GuestAbiBelowMinimum,
+            || {
+                snp(Milan, |b| b.policy_bits(guest::abi(1, 51), true)).snp_policy(|p| {
+                    p.guest_policy.min_abi = Constraint::Only(AbiVersion {
+                        major: 1,
+                        minor: 55,
+                    })
+                })
+            },
+        ),
+        case(
+            "snp_single_socket_required",
+            Reason::GuestPolicyNotAllowed,
+            || {
+                snp_guest_bit(guest::SINGLE_SOCKET, false, BitRule::Require, |p| {
+                    &mut p.guest_policy.single_socket
+                })
+            },
+        ),
+        case(
+            "snp_cxl_allow_forbidden",
+            Reason::GuestPolicyNotAllowed,
+            || {
+                snp_guest_bit(guest::CXL_ALLOW, true, BitRule::Forbid, |p| {
+                    &mut p.guest_policy.cxl_allow
+                })
+            },
+        ),
+        case(
+            "snp_mem_aes_256_xts_required",
+            Reason::GuestPolicyNotAllowed,
+            || {
+                snp_guest_bit(guest::MEM_AES_256_XTS, false, BitRule::Require, |p| {
+                    &mut p.guest_policy.mem_aes_256_xts
+                })
+            },
+        ),
+        case(
+            "snp_guest_rapl_dis_required",
+            Reason::GuestPolicyNotAllowed,
+            || {
+                snp_guest_bit(guest::RAPL_DIS, false, BitRule::Require, |p| {
+                    &mut p.guest_policy.rapl_dis
+                })
+            },
+        ),
+        case(
+            "snp_ciphertext_hiding_required",
+            Reason::GuestPolicyNotAllowed,
+            || {
+                snp_guest_bit(
+                    guest::CIPHERTEXT_HIDING_DRAM,
+                    false,
+                    BitRule::Require,
+                    |p| &mut p.guest_policy.ciphertext_hiding,
+                )
+            },
+        ),
+        case(
+            "snp_page_swap_disable_required",
+            Reason::GuestPolicyNotAllowed,
+            || {
+                snp_guest_bit(guest::PAGE_SWAP_DISABLE, false, BitRule::Require, |p| {
+                    &mut p.guest_policy.page_swap_disable
+                })
+            },
+        ),
+        // ---- SNP: PLATFORM_INFO bits (one row per bit; the default report has SMT_EN) ----
+        case(
+            "snp_platform_smt_en_forbidden",
+            Reason::PlatformInfoNotAllowed,
+            || {
+                snp_platform_bit(info::SMT_EN, BitRule::Forbid, |p| {
+                    &mut p.platform_info.smt_en
+                })
+            },
+        ),
+        case(
+            "snp_platform_tsme_en_required",
+            Reason::PlatformInfoNotAllowed,
+            || {
+                snp_platform_bit(info::SMT_EN, BitRule::Require, |p| {
+                    &mut p.platform_info.tsme_en
+                })
+            },
+        ),
+        case(
+            "snp_platform_ecc_en_required",
+            Reason::PlatformInfoNotAllowed,
+            || {
+                snp_platform_bit(info::SMT_EN, BitRule::Require, |p| {
+                    &mut p.platform_info.ecc_en
+                })
+            },
+        ),
+        case(
+            "snp_platform_rapl_dis_required",
+            Reason::PlatformInfoNotAllowed,
+            || {
+                snp_platform_bit(info::SMT_EN, BitRule::Require, |p| {
+                    &mut p.platform_info.rapl_dis
+                })
+            },
+        ),
+        case(
+            "snp_platform_ciphertext_hiding_en_required",
+            Reason::PlatformInfoNotAllowed,
+            || {
+                snp_platform_bit(info::SMT_EN, BitRule::Require, |p| {
+                    &mut p.platform_info.ciphertext_hiding_en
+                })
+            },
+        ),
+        case(
+            "snp_platform_alias_check_complete_required",
+            Reason::PlatformInfoNotAllowed,
+            || {
+                snp_platform_bit(info::SMT_EN, BitRule::Require, |p| {
+                    &mut p.platform_info.alias_check_complete
+                })
+            },
+        ),
+        case(
+            "snp_platform_tio_en_forbidden",
+            Reason::PlatformInfoNotAllowed,
+            || {
+                snp_platform_bit(info::TIO_EN, BitRule::Forbid, |p| {
+                    &mut p.platform_info.tio_en
+                })
+            },
+        ),
         // ---- SNP: Azure HCL wrapper ----
         case(
             "hcl_runtime_data_tampered",
@@ -1063,6 +1368,127 @@ fn cases() -> Vec<Case> {
         case("tdx_v5_td15_debug", Reason::DebugNotAllowed, || {
             tdx(|q| q.format(TdxQuoteFormat::V5Td15).debug(true))
         }),
+        // ---- TDX: module, owner and XFAM fields ----
+        case("tdx_mrseam_mismatch", Reason::MrSeamMismatch, || {
+            let pinned = TdxQuoteBuilder::new().mr_seam;
+            tdx(|mut q| {
+                q.mr_seam = [0xA5; 48];
+                q
+            })
+            .tdx_policy(|p| p.mrseam = Constraint::Only(vec![hex48(pinned)]))
+        }),
+        case(
+            "tdx_mrsignerseam_not_listed",
+            Reason::MrSignerSeamMismatch,
+            || {
+                // The module's signer is checked against the TCB info by dcap-qvl too, so
+                // the evidence keeps Intel's and the policy names another.
+                tdx(|q| q)
+                    .tdx_policy(|p| p.mrsignerseam = Constraint::Only(vec![hex48([0x51; 48])]))
+            },
+        ),
+        case("tdx_xfam_not_allowed", Reason::XfamNotAllowed, || {
+            let allowed = TdxQuoteBuilder::new().xfam;
+            tdx(|mut q| {
+                q.xfam = allowed | 1 << 14; // one more extended feature than the policy allows
+                q
+            })
+            .tdx_policy(|p| p.xfam = Constraint::Only(vec![Hex(allowed.to_le_bytes())]))
+        }),
+        case("tdx_mrowner_mismatch", Reason::MrOwnerMismatch, || {
+            tdx(|mut q| {
+                q.mr_owner = [0x0A; 48];
+                q
+            })
+            .tdx_policy(|p| p.mrowner = Constraint::Only(vec![hex48([0x0B; 48])]))
+        }),
+        case(
+            "tdx_mrownerconfig_mismatch",
+            Reason::MrOwnerConfigMismatch,
+            || {
+                tdx(|mut q| {
+                    q.mr_owner_config = [0x0C; 48];
+                    q
+                })
+                .tdx_policy(|p| p.mrownerconfig = Constraint::Only(vec![hex48([0; 48])]))
+            },
+        ),
+        // ---- TDX: collateral edition and age ----
+        case(
+            "tdx_tcb_info_evaluation_number_below_minimum",
+            Reason::TcbEvaluationDataNumberBelowMinimum,
+            || {
+                tdx_collateral(|mut c| {
+                    c.tcb_info.tcb_evaluation_data_number = 18;
+                    c
+                })
+                .tdx_policy(|p| p.min_tcb_evaluation_data_number = Constraint::Only(19))
+            },
+        ),
+        case(
+            "tdx_qe_identity_evaluation_number_below_minimum",
+            Reason::TcbEvaluationDataNumberBelowMinimum,
+            || {
+                tdx_collateral(|mut c| {
+                    c.qe_identity.tcb_evaluation_data_number = 18;
+                    c
+                })
+                .tdx_policy(|p| p.min_tcb_evaluation_data_number = Constraint::Only(19))
+            },
+        ),
+        case("tdx_tcb_info_too_old", Reason::CollateralTooOld, || {
+            // Issued 7 days before the verification time, still before its nextUpdate.
+            tdx(|q| q).tdx_policy(|p| p.max_collateral_age_days = Constraint::Only(6))
+        }),
+        case("tdx_qe_identity_too_old", Reason::CollateralTooOld, || {
+            tdx_collateral(|mut c| {
+                c.tcb_info.issue_date = sim::rfc3339(DEFAULT_AT - DAY);
+                c
+            })
+            .tdx_policy(|p| p.max_collateral_age_days = Constraint::Only(3))
+        }),
+        // ---- TDX: PCK platform flags (the default PCK states all three as true) ----
+        case(
+            "tdx_pck_dynamic_platform_forbidden",
+            Reason::PckPlatformFlagNotAllowed,
+            || {
+                tdx_pck_flag(Some(all_pck_flags(true)), BitRule::Forbid, |p| {
+                    &mut p.pck_dynamic_platform
+                })
+            },
+        ),
+        case(
+            "tdx_pck_cached_keys_forbidden",
+            Reason::PckPlatformFlagNotAllowed,
+            || {
+                tdx_pck_flag(Some(all_pck_flags(true)), BitRule::Forbid, |p| {
+                    &mut p.pck_cached_keys
+                })
+            },
+        ),
+        case(
+            "tdx_pck_smt_enabled_forbidden",
+            Reason::PckPlatformFlagNotAllowed,
+            || {
+                tdx_pck_flag(Some(all_pck_flags(true)), BitRule::Forbid, |p| {
+                    &mut p.pck_smt_enabled
+                })
+            },
+        ),
+        case(
+            "tdx_pck_smt_enabled_required_but_off",
+            Reason::PckPlatformFlagNotAllowed,
+            || {
+                tdx_pck_flag(Some(all_pck_flags(false)), BitRule::Require, |p| {
+                    &mut p.pck_smt_enabled
+                })
+            },
+        ),
+        case(
+            "tdx_pck_flags_not_stated",
+            Reason::PckPlatformFlagNotAllowed,
+            || tdx_pck_flag(None, BitRule::Forbid, |p| &mut p.pck_cached_keys),
+        ),
         // ---- TDX: fixed rules on TD attributes (dcap-qvl) ----
         case("tdx_migratable", Reason::MigrationAgentNotAllowed, || {
             tdx(|q| q.td_attributes(TD_ATTR_SEPT_VE_DISABLE | TD_ATTR_MIGRATABLE))
@@ -1715,6 +2141,137 @@ fn controls() -> Vec<Control> {
             snp_files(vec![("ark.crl".to_owned(), crl)])
         }),
         ("files_tdx_pcs", || tdx_files(|_| {})),
+        ("snp_require_crl_with_ark_crl", || {
+            snp(Milan, |b| b)
+                .crls(vec![ark_crl(Milan)])
+                .snp_policy(|p| p.revocation = Revocation::RequireCrl)
+        }),
+        ("snp_vlek_require_crl_with_ark_crl", || {
+            snp_vlek(Turin, |b| b)
+                .crls(vec![ark_crl(Turin)])
+                .snp_policy(|p| p.revocation = Revocation::RequireCrl)
+        }),
+        ("files_snp_require_crl_with_ark_crl", || {
+            snp_files(vec![("ark.crl".to_owned(), ark_crl(Milan))])
+                .snp_policy(|p| p.revocation = Revocation::RequireCrl)
+        }),
+        // Every new SNP field pinned to what the evidence says, bits "require" where set.
+        ("snp_new_fields_pinned_require", || {
+            let tcb = SnpTcb::default_for(Genoa);
+            snp(Genoa, |b| {
+                b.guest_svn(7)
+                    .id_key_digest([0x1D; 48])
+                    .author_key_digest([0xA1; 48])
+                    .family_id([0xF1; 16])
+                    .image_id([0x11; 16])
+                    .policy_bits(
+                        guest::abi(1, 55)
+                            | guest::SINGLE_SOCKET
+                            | guest::MEM_AES_256_XTS
+                            | guest::RAPL_DIS
+                            | guest::CIPHERTEXT_HIDING_DRAM
+                            | guest::PAGE_SWAP_DISABLE,
+                        true,
+                    )
+                    .platform_info(
+                        info::SMT_EN
+                            | info::TSME_EN
+                            | info::ECC_EN
+                            | info::RAPL_DIS
+                            | info::CIPHERTEXT_HIDING_DRAM_EN
+                            | info::ALIAS_CHECK_COMPLETE,
+                    )
+            })
+            .crls(vec![ark_crl(Genoa)])
+            .snp_policy(|p| {
+                p.revocation = Revocation::RequireCrl;
+                p.min_launch_tcb = Constraint::Only(min_tcb(tcb));
+                p.min_committed_tcb = Constraint::Only(min_tcb(tcb));
+                p.min_guest_svn = Constraint::Only(7);
+                p.id_key_digest = Constraint::Only(vec![hex48([0x1D; 48])]);
+                p.author_key_digest = Constraint::Only(vec![hex48([0xA1; 48])]);
+                p.family_id = Constraint::Only(vec![Hex([0xF1; 16])]);
+                p.image_id = Constraint::Only(vec![Hex([0x11; 16])]);
+                let g = &mut p.guest_policy;
+                g.min_abi = Constraint::Only(AbiVersion {
+                    major: 1,
+                    minor: 55,
+                });
+                g.single_socket = BitRule::Require;
+                g.cxl_allow = BitRule::Forbid;
+                g.mem_aes_256_xts = BitRule::Require;
+                g.rapl_dis = BitRule::Require;
+                g.ciphertext_hiding = BitRule::Require;
+                g.page_swap_disable = BitRule::Require;
+                let i = &mut p.platform_info;
+                i.smt_en = BitRule::Require;
+                i.tsme_en = BitRule::Require;
+                i.ecc_en = BitRule::Require;
+                i.rapl_dis = BitRule::Require;
+                i.ciphertext_hiding_en = BitRule::Require;
+                i.alias_check_complete = BitRule::Require;
+                i.tio_en = BitRule::Forbid;
+            })
+        }),
+        // The opposite: every bit "forbid" where clear, a lower minimum than the evidence.
+        ("snp_new_fields_pinned_forbid", || {
+            snp(Turin, |b| {
+                b.guest_svn(7)
+                    .policy_bits(guest::abi(2, 0) | guest::CXL_ALLOW, true)
+                    .platform_info(info::TIO_EN)
+            })
+            .snp_policy(|p| {
+                p.min_launch_tcb = Constraint::Only(min_tcb(SnpTcb::default_for(Turin)));
+                p.min_guest_svn = Constraint::Only(6);
+                let g = &mut p.guest_policy;
+                g.min_abi = Constraint::Only(AbiVersion {
+                    major: 1,
+                    minor: 58,
+                });
+                g.single_socket = BitRule::Forbid;
+                g.cxl_allow = BitRule::Require;
+                g.mem_aes_256_xts = BitRule::Forbid;
+                g.rapl_dis = BitRule::Forbid;
+                g.ciphertext_hiding = BitRule::Forbid;
+                g.page_swap_disable = BitRule::Forbid;
+                let i = &mut p.platform_info;
+                i.smt_en = BitRule::Forbid;
+                i.tsme_en = BitRule::Forbid;
+                i.ecc_en = BitRule::Forbid;
+                i.rapl_dis = BitRule::Forbid;
+                i.ciphertext_hiding_en = BitRule::Forbid;
+                i.alias_check_complete = BitRule::Forbid;
+                i.tio_en = BitRule::Require;
+            })
+        }),
+        // Every new TDX field pinned to the evidence; the collateral is exactly 7 days old.
+        ("tdx_new_fields_pinned_require", || {
+            let d = TdxQuoteBuilder::new();
+            tdx(|q| q).tdx_policy(|p| {
+                p.min_tcb_evaluation_data_number = Constraint::Only(19);
+                p.max_collateral_age_days = Constraint::Only(7);
+                p.pck_dynamic_platform = BitRule::Require;
+                p.pck_cached_keys = BitRule::Require;
+                p.pck_smt_enabled = BitRule::Require;
+                p.mrseam = Constraint::Only(vec![hex48(d.mr_seam)]);
+                p.mrsignerseam = Constraint::Only(vec![hex48(d.mr_signer_seam)]);
+                p.mrowner = Constraint::Only(vec![hex48(d.mr_owner)]);
+                p.mrownerconfig = Constraint::Only(vec![hex48(d.mr_owner_config)]);
+                p.xfam = Constraint::Only(vec![Hex([0; 8]), Hex(d.xfam.to_le_bytes())]);
+            })
+        }),
+        ("tdx_pck_flags_forbidden_and_off", || {
+            tdx_pck_flag(Some(all_pck_flags(false)), BitRule::Forbid, |p| {
+                &mut p.pck_dynamic_platform
+            })
+            .tdx_policy(|p| {
+                p.pck_cached_keys = BitRule::Forbid;
+                p.pck_smt_enabled = BitRule::Forbid;
+            })
+        }),
+        ("tdx_pck_flags_not_stated_any", || {
+            tdx_pck_flag(None, BitRule::Any, |p| &mut p.pck_smt_enabled)
+        }),
         ("files_tdx_dcap_qvl_json", || {
             tdx_files(|files| {
                 let collateral = TdxCollateralBuilder::new(intel()).build(intel());

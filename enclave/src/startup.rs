@@ -247,7 +247,10 @@ fn simulated_source(
 /// The client policy that accepts exactly one simulated launch: `tee`'s measurement and
 /// TCB, HOST_DATA = the launch configuration digest (what the simulated runtime puts
 /// there), this model, launch configuration, runtime version and auditor key (none: `[]`),
-/// and `tee`'s development root, which the policy names as a dangerous extra root.
+/// and `tee`'s development root, which the policy names as a dangerous extra root. It
+/// requires VMPL 0, the launch's TCB as REPORTED, COMMITTED and LAUNCH minimum, a current
+/// CRL from that root (`revocation = "require_crl"`: the simulated source serves one) and
+/// forbids CXL memory; every other guest-policy and platform bit is "any".
 #[cfg(feature = "simulate")]
 pub fn simulated_policy(
     tee: &sim::tee::SimulatedSnp,
@@ -272,12 +275,38 @@ dangerous_trusted_roots = ["{root}"]
 [snp]
 products = ["Genoa"]
 signing_keys = ["vcek"]
+revocation = "require_crl"
 measurement = ["{measurement}"]
 host_data = ["{host_data}"]
 min_tcb = {{ bootloader = {bl}, tee = {tee_svn}, snp = {snp}, microcode = {ucode}, fmc = 0 }}
+min_launch_tcb = {{ bootloader = {bl}, tee = {tee_svn}, snp = {snp}, microcode = {ucode}, fmc = 0 }}
+min_committed_tcb = {{ bootloader = {bl}, tee = {tee_svn}, snp = {snp}, microcode = {ucode}, fmc = 0 }}
 vmpl = [0]
 migration_agent = "forbid"
 smt = "allow"
+min_guest_svn = "any"
+id_key_digest = "any"
+author_key_digest = "any"
+family_id = "any"
+image_id = "any"
+
+[snp.guest_policy]
+min_abi = "any"
+single_socket = "any"
+cxl_allow = "forbid"
+mem_aes_256_xts = "any"
+rapl_dis = "any"
+ciphertext_hiding = "any"
+page_swap_disable = "any"
+
+[snp.platform_info]
+smt_en = "any"
+tsme_en = "any"
+ecc_en = "any"
+rapl_dis = "any"
+ciphertext_hiding_en = "any"
+alias_check_complete = "any"
+tio_en = "any"
 
 [runtime]
 model_digests = ["{model}"]

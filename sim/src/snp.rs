@@ -20,6 +20,33 @@ pub mod policy {
     pub const MIGRATE_MA: u64 = 1 << 18;
     /// Debugging allowed.
     pub const DEBUG: u64 = 1 << 19;
+    /// The guest may be activated on one socket only.
+    pub const SINGLE_SOCKET: u64 = 1 << 20;
+    /// CXL may be populated with devices or memory.
+    pub const CXL_ALLOW: u64 = 1 << 21;
+    /// AES-256-XTS required for memory encryption.
+    pub const MEM_AES_256_XTS: u64 = 1 << 22;
+    /// Running Average Power Limit disabled.
+    pub const RAPL_DIS: u64 = 1 << 23;
+    /// Ciphertext hiding for DRAM required.
+    pub const CIPHERTEXT_HIDING_DRAM: u64 = 1 << 24;
+    /// No page swap/move commands for the guest.
+    pub const PAGE_SWAP_DISABLE: u64 = 1 << 25;
+    /// ABI_MAJOR (bits 15:8) and ABI_MINOR (bits 7:0).
+    pub const fn abi(major: u8, minor: u8) -> u64 {
+        ((major as u64) << 8) | minor as u64
+    }
+}
+
+/// PLATFORM_INFO bits.
+pub mod platform_info {
+    pub const SMT_EN: u64 = 1 << 0;
+    pub const TSME_EN: u64 = 1 << 1;
+    pub const ECC_EN: u64 = 1 << 2;
+    pub const RAPL_DIS: u64 = 1 << 3;
+    pub const CIPHERTEXT_HIDING_DRAM_EN: u64 = 1 << 4;
+    pub const ALIAS_CHECK_COMPLETE: u64 = 1 << 5;
+    pub const TIO_EN: u64 = 1 << 7;
 }
 
 /// Security patch levels of one TCB_VERSION. `fmc` exists on Turin only.
@@ -268,6 +295,44 @@ impl SnpReportBuilder {
 
     pub fn vmpl(mut self, vmpl: u32) -> Self {
         self.vmpl = vmpl;
+        self
+    }
+
+    /// Set or clear guest-policy bits (`policy::*`).
+    pub fn policy_bits(mut self, bits: u64, on: bool) -> Self {
+        self.policy = set_bit(self.policy, bits, on);
+        self
+    }
+
+    pub fn platform_info(mut self, info: u64) -> Self {
+        self.platform_info = info;
+        self
+    }
+
+    pub fn guest_svn(mut self, svn: u32) -> Self {
+        self.guest_svn = svn;
+        self
+    }
+
+    pub fn family_id(mut self, id: [u8; 16]) -> Self {
+        self.family_id = id;
+        self
+    }
+
+    pub fn image_id(mut self, id: [u8; 16]) -> Self {
+        self.image_id = id;
+        self
+    }
+
+    pub fn id_key_digest(mut self, digest: [u8; 48]) -> Self {
+        self.id_key_digest = digest;
+        self
+    }
+
+    /// AUTHOR_KEY_DIGEST; also sets key_info's AUTHOR_KEY_EN, as the firmware does.
+    pub fn author_key_digest(mut self, digest: [u8; 48]) -> Self {
+        self.author_key_digest = digest;
+        self.author_key_en = true;
         self
     }
 

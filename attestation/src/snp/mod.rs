@@ -18,7 +18,7 @@ mod tests;
 pub use certs::{HwId, SnpTrustAnchors};
 pub use hcl::{looks_like_snp_evidence, SnpEvidence};
 pub use report::SnpReport;
-pub use verify::{verify, Cpuid, SnpClaims, SnpVerifier, VerifiedSnpReport};
+pub use verify::{verify, Cpuid, CrlCoverage, SnpClaims, SnpVerifier, VerifiedSnpReport};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

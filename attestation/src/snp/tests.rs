@@ -273,6 +273,150 @@ fn specific_claims_of_real_vectors() {
     assert_eq!(v.report().guest_svn, 4);
 }
 
+/// The SEV-SNP policy fields of issue 13 on real reports: accepted when the policy names
+/// what the report says, rejected with the field's reason when it does not. No real
+/// vector comes with an AMD CRL, so `revocation = "require_crl"` refuses every one.
+#[test]
+fn issue_13_policy_fields_on_real_reports() {
+    use crate::evidence::VerifiedEvidence;
+    use crate::policy::{
+        AbiVersion, BitRule, Constraint, Hex, MinTcb, Policy, Revocation, SnpPolicy,
+    };
+    type Edit<'a> = dyn Fn(&mut SnpPolicy) + 'a;
+    let appraise = |evidence: &VerifiedEvidence, edit: &Edit<'_>| {
+        let mut policy = Policy::default_verifier();
+        edit(policy.snp.as_mut().unwrap());
+        policy.appraise(evidence).map(|_| ()).map_err(|r| r.reason)
+    };
+
+    // oak Genoa: PLATFORM_INFO 0x25 = SMT_EN | ECC_EN | ALIAS_CHECK_COMPLETE; guest policy
+    // 0x30000 (ABI 0.0, SMT, reserved bit 17); TCBs all bl 10 tee 0 snp 25 ucode 84.
+    let (ev, certs, at) = vector("oak-genoa-v5-vcek");
+    let v = verify(&ev, &certs, &[], &SnpTrustAnchors::amd(), at).unwrap();
+    assert!(!v.revocation_checked() && !v.claims().revocation_checked);
+    assert_eq!(v.report().platform_info, 0x25);
+    let genoa = VerifiedEvidence::Snp(Box::new(v));
+    let tcb = MinTcb {
+        bootloader: 10,
+        tee: 0,
+        snp: 25,
+        microcode: 84,
+        fmc: 0,
+    };
+    assert_eq!(
+        appraise(&genoa, &|p| {
+            p.min_launch_tcb = Constraint::Only(tcb);
+            p.min_committed_tcb = Constraint::Only(tcb);
+            p.min_guest_svn = Constraint::Only(0);
+            p.id_key_digest = Constraint::Only(vec![Hex([0; 48])]);
+            p.author_key_digest = Constraint::Only(vec![Hex([0; 48])]);
+            p.family_id = Constraint::Only(vec![Hex([0; 16])]);
+            p.image_id = Constraint::Only(vec![Hex([0; 16])]);
+            p.guest_policy.min_abi = Constraint::Only(AbiVersion { major: 0, minor: 0 });
+            p.guest_policy.cxl_allow = BitRule::Forbid;
+            p.guest_policy.single_socket = BitRule::Forbid;
+            let i = &mut p.platform_info;
+            i.smt_en = BitRule::Require;
+            i.ecc_en = BitRule::Require;
+            i.alias_check_complete = BitRule::Require;
+            i.tsme_en = BitRule::Forbid;
+            i.rapl_dis = BitRule::Forbid;
+            i.ciphertext_hiding_en = BitRule::Forbid;
+            i.tio_en = BitRule::Forbid;
+        }),
+        Ok(())
+    );
+    let higher = MinTcb { snp: 26, ..tcb };
+    let cases: [(&Edit<'_>, Reason); 8] = [
+        (
+            &|p| p.revocation = Revocation::RequireCrl,
+            Reason::CrlMissing,
+        ),
+        (
+            &|p| p.min_launch_tcb = Constraint::Only(higher),
+            Reason::LaunchTcbBelowMinimum,
+        ),
+        (
+            &|p| p.min_committed_tcb = Constraint::Only(higher),
+            Reason::CommittedTcbBelowMinimum,
+        ),
+        (
+            &|p| p.min_guest_svn = Constraint::Only(1),
+            Reason::GuestSvnBelowMinimum,
+        ),
+        (
+            &|p| p.guest_policy.min_abi = Constraint::Only(AbiVersion { major: 1, minor: 0 }),
+            Reason::GuestAbiBelowMinimum,
+        ),
+        (
+            &|p| p.guest_policy.ciphertext_hiding = BitRule::Require,
+            Reason::GuestPolicyNotAllowed,
+        ),
+        (
+            &|p| p.platform_info.alias_check_complete = BitRule::Forbid,
+            Reason::PlatformInfoNotAllowed,
+        ),
+        (
+            &|p| p.platform_info.tsme_en = BitRule::Require,
+            Reason::PlatformInfoNotAllowed,
+        ),
+    ];
+    for (edit, reason) in cases {
+        assert_eq!(appraise(&genoa, edit), Err(reason));
+    }
+
+    // trustee Milan: an ID block (ID_KEY_DIGEST 0356..), FAMILY_ID 01.., IMAGE_ID 02..,
+    // GUEST_SVN 4, guest policy ABI 0.31.
+    let (ev, certs, at) = vector("trustee-milan-v2-vcek");
+    let v = verify(&ev, &certs, &[], &SnpTrustAnchors::amd(), at).unwrap();
+    let id_key: [u8; 48] = v.report().id_key_digest;
+    assert_eq!(hex::encode(&id_key[..4]), "03562158");
+    assert_eq!(v.report().policy_abi(), (0, 31));
+    let milan = VerifiedEvidence::Snp(Box::new(v));
+    let mut family = [0; 16];
+    family[0] = 1;
+    let mut image = [0; 16];
+    image[0] = 2;
+    assert_eq!(
+        appraise(&milan, &|p| {
+            p.id_key_digest = Constraint::Only(vec![Hex([9; 48]), Hex(id_key)]);
+            p.family_id = Constraint::Only(vec![Hex(family)]);
+            p.image_id = Constraint::Only(vec![Hex(image)]);
+            p.min_guest_svn = Constraint::Only(4);
+            p.guest_policy.min_abi = Constraint::Only(AbiVersion {
+                major: 0,
+                minor: 31,
+            });
+        }),
+        Ok(())
+    );
+    let cases: [(&Edit<'_>, Reason); 5] = [
+        (
+            &|p| p.id_key_digest = Constraint::Only(vec![Hex([9; 48])]),
+            Reason::IdKeyNotAllowed,
+        ),
+        (
+            &|p| p.author_key_digest = Constraint::Only(vec![Hex([9; 48])]),
+            Reason::AuthorKeyNotAllowed,
+        ),
+        (
+            &|p| p.family_id = Constraint::Only(vec![Hex(image)]),
+            Reason::FamilyIdMismatch,
+        ),
+        (
+            &|p| p.image_id = Constraint::Only(vec![Hex(family)]),
+            Reason::ImageIdMismatch,
+        ),
+        (
+            &|p| p.min_guest_svn = Constraint::Only(5),
+            Reason::GuestSvnBelowMinimum,
+        ),
+    ];
+    for (edit, reason) in cases {
+        assert_eq!(appraise(&milan, edit), Err(reason));
+    }
+}
+
 #[test]
 fn tampered_reports_fail_the_signature() {
     let (ev, certs, at) = vector("trustee-milan-v2-vcek");
@@ -592,7 +736,7 @@ fn turin_chain_only_vector() {
     let chain = x509::certs_from_pem(&read(&dir.join("cert_chain_turin"))).unwrap();
     let vcek = x509::parse_cert(&vcek_der, "vcek").unwrap();
     let anchors = SnpTrustAnchors::amd();
-    let sha = verify::check_chain(
+    let (sha, crls) = verify::check_chain(
         &vcek,
         &chain[0],
         &chain[1],
@@ -604,6 +748,7 @@ fn turin_chain_only_vector() {
     )
     .unwrap();
     assert_eq!(sha, x509::sha256(&chain[1]));
+    assert_eq!(crls, verify::CrlCoverage::default(), "no CRL was supplied");
     assert_eq!(
         HwId::from_cert_der(&vcek_der).unwrap().unwrap().0,
         hex::decode("1e550a8ee5cf9f4d").unwrap()

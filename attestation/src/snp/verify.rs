@@ -24,6 +24,19 @@ pub struct VerifiedSnpReport {
     product: Product,
     signing_key: SigningKey,
     root_sha256: [u8; 32],
+    crls: CrlCoverage,
+}
+
+/// Which supplied CRLs covered the chain. Every supplied CRL was verified (signed by its
+/// issuer, current at the verification time, not listing the certificate below it), or
+/// verification failed; this says which links of the chain such a CRL covered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct CrlCoverage {
+    /// A CRL signed by the ARK (the one AMD's KDS serves): the ASK/ASVK is not revoked.
+    pub ark: bool,
+    /// A CRL signed by the ASK/ASVK: the VCEK/VLEK is not revoked. AMD publishes none
+    /// today (a VCEK is retired through TCB minimums, not a CRL).
+    pub intermediate: bool,
 }
 
 impl VerifiedSnpReport {
@@ -56,6 +69,27 @@ impl VerifiedSnpReport {
     /// SHA-256 of the DER of the ARK the chain ended in.
     pub fn root_sha256(&self) -> [u8; 32] {
         self.root_sha256
+    }
+
+    /// Which links of the chain a supplied, verified CRL covered.
+    pub fn crl_coverage(&self) -> CrlCoverage {
+        self.crls
+    }
+
+    /// Whether revocation was checked: a current CRL signed by the ARK verified and does
+    /// not list the ASK/ASVK. `false` means no such CRL was supplied.
+    pub fn revocation_checked(&self) -> bool {
+        self.crls.ark
+    }
+
+    /// LAUNCH_TCB, decoded for the product.
+    pub fn launch_tcb(&self) -> TcbVersion {
+        TcbVersion::from_raw(self.report().launch_tcb, self.product)
+    }
+
+    /// COMMITTED_TCB, decoded for the product.
+    pub fn committed_tcb(&self) -> TcbVersion {
+        TcbVersion::from_raw(self.report().committed_tcb, self.product)
     }
 
     pub fn claims(&self) -> SnpClaims {
@@ -109,6 +143,7 @@ impl VerifiedSnpReport {
             launch_mit_vector: r.launch_mit_vector.map(|v| format!("{v:#018x}")),
             current_mit_vector: r.current_mit_vector.map(|v| format!("{v:#018x}")),
             root_sha256: hex::encode(self.root_sha256),
+            revocation_checked: self.crls.ark,
             azure_hcl_runtime_data: self.runtime_data().map(|d| match std::str::from_utf8(d) {
                 Ok(text) => text.to_owned(),
                 Err(_) => hex::encode(d),
@@ -170,6 +205,9 @@ pub struct SnpClaims {
     pub current_mit_vector: Option<String>,
     /// SHA-256 of the ARK the chain ended in.
     pub root_sha256: String,
+    /// A current CRL signed by the ARK was supplied, verified, and does not list the
+    /// ASK/ASVK; `false`: revocation was not checked (no such CRL was supplied).
+    pub revocation_checked: bool,
     /// Azure HCL runtime data (UTF-8 text, else hex), only for HCL evidence.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub azure_hcl_runtime_data: Option<String>,
@@ -202,7 +240,7 @@ pub fn verify(
 /// and CRL is), so later reports signed through the same chain cost one ECDSA check.
 pub struct SnpVerifier {
     anchors: SnpTrustAnchors,
-    chains: VerifiedCache<[u8; 32]>,
+    chains: VerifiedCache<ChainResult>,
 }
 
 impl SnpVerifier {
@@ -239,7 +277,7 @@ fn verify_impl(
     crls: &[Vec<u8>],
     anchors: &SnpTrustAnchors,
     at: Timestamp,
-    cache: Option<&VerifiedCache<[u8; 32]>>,
+    cache: Option<&VerifiedCache<ChainResult>>,
 ) -> Result<VerifiedSnpReport, Rejection> {
     let evidence = SnpEvidence::parse(evidence)?;
     let report = evidence.report();
@@ -254,7 +292,8 @@ fn verify_impl(
 
     let leaf = select_leaf(&supplied, key, report)?;
     let product = leaf_product(leaf, key, report)?;
-    let root_sha256 = verify_chain(&supplied, leaf, key, product, crls, anchors, at, cache)?;
+    let (root_sha256, crls) =
+        verify_chain(&supplied, leaf, key, product, crls, anchors, at, cache)?;
     verify_report_signature(report, leaf)?;
     if key == SigningKey::Vcek {
         check_hwid(report, leaf, product)?;
@@ -266,6 +305,7 @@ fn verify_impl(
         product,
         signing_key: key,
         root_sha256,
+        crls,
     })
 }
 
@@ -401,7 +441,11 @@ fn leaf_product(
     Ok(product)
 }
 
-/// Build and check leaf <- intermediate <- ARK; returns the ARK's SHA-256.
+/// A verified chain: the ARK's SHA-256 and which links a supplied CRL covered.
+type ChainResult = ([u8; 32], CrlCoverage);
+
+/// Build and check leaf <- intermediate <- ARK; returns the ARK's SHA-256 and the CRL
+/// coverage.
 #[allow(clippy::too_many_arguments)]
 fn verify_chain(
     supplied: &[Supplied<'_>],
@@ -411,8 +455,8 @@ fn verify_chain(
     crls: &[Vec<u8>],
     anchors: &SnpTrustAnchors,
     at: Timestamp,
-    cache: Option<&VerifiedCache<[u8; 32]>>,
-) -> Result<[u8; 32], Rejection> {
+    cache: Option<&VerifiedCache<ChainResult>>,
+) -> Result<ChainResult, Rejection> {
     let wanted_int = match key {
         SigningKey::Vcek => Role::Ask(product),
         SigningKey::Vlek => Role::Asvk(product),
@@ -533,7 +577,7 @@ pub(super) fn check_chain(
     crls: &[Vec<u8>],
     anchors: &SnpTrustAnchors,
     at: Timestamp,
-) -> Result<[u8; 32], Rejection> {
+) -> Result<ChainResult, Rejection> {
     let leaf_name = key.leaf_common_name();
     let ark = x509::parse_cert(ark_der, "ARK")?;
     if Role::of(&ark) != Some(Role::Ark(product)) {
@@ -575,24 +619,26 @@ pub(super) fn check_chain(
     x509::check_validity(&int, at, &int_name)?;
     x509::check_validity(leaf, at, leaf_name)?;
 
+    let mut coverage = CrlCoverage::default();
     for (i, der) in crls.iter().enumerate() {
         let what = format!("CRL #{i}");
         let crl = x509::parse_crl(der, &what)?;
         // Each CRL lists certificates its issuer signed: the ARK's lists intermediates,
         // the intermediate's lists VCEKs/VLEKs.
-        let (issuer, subject, subject_name) = if crl.issuer().as_raw() == ark.subject().as_raw() {
-            (&ark, &int, int_name.as_str())
-        } else if crl.issuer().as_raw() == int.subject().as_raw() {
-            (&int, leaf, leaf_name)
-        } else {
-            return reject(
-                Reason::IssuerMismatch,
-                format!(
-                    "{what}: issuer \"{}\" is neither ARK-{product} nor \"{int_name}\"",
-                    crl.issuer()
-                ),
-            );
-        };
+        let (issuer, subject, subject_name, covers) =
+            if crl.issuer().as_raw() == ark.subject().as_raw() {
+                (&ark, &int, int_name.as_str(), &mut coverage.ark)
+            } else if crl.issuer().as_raw() == int.subject().as_raw() {
+                (&int, leaf, leaf_name, &mut coverage.intermediate)
+            } else {
+                return reject(
+                    Reason::IssuerMismatch,
+                    format!(
+                        "{what}: issuer \"{}\" is neither ARK-{product} nor \"{int_name}\"",
+                        crl.issuer()
+                    ),
+                );
+            };
         x509::verify_crl(&crl, issuer, at, &what)?;
         if x509::is_revoked(&crl, subject) {
             return reject(
@@ -603,8 +649,9 @@ pub(super) fn check_chain(
                 ),
             );
         }
+        *covers = true;
     }
-    Ok(sha)
+    Ok((sha, coverage))
 }
 
 /// [`check_chain`] through the cache. The key covers every input of `check_chain` but the
@@ -612,7 +659,7 @@ pub(super) fn check_chain(
 /// of the chain is valid, exactly the time checks `check_chain` makes.
 #[allow(clippy::too_many_arguments)]
 fn cached_check_chain(
-    cache: &VerifiedCache<[u8; 32]>,
+    cache: &VerifiedCache<ChainResult>,
     leaf: &X509Certificate<'_>,
     int_der: &[u8],
     ark_der: &[u8],
@@ -621,7 +668,7 @@ fn cached_check_chain(
     crls: &[Vec<u8>],
     anchors: &SnpTrustAnchors,
     at: Timestamp,
-) -> Result<[u8; 32], Rejection> {
+) -> Result<ChainResult, Rejection> {
     let mut builder = KeyBuilder::new("snp-chain");
     builder
         .part(key.as_str().as_bytes())

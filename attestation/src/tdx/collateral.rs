@@ -24,6 +24,18 @@ const CN_PCK_PROCESSOR_CA: &str = "Intel SGX PCK Processor CA";
 pub struct TdxCollateral {
     inner: QuoteCollateralV3,
     items: Vec<DatedItem>,
+    tcb_info: CollateralVersion,
+    qe_identity: CollateralVersion,
+}
+
+/// Which edition of Intel's signed TCB info or QE identity this is: its issueDate and its
+/// tcbEvaluationDataNumber (Intel raises the number with each TCB recovery event). Read
+/// from the JSON before verification; only a [`VerifiedTdxQuote`](super::VerifiedTdxQuote)
+/// hands it to appraisal, after the signature over that JSON verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CollateralVersion {
+    pub issue_date: Timestamp,
+    pub tcb_evaluation_data_number: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -33,12 +45,13 @@ struct DatedItem {
     until: Option<i64>,
 }
 
-/// The two dates every signed collateral JSON carries.
+/// The dates and the evaluation data number every signed collateral JSON carries.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct IssueDates {
     issue_date: String,
     next_update: String,
+    tcb_evaluation_data_number: u32,
 }
 
 impl TdxCollateral {
@@ -59,9 +72,11 @@ impl TdxCollateral {
     /// the quote, and the quote's chain is the one our own checks verified.
     pub fn from_dcap_qvl(mut inner: QuoteCollateralV3) -> Result<Self, Rejection> {
         inner.pck_certificate_chain = None;
+        let (tcb_info_dates, tcb_info) = json_dates(&inner.tcb_info, "TCB info")?;
+        let (qe_identity_dates, qe_identity) = json_dates(&inner.qe_identity, "QE identity")?;
         let items = vec![
-            json_dates(&inner.tcb_info, "TCB info")?,
-            json_dates(&inner.qe_identity, "QE identity")?,
+            tcb_info_dates,
+            qe_identity_dates,
             crl_dates(&inner.pck_crl, "PCK CRL")?,
             crl_dates(&inner.root_ca_crl, "Intel SGX Root CA CRL")?,
         ];
@@ -87,7 +102,12 @@ impl TdxCollateral {
                 );
             }
         }
-        Ok(TdxCollateral { inner, items })
+        Ok(TdxCollateral {
+            inner,
+            items,
+            tcb_info,
+            qe_identity,
+        })
     }
 
     /// The collateral in dcap-qvl's form.
@@ -103,6 +123,16 @@ impl TdxCollateral {
     /// The exact signed QE identity JSON text.
     pub fn qe_identity_json(&self) -> &str {
         &self.inner.qe_identity
+    }
+
+    /// The TCB info's issueDate and tcbEvaluationDataNumber (not yet verified).
+    pub fn tcb_info_version(&self) -> CollateralVersion {
+        self.tcb_info
+    }
+
+    /// The QE identity's issueDate and tcbEvaluationDataNumber (not yet verified).
+    pub fn qe_identity_version(&self) -> CollateralVersion {
+        self.qe_identity
     }
 
     /// Latest issue date .. earliest nextUpdate over TCB info, QE identity and both CRLs.
@@ -145,7 +175,7 @@ impl TdxCollateral {
     }
 }
 
-fn json_dates(json: &str, what: &'static str) -> Result<DatedItem, Rejection> {
+fn json_dates(json: &str, what: &'static str) -> Result<(DatedItem, CollateralVersion), Rejection> {
     let dates: IssueDates = serde_json::from_str(json)
         .map_err(|e| Rejection::new(Reason::MalformedCollateral, format!("{what} JSON: {e}")))?;
     let parse = |text: &str, field: &str| {
@@ -156,11 +186,17 @@ fn json_dates(json: &str, what: &'static str) -> Result<DatedItem, Rejection> {
             )
         })
     };
-    Ok(DatedItem {
+    let issue_date = parse(&dates.issue_date, "issueDate")?;
+    let item = DatedItem {
         what,
-        from: parse(&dates.issue_date, "issueDate")?.unix(),
+        from: issue_date.unix(),
         until: Some(parse(&dates.next_update, "nextUpdate")?.unix()),
-    })
+    };
+    let version = CollateralVersion {
+        issue_date,
+        tcb_evaluation_data_number: dates.tcb_evaluation_data_number,
+    };
+    Ok((item, version))
 }
 
 fn crl_dates(der: &[u8], what: &'static str) -> Result<DatedItem, Rejection> {

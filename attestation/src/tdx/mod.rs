@@ -35,8 +35,10 @@
 //! checked here: the policy decides on [`TdReport::debug`] / [`TdReport::under_debug`].
 //! Also left to the policy: acceptable TCB statuses and advisory ids, MRTD, RTMR0..3,
 //! MRCONFIGID, MROWNER, MROWNERCONFIG, MRSEAM (only MRSIGNERSEAM is checked), XFAM,
-//! REPORT_DATA binding, minimum tcbEvaluationDataNumber, and the PCK platform flags
-//! (SMT, dynamic platform, cached keys).
+//! REPORT_DATA binding, minimum tcbEvaluationDataNumber, the collateral's age, and the
+//! PCK platform flags (SMT, dynamic platform, cached keys). [`VerifiedTdxQuote`] carries
+//! what these need: the collateral's [`CollateralVersion`]s, the PCK certificate's
+//! [`PckPlatformFlags`] and the verification time.
 
 mod collateral;
 mod quote;
@@ -45,11 +47,11 @@ mod verify;
 #[cfg(test)]
 mod tests;
 
-pub use collateral::{CollateralParts, TdxCollateral};
+pub use collateral::{CollateralParts, CollateralVersion, TdxCollateral};
 pub use quote::{
     looks_like_tdx_quote, BodyType, QeReport, Quote, QuoteHeader, QuoteSignatureData, TdReport,
 };
-pub use verify::{verify, TdxClaims, TdxVerifier, VerifiedTdxQuote};
+pub use verify::{verify, PckPlatformFlags, TdxClaims, TdxVerifier, VerifiedTdxQuote};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

@@ -688,3 +688,134 @@ fn claims_expose_measurements() {
     assert_eq!(TcbStatus::SwHardeningNeeded.as_str(), "SWHardeningNeeded");
     assert_eq!(TcbStatus::parse("Revoked"), None);
 }
+
+/// The policy fields of issue 13 on real evidence (phala b0c06f, PCK from the Intel SGX
+/// PCK Platform CA, which states all three platform flags): each accepted when the policy
+/// names what the evidence says and rejected, with its reason, when it does not.
+#[test]
+fn issue_13_policy_fields_on_a_real_quote() {
+    use crate::evidence::VerifiedEvidence;
+    use crate::policy::{BitRule, Constraint, Hex, Policy, TdxPolicy};
+    type Edit<'a> = dyn Fn(&mut TdxPolicy) + 'a;
+    let v = vectors();
+    let (quote, collateral) = b0c06f(&v);
+    let verified = verify(
+        &quote,
+        Some(&collateral),
+        &TdxTrustAnchors::intel(),
+        at(B0C06F_AT),
+    )
+    .unwrap();
+    let flags = verified.pck_flags();
+    assert_eq!(
+        (flags.dynamic_platform, flags.cached_keys, flags.smt_enabled),
+        (Some(true), Some(true), Some(true))
+    );
+    // The MANIFEST: TCB info tcbEvaluationDataNumber=17 issueDate=2025-06-19T10:16:03Z,
+    // QE identity tcbEvaluationDataNumber=17 issueDate=2025-06-19T10:32:27Z.
+    let tcb_info = verified.tcb_info_version();
+    let qe = verified.qe_identity_version();
+    assert_eq!(tcb_info.tcb_evaluation_data_number, 17);
+    assert_eq!(tcb_info.issue_date, at("2025-06-19T10:16:03Z"));
+    assert_eq!(qe.tcb_evaluation_data_number, 17);
+    assert_eq!(qe.issue_date, at("2025-06-19T10:32:27Z"));
+    assert_eq!(verified.verified_at(), at(B0C06F_AT));
+    let c = verified.claims();
+    assert_eq!(c.pck_cached_keys, Some(true));
+    assert_eq!(c.tcb_info_evaluation_data_number, 17);
+    assert_eq!(c.tcb_info_issue_date, "2025-06-19T10:16:03Z");
+    let body = verified.quote().body.clone();
+    let evidence = VerifiedEvidence::Tdx(Box::new(verified));
+
+    let appraise = |edit: &Edit<'_>| {
+        let mut policy = Policy::default_verifier();
+        edit(policy.tdx.as_mut().unwrap());
+        policy.appraise(&evidence).map(|_| ()).map_err(|r| r.reason)
+    };
+    // Accepted: every field names what the evidence says.
+    assert_eq!(
+        appraise(&|p| {
+            p.pck_dynamic_platform = BitRule::Require;
+            p.pck_cached_keys = BitRule::Require;
+            p.pck_smt_enabled = BitRule::Require;
+            p.min_tcb_evaluation_data_number = Constraint::Only(17);
+            // 2025-07-01 is 11.6 days after the QE identity's issueDate.
+            p.max_collateral_age_days = Constraint::Only(12);
+            p.mrseam = Constraint::Only(vec![Hex(body.mr_seam)]);
+            p.mrsignerseam = Constraint::Only(vec![Hex([0; 48])]);
+            p.mrowner = Constraint::Only(vec![Hex(body.mr_owner)]);
+            p.mrownerconfig = Constraint::Only(vec![Hex(body.mr_owner_config)]);
+            p.xfam = Constraint::Only(vec![Hex(hex::decode("e702060000000000")
+                .unwrap()
+                .try_into()
+                .unwrap())]);
+        }),
+        Ok(())
+    );
+    // Rejected, one field at a time.
+    let cases: [(&Edit<'_>, Reason); 9] = [
+        (
+            &|p| p.pck_cached_keys = BitRule::Forbid,
+            Reason::PckPlatformFlagNotAllowed,
+        ),
+        (
+            &|p| p.pck_smt_enabled = BitRule::Forbid,
+            Reason::PckPlatformFlagNotAllowed,
+        ),
+        (
+            &|p| p.min_tcb_evaluation_data_number = Constraint::Only(18),
+            Reason::TcbEvaluationDataNumberBelowMinimum,
+        ),
+        (
+            &|p| p.max_collateral_age_days = Constraint::Only(11),
+            Reason::CollateralTooOld,
+        ),
+        (
+            &|p| p.mrseam = Constraint::Only(vec![Hex([0; 48])]),
+            Reason::MrSeamMismatch,
+        ),
+        (
+            &|p| p.mrsignerseam = Constraint::Only(vec![Hex([1; 48])]),
+            Reason::MrSignerSeamMismatch,
+        ),
+        (
+            &|p| p.mrowner = Constraint::Only(vec![Hex([1; 48])]),
+            Reason::MrOwnerMismatch,
+        ),
+        (
+            &|p| p.mrownerconfig = Constraint::Only(vec![Hex([1; 48])]),
+            Reason::MrOwnerConfigMismatch,
+        ),
+        (
+            &|p| p.xfam = Constraint::Only(vec![Hex([0xE7, 0x02, 0, 0, 0, 0, 0, 0])]),
+            Reason::XfamNotAllowed,
+        ),
+    ];
+    for (edit, reason) in cases {
+        assert_eq!(appraise(edit), Err(reason));
+    }
+}
+
+/// Every real PCK certificate (all from the Intel SGX PCK Platform CA) states the three
+/// platform flags; some say cachedKeys = false. (A certificate that states none fails
+/// "require" and "forbid" closed: the negative corpus, `tdx_pck_flags_not_stated`.)
+#[test]
+fn pck_flags_read_from_every_real_pck_certificate() {
+    let v = vectors();
+    for (dir, file, cached) in [
+        (B0C06F, "tdx_quote", true),
+        (NEAR, "quote.bin", true),
+        (GO_TDX, "tdx_prod_quote_SPR_E4.dat", false),
+        (TRUSTEE_V4, "tdx_quote_4.dat", true),
+        (TRUSTEE_V5, "tdx_quote_5.dat", true),
+        (PHALA_V5, "tdx_quote_outdated", false),
+    ] {
+        let quote = Quote::parse(&read(&v.join(dir).join(file))).unwrap();
+        let (_, flags) = super::verify::pck_flags_of(&quote).unwrap();
+        assert_eq!(
+            (flags.dynamic_platform, flags.cached_keys, flags.smt_enabled),
+            (Some(true), Some(cached), Some(true)),
+            "{dir}"
+        );
+    }
+}

@@ -2,7 +2,7 @@
 //! dcap-qvl for collateral and TCB evaluation; builds the proof-carrying
 //! [`VerifiedTdxQuote`].
 
-use super::collateral::TdxCollateral;
+use super::collateral::{CollateralVersion, TdxCollateral};
 use super::quote::{Quote, TdReport};
 use super::{TcbStatus, TdxTrustAnchors};
 use crate::cache::{KeyBuilder, VerifiedCache, Window};
@@ -23,6 +23,23 @@ pub struct VerifiedTdxQuote {
     qe_tcb_status: String,
     fmspc: [u8; 6],
     custom_root: bool,
+    pck_flags: PckPlatformFlags,
+    tcb_info_version: CollateralVersion,
+    qe_identity_version: CollateralVersion,
+    verified_at: Timestamp,
+}
+
+/// The platform configuration flags of the PCK certificate's SGX extensions (OID
+/// 1.2.840.113741.1.13.1.7): present only in certificates issued by the Intel SGX PCK
+/// Platform CA (multi-package platforms); `None` where the certificate does not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct PckPlatformFlags {
+    /// dynamicPlatform: packages may be added to the platform.
+    pub dynamic_platform: Option<bool>,
+    /// cachedKeys: the platform root keys are cached by the platform.
+    pub cached_keys: Option<bool>,
+    /// SMTEnabled: simultaneous multithreading is enabled.
+    pub smt_enabled: Option<bool>,
 }
 
 impl VerifiedTdxQuote {
@@ -48,6 +65,26 @@ impl VerifiedTdxQuote {
     /// Whether the chain was verified to a `dangerous_custom_root`, not Intel's root.
     pub fn custom_root(&self) -> bool {
         self.custom_root
+    }
+
+    /// The platform flags of the PCK certificate (verified: the chain checked).
+    pub fn pck_flags(&self) -> PckPlatformFlags {
+        self.pck_flags
+    }
+
+    /// The verified TCB info's issueDate and tcbEvaluationDataNumber.
+    pub fn tcb_info_version(&self) -> CollateralVersion {
+        self.tcb_info_version
+    }
+
+    /// The verified QE identity's issueDate and tcbEvaluationDataNumber.
+    pub fn qe_identity_version(&self) -> CollateralVersion {
+        self.qe_identity_version
+    }
+
+    /// The time this quote was verified at (collateral age is measured from it).
+    pub fn verified_at(&self) -> Timestamp {
+        self.verified_at
     }
 
     /// The verified claims, flat and hex-encoded, for policy, logs and `--json`.
@@ -88,6 +125,13 @@ impl VerifiedTdxQuote {
             qe_isv_svn: self.quote.signature.qe_report.isv_svn,
             trailing_bytes: self.quote.trailing_bytes(),
             custom_root: self.custom_root,
+            pck_dynamic_platform: self.pck_flags.dynamic_platform,
+            pck_cached_keys: self.pck_flags.cached_keys,
+            pck_smt_enabled: self.pck_flags.smt_enabled,
+            tcb_info_issue_date: self.tcb_info_version.issue_date.to_rfc3339(),
+            tcb_info_evaluation_data_number: self.tcb_info_version.tcb_evaluation_data_number,
+            qe_identity_issue_date: self.qe_identity_version.issue_date.to_rfc3339(),
+            qe_identity_evaluation_data_number: self.qe_identity_version.tcb_evaluation_data_number,
         }
     }
 }
@@ -137,6 +181,15 @@ pub struct TdxClaims {
     pub trailing_bytes: usize,
     /// Verified to a `dangerous_custom_root`.
     pub custom_root: bool,
+    /// PCK certificate platform flags (null: the certificate does not state them).
+    pub pck_dynamic_platform: Option<bool>,
+    pub pck_cached_keys: Option<bool>,
+    pub pck_smt_enabled: Option<bool>,
+    /// The collateral's editions: issueDate and tcbEvaluationDataNumber.
+    pub tcb_info_issue_date: String,
+    pub tcb_info_evaluation_data_number: u32,
+    pub qe_identity_issue_date: String,
+    pub qe_identity_evaluation_data_number: u32,
 }
 
 /// Verify a TDX quote at time `at` (fail closed; see the module docs for the order).
@@ -169,6 +222,9 @@ struct CachedPlatform {
     platform_tcb_status: String,
     qe_tcb_status: String,
     fmspc: [u8; 6],
+    pck_flags: PckPlatformFlags,
+    tcb_info_version: CollateralVersion,
+    qe_identity_version: CollateralVersion,
 }
 
 impl TdxVerifier {
@@ -204,6 +260,10 @@ impl TdxVerifier {
                 qe_tcb_status: platform.qe_tcb_status,
                 fmspc: platform.fmspc,
                 custom_root: self.anchors.is_custom(),
+                pck_flags: platform.pck_flags,
+                tcb_info_version: platform.tcb_info_version,
+                qe_identity_version: platform.qe_identity_version,
+                verified_at: at,
             });
         }
         let window = platform_window(&parsed, collateral, &self.anchors)?;
@@ -214,6 +274,9 @@ impl TdxVerifier {
             platform_tcb_status: verified.platform_tcb_status.clone(),
             qe_tcb_status: verified.qe_tcb_status.clone(),
             fmspc: verified.fmspc,
+            pck_flags: verified.pck_flags,
+            tcb_info_version: verified.tcb_info_version,
+            qe_identity_version: verified.qe_identity_version,
         };
         self.platforms.insert(key, platform, window);
         Ok(verified)
@@ -292,7 +355,7 @@ fn verify_uncached(
     anchors: &TdxTrustAnchors,
     at: Timestamp,
 ) -> Result<VerifiedTdxQuote, Rejection> {
-    let fmspc = verify_signatures(&parsed, anchors, at)?;
+    let (fmspc, pck_flags) = verify_signatures(&parsed, anchors, at)?;
 
     let Some(collateral) = collateral else {
         return reject(
@@ -342,16 +405,21 @@ fn verify_uncached(
         qe_tcb_status: report.qe_status.status.to_string(),
         fmspc,
         custom_root: anchors.is_custom(),
+        pck_flags,
+        tcb_info_version: collateral.tcb_info_version(),
+        qe_identity_version: collateral.qe_identity_version(),
+        verified_at: at,
     })
 }
 
 /// Our checks over received bytes, with no collateral: PCK chain to the pinned root,
-/// QE report signature, QE binding, quote signature. Returns the PCK's FMSPC.
+/// QE report signature, QE binding, quote signature. Returns the PCK's FMSPC and platform
+/// flags.
 fn verify_signatures(
     quote: &Quote,
     anchors: &TdxTrustAnchors,
     at: Timestamp,
-) -> Result<[u8; 6], Rejection> {
+) -> Result<([u8; 6], PckPlatformFlags), Rejection> {
     let root = x509::parse_cert(anchors.root_der(), "pinned Intel SGX Root CA")?;
     let chain = &quote.signature.pck_chain_der;
     // The quote normally carries the root last; it must then be the pinned one.
@@ -424,14 +492,29 @@ fn verify_signatures(
 
     verify_quote_signature(quote)?;
 
-    let der = chain.first().map(Vec::as_slice).unwrap_or_default();
+    pck_flags_of(quote)
+}
+
+/// The FMSPC and platform flags of the quote's PCK certificate (its SGX extensions).
+pub(super) fn pck_flags_of(quote: &Quote) -> Result<([u8; 6], PckPlatformFlags), Rejection> {
+    let der = quote
+        .signature
+        .pck_chain_der
+        .first()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     let ext = dcap_qvl::intel::parse_pck_extension(der).map_err(|e| {
         Rejection::new(
             Reason::MalformedCertificate,
             format!("PCK certificate SGX extension: {e:#}"),
         )
     })?;
-    Ok(ext.fmspc)
+    let flags = PckPlatformFlags {
+        dynamic_platform: ext.dynamic_platform,
+        cached_keys: ext.cached_keys,
+        smt_enabled: ext.smt_enabled,
+    };
+    Ok((ext.fmspc, flags))
 }
 
 /// The quote signature over header, [v5 descriptor] and body, by the attestation key.
