@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 const DEFAULT_POLICY_NOTE: &str =
-    "default (pins no measurement, forbids debug and migration agents, accepts only an up-to-date TCB)";
+    "default (pins no measurement, forbids debug and migration agents; TDX: TCB status UpToDate only; SEV-SNP: no TCB minimum, any VMPL, no AMD CRL required)";
 
 /// An input file's name (as given) and its bytes.
 type NamedFile = (String, Vec<u8>);
@@ -162,12 +162,18 @@ fn checks_passed(
                     r.product().as_str()
                 ),
             ),
-            if snp_crls == 0 {
-                (false, "revocation not checked: no AMD CRL supplied".into())
-            } else {
+            if r.revocation_checked() {
                 (
                     true,
                     format!("{snp_crls} CRL(s): signed by AMD, current, no certificate of the chain revoked"),
+                )
+            } else {
+                (
+                    false,
+                    format!(
+                        "revocation not checked: no current AMD CRL signed by ARK-{} supplied",
+                        r.product().as_str()
+                    ),
                 )
             },
             (true, "report signature: ECDSA P-384 over the received bytes 0x000..0x29F".into()),
@@ -201,6 +207,13 @@ fn to_json(out: &Outcome) -> Value {
         "policy": out.policy,
         "policy_unpinned": out.unpinned,
         "dangerous_trusted_roots": out.extra_roots,
+        // SEV-SNP: whether an AMD CRL signed by the ARK was checked; TDX collateral always
+        // carries Intel's CRLs.
+        "revocation_checked": match &out.claims {
+            Some(Claims::Snp(c)) => Some(c.revocation_checked),
+            Some(Claims::Tdx(_)) => Some(true),
+            None => None,
+        },
         "checks": out.checks.iter().map(|(_, line)| line).collect::<Vec<_>>(),
         "inputs": out.inputs.iter().map(|(n, k)| json!({"file": n, "recognised_as": k})).collect::<Vec<_>>(),
     })

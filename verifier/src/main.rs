@@ -37,7 +37,9 @@ enum Command {
         #[arg(long)]
         at: String,
         /// Policy file (TOML). Without it a default applies that pins no measurement,
-        /// forbids debug and accepts only an up-to-date TCB.
+        /// forbids debug, accepts only the TDX TCB status UpToDate, sets no SEV-SNP TCB
+        /// minimum (SNP has no TCB status) and checks SNP revocation only if an AMD CRL is
+        /// given (the output then says revocation was not checked).
         #[arg(long)]
         policy: Option<PathBuf>,
         /// Print one JSON object instead of text.

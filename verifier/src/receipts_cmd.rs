@@ -95,7 +95,7 @@ fn prepare(args: &Args<'_>) -> Result<Prepared, String> {
                 evidence: Policy::default_verifier(),
                 runtime: attestation::binding::RuntimePolicy::any(),
             },
-            "default (pins no measurement or runtime claim, forbids debug, accepts only an up-to-date TCB)".to_string(),
+            "default (pins no measurement or runtime claim, forbids debug; TDX: TCB status UpToDate only; SEV-SNP: no TCB minimum, no AMD CRL required)".to_string(),
         ),
     };
     let secret = match args.auditor_key {

@@ -165,7 +165,12 @@ fn snp_accepted_text() {
     assert!(!s.contains("REJECTED"), "{s}");
     // The default policy says what it is.
     assert!(s.contains("pins no measurement, forbids debug"), "{s}");
-    assert!(s.contains("up-to-date TCB"), "{s}");
+    // SNP has no TCB status: the default says what it checks instead (issue 13).
+    assert!(
+        s.contains("TDX: TCB status UpToDate only; SEV-SNP: no TCB minimum"),
+        "{s}"
+    );
+    assert!(!s.contains("up-to-date TCB"), "{s}");
     assert!(s.contains("not pinned by the policy:"), "{s}");
     assert!(s.contains("snp.measurement"), "{s}");
     assert!(
@@ -226,6 +231,9 @@ fn snp_accepted_json() {
     assert_eq!(v["verdict"], "accepted");
     assert_eq!(v["reason"], Value::Null);
     assert_eq!(v["platform"], "snp");
+    // No AMD CRL was given: JSON says so as plainly as the text (issue 13).
+    assert_eq!(v["revocation_checked"], false);
+    assert_eq!(v["claims"]["revocation_checked"], false);
     assert_eq!(v["claims"]["product"], "Genoa");
     assert_eq!(v["claims"]["measurement"], snp_measurement().as_str());
     assert_eq!(v["claims"]["debug"], false);
@@ -254,7 +262,7 @@ fn tdx_accepted_json() {
         policy.contains("pins no measurement, forbids debug"),
         "{policy}"
     );
-    assert!(policy.contains("up-to-date TCB"), "{policy}");
+    assert!(policy.contains("TCB status UpToDate only"), "{policy}");
     let unpinned: Vec<&str> = v["policy_unpinned"]
         .as_array()
         .unwrap()
