@@ -355,26 +355,83 @@ pub(crate) fn require_nonce(claims: &RuntimeClaims, nonce: &[u8]) -> Result<(), 
 /// model_digests = ["<64 hex digits>"]        # "any" | [...]
 /// launch_config_digests = "any"              # "any" | ["<64 hex digits>", ...]
 /// runtime_versions = "any"                   # "any" | ["veritee-enclave 0.1.0", ...]
-/// auditor_hpke_keys = "any"                  # "any" | [] (no auditor) | ["<64 hex digits>", ...]
+/// auditor_hpke_keys = ["<64 hex digits>"]    # [...] | "none" | "dangerous_any"
 /// ```
+///
+/// `auditor_hpke_keys` has no plain `"any"`: the auditor key is named by the launch
+/// configuration, which the host hands the genuine image, so "any auditor key" lets the
+/// host name its own key and read every audited transcript. A policy pins the auditor's
+/// key(s) (the runtime must carry one of them), says `"none"` (the runtime must carry no
+/// auditor key, so it seals no transcript), or says `"dangerous_any"`. In the type,
+/// `Constraint::Only(vec![])` is `"none"` and `Constraint::Any` is `"dangerous_any"`; an
+/// `"any"` in a file is a policy error that says what to write instead.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimePolicy {
     pub model_digests: Constraint<Vec<Hex<32>>>,
     pub launch_config_digests: Constraint<Vec<Hex<32>>>,
     pub runtime_versions: Constraint<Vec<String>>,
+    #[serde(with = "auditor_keys")]
     pub auditor_hpke_keys: Constraint<Vec<Hex<32>>>,
 }
 
+/// `auditor_hpke_keys`: `"none"` / `[]` → `Only([])`, a list → `Only(list)`,
+/// `"dangerous_any"` → `Any`; `"any"` is refused with what to write instead.
+mod auditor_keys {
+    use super::{Constraint, Hex};
+    use serde::de::{self, Deserialize, Deserializer};
+    use serde::{Serialize, Serializer};
+
+    pub(super) const ANY_REFUSED: &str = "auditor_hpke_keys = \"any\" is not accepted: the host names the auditor key in the launch configuration, so \"any\" would let it read every audited transcript. Write the auditor's public key(s) as a list ([\"<64 hex digits>\"]), \"none\" to refuse runtimes that seal transcripts, or \"dangerous_any\" to accept any auditor key knowingly";
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Constraint<Vec<Hex<32>>>, D::Error> {
+        let value = toml::Value::deserialize(deserializer)?;
+        match value.as_str() {
+            Some("none") => return Ok(Constraint::Only(Vec::new())),
+            Some("dangerous_any") => return Ok(Constraint::Any),
+            Some("any") => return Err(de::Error::custom(ANY_REFUSED)),
+            _ => {}
+        }
+        Vec::<Hex<32>>::deserialize(value)
+            .map(Constraint::Only)
+            .map_err(|e| {
+                de::Error::custom(format!(
+                    "expected a list of auditor keys, \"none\" or \"dangerous_any\": {e}"
+                ))
+            })
+    }
+
+    pub fn serialize<S: Serializer>(
+        keys: &Constraint<Vec<Hex<32>>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match keys {
+            Constraint::Any => serializer.serialize_str("dangerous_any"),
+            Constraint::Only(list) if list.is_empty() => serializer.serialize_str("none"),
+            Constraint::Only(list) => list.serialize(serializer),
+        }
+    }
+}
+
 impl RuntimePolicy {
-    /// Accepts any claims: the verifier's default when no policy file says otherwise.
-    pub fn any() -> Self {
+    /// Accepts any claims, including any auditor key (so a transcript may be sealed to a
+    /// key the host chose): `veritee-verify receipts --dangerous-any-runtime` only.
+    pub fn dangerous_any() -> Self {
         RuntimePolicy {
             model_digests: Constraint::Any,
             launch_config_digests: Constraint::Any,
             runtime_versions: Constraint::Any,
             auditor_hpke_keys: Constraint::Any,
         }
+    }
+
+    /// The same as [`RuntimePolicy::dangerous_any`] (kept for existing callers; new code
+    /// names the danger).
+    #[doc(hidden)]
+    pub fn any() -> Self {
+        Self::dangerous_any()
     }
 
     /// Appraise bound claims, in a fixed order.
@@ -413,21 +470,34 @@ impl RuntimePolicy {
             }
         }
         if let Constraint::Only(keys) = &self.auditor_hpke_keys {
-            let ok = match &claims.auditor_hpke_key {
-                None => keys.is_empty(),
-                Some(k) => keys.iter().any(|h| h.0[..] == k.public_key[..]),
-            };
-            if !ok {
-                return reject(
-                    Reason::AuditorKeyNotAllowed,
-                    format!(
-                        "auditor HPKE key {} is not the one the policy names",
-                        claims
-                            .auditor_hpke_key
-                            .as_ref()
-                            .map_or("(none)".into(), |k| hex::encode(&k.public_key))
-                    ),
-                );
+            match (&claims.auditor_hpke_key, keys.is_empty()) {
+                (None, true) => {}
+                (None, false) => {
+                    return reject(
+                        Reason::AuditorKeyNotAllowed,
+                        "the runtime names no auditor key (it seals no transcript); the policy's auditor_hpke_keys requires one of its keys",
+                    )
+                }
+                (Some(k), true) => {
+                    return reject(
+                        Reason::AuditorKeyNotAllowed,
+                        format!(
+                            "the runtime seals transcripts to auditor key {}; the policy says auditor_hpke_keys = \"none\"",
+                            hex::encode(&k.public_key)
+                        ),
+                    )
+                }
+                (Some(k), false) => {
+                    if !keys.iter().any(|h| h.0[..] == k.public_key[..]) {
+                        return reject(
+                            Reason::AuditorKeyNotAllowed,
+                            format!(
+                                "the runtime seals transcripts to auditor key {}, which is not in the policy's auditor_hpke_keys",
+                                hex::encode(&k.public_key)
+                            ),
+                        );
+                    }
+                }
             }
         }
         Ok(())
@@ -608,6 +678,66 @@ mod tests {
                 .reason,
             Reason::PolicyInvalid
         );
+    }
+
+    /// Issue 13: `auditor_hpke_keys = "any"` let the host name its own auditor key in the
+    /// launch configuration of the genuine image and read every audited transcript. A
+    /// policy now pins the keys, says "none", or says "dangerous_any"; "any" fails closed
+    /// with what to write instead.
+    #[test]
+    fn auditor_keys_are_pinned_none_or_dangerous_any_never_plain_any() {
+        let with = |keys: &str| {
+            format!(
+                "{}\n[runtime]\nmodel_digests = \"any\"\nlaunch_config_digests = \"any\"\nruntime_versions = \"any\"\nauditor_hpke_keys = {keys}\n",
+                Policy::default_verifier().to_toml()
+            )
+        };
+        let err = PolicyFile::from_toml(&with("\"any\"")).unwrap_err();
+        assert_eq!(err.reason, Reason::PolicyInvalid);
+        for hint in ["\"none\"", "\"dangerous_any\"", "list", "transcript"] {
+            assert!(err.detail.contains(hint), "{hint}: {}", err.detail);
+        }
+        let sealing = sample();
+        let not_sealing = RuntimeClaims {
+            auditor_hpke_key: None,
+            ..sample()
+        };
+        let appraise = |keys: &str, c: &RuntimeClaims| {
+            let file = PolicyFile::from_toml(&with(keys)).unwrap();
+            assert_eq!(PolicyFile::from_toml(&file.to_toml()).unwrap(), file);
+            file.runtime.appraise(c).map_err(|r| r.reason)
+        };
+        let pinned = format!("[\"{}\"]", hex::encode([3u8; 32]));
+        let other = format!("[\"{}\"]", hex::encode([8u8; 32]));
+        let refused = Err(Reason::AuditorKeyNotAllowed);
+        // Pinned: the runtime must seal to one of the keys.
+        assert_eq!(appraise(&pinned, &sealing), Ok(()));
+        assert_eq!(appraise(&other, &sealing), refused);
+        assert_eq!(appraise(&pinned, &not_sealing), refused);
+        // "none" (and its old spelling []): the runtime must seal nothing.
+        assert_eq!(appraise("\"none\"", &not_sealing), Ok(()));
+        assert_eq!(appraise("\"none\"", &sealing), refused);
+        assert_eq!(appraise("[]", &not_sealing), Ok(()));
+        assert_eq!(appraise("[]", &sealing), refused);
+        // "dangerous_any": named as the danger it is.
+        assert_eq!(appraise("\"dangerous_any\"", &sealing), Ok(()));
+        assert_eq!(appraise("\"dangerous_any\"", &not_sealing), Ok(()));
+        assert!(PolicyFile::from_toml(&with("\"dangerous_any\""))
+            .unwrap()
+            .to_toml()
+            .contains("auditor_hpke_keys = \"dangerous_any\""));
+        assert!(PolicyFile::from_toml(&with("[]"))
+            .unwrap()
+            .to_toml()
+            .contains("auditor_hpke_keys = \"none\""));
+        // Anything else is a policy error.
+        for bad in ["\"all\"", "[\"00\"]", "3"] {
+            assert_eq!(
+                PolicyFile::from_toml(&with(bad)).unwrap_err().reason,
+                Reason::PolicyInvalid,
+                "{bad}"
+            );
+        }
     }
 
     pub(crate) fn sample() -> RuntimeClaims {

@@ -246,7 +246,7 @@ fn simulated_source(
 
 /// The client policy that accepts exactly one simulated launch: `tee`'s measurement and
 /// TCB, HOST_DATA = the launch configuration digest (what the simulated runtime puts
-/// there), this model, launch configuration, runtime version and auditor key (none: `[]`),
+/// there), this model, launch configuration, runtime version and auditor key (none: `"none"`),
 /// and `tee`'s development root, which the policy names as a dangerous extra root. It
 /// requires VMPL 0, the launch's TCB as REPORTED, COMMITTED and LAUNCH minimum, a current
 /// CRL from that root (`revocation = "require_crl"`: the simulated source serves one) and
@@ -260,8 +260,10 @@ pub fn simulated_policy(
 ) -> String {
     use attestation::snp::{Product, TcbVersion};
     let tcb = TcbVersion::from_raw(tee.reported_tcb(), Product::Genoa);
-    let auditor =
-        auditor_hpke_public_key.map_or(String::new(), |k| format!("\"{}\"", hex::encode(k)));
+    // The launch's own auditor key, or "none": never "any" (the host could name its own).
+    let auditor = auditor_hpke_public_key.map_or("\"none\"".to_string(), |k| {
+        format!("[\"{}\"]", hex::encode(k))
+    });
     format!(
         r#"# Written by `veritee-enclave serve --simulate` for its own SIMULATED launch.
 # It trusts a development root generated on this machine (dangerous_trusted_roots):
@@ -312,7 +314,7 @@ tio_en = "any"
 model_digests = ["{model}"]
 launch_config_digests = ["{launch}"]
 runtime_versions = ["{version}"]
-auditor_hpke_keys = [{auditor}]
+auditor_hpke_keys = {auditor}
 "#,
         model = hex::encode(model_digest),
         launch = hex::encode(launch_digest),
