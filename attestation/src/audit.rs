@@ -188,11 +188,14 @@ fn fields<const N: usize>(
         .collect()
 }
 
-/// How far a section's transcripts were checked.
+/// How far a section's transcripts were checked. In an accepted bundle every audited job
+/// has its transcript (`present == audited_jobs`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TranscriptTotals {
     /// Receipts whose job was audited (the receipt says so).
     pub audited_jobs: u64,
+    /// Receipts whose job was not audited (opted out, or a runtime with no auditor key).
+    pub not_audited: u64,
     /// Sealed transcripts present, each addressed to its receipt's job.
     pub present: u64,
     /// Transcripts decrypted with the auditor's key and matched against their receipts
@@ -273,23 +276,73 @@ pub fn verify_bundle(
         let s =
             verify_section(section, policy, at, open_transcript).map_err(|r| in_section(i, r))?;
         if let Some(chain) = &s.chain {
-            report.jobs += chain.jobs;
-            report.prompt_tokens += chain.prompt_tokens;
-            report.output_tokens += chain.output_tokens;
-            report.device_ms += chain.device_ms;
-            report.billed_device_seconds += chain.billed_device_seconds;
-            for (hour, t) in &chain.per_hour {
-                let h = report.per_hour.entry(*hour).or_default();
-                h.jobs += t.jobs;
-                h.prompt_tokens += t.prompt_tokens;
-                h.output_tokens += t.output_tokens;
-                h.device_ms += t.device_ms;
-                h.billed_device_seconds += t.billed_device_seconds;
-            }
+            add_chain(&mut report, chain).map_err(|r| in_section(i, r))?;
         }
         report.sections.push(s);
     }
     Ok(report)
+}
+
+impl AuditReport {
+    /// The bundle's overall totals.
+    pub fn totals(&self) -> HourTotals {
+        HourTotals {
+            jobs: self.jobs,
+            prompt_tokens: self.prompt_tokens,
+            output_tokens: self.output_tokens,
+            device_ms: self.device_ms,
+            billed_device_seconds: self.billed_device_seconds,
+        }
+    }
+
+    fn set_totals(&mut self, t: HourTotals) {
+        self.jobs = t.jobs;
+        self.prompt_tokens = t.prompt_tokens;
+        self.output_tokens = t.output_tokens;
+        self.device_ms = t.device_ms;
+        self.billed_device_seconds = t.billed_device_seconds;
+    }
+}
+
+/// Add one verified section's totals to the bundle's, overall and per hour. Every sum is
+/// checked: the counts are what each runtime signed, and a sum past 64 bits is refused
+/// (`receipt_malformed`, as within one chain) rather than wrapped.
+fn add_chain(report: &mut AuditReport, chain: &ChainSummary) -> Result<(), Rejection> {
+    let overflow = |what: String| {
+        malformed(format!(
+            "receipt totals overflow 64 bits ({what}) when this instance's are added to the bundle's"
+        ))
+    };
+    let section = HourTotals {
+        jobs: chain.jobs,
+        prompt_tokens: chain.prompt_tokens,
+        output_tokens: chain.output_tokens,
+        device_ms: chain.device_ms,
+        billed_device_seconds: chain.billed_device_seconds,
+    };
+    let total = report
+        .totals()
+        .checked_add(&section)
+        .ok_or_else(|| overflow("overall".into()))?;
+    let mut hours = Vec::with_capacity(chain.per_hour.len());
+    for (hour, t) in &chain.per_hour {
+        let sum = report
+            .per_hour
+            .get(hour)
+            .copied()
+            .unwrap_or_default()
+            .checked_add(t)
+            .ok_or_else(|| {
+                overflow(format!(
+                    "hour starting {}",
+                    Timestamp::from_unix(*hour as i64)
+                ))
+            })?;
+        hours.push((*hour, sum));
+    }
+    report.set_totals(total);
+    report.per_hour.extend(hours);
+    Ok(())
 }
 
 fn verify_section(
@@ -330,6 +383,8 @@ fn verify_section(
         }
         if c.audited {
             transcripts.audited_jobs += 1;
+        } else {
+            transcripts.not_audited += 1;
         }
         check_transcript(
             c,
@@ -373,34 +428,44 @@ fn verify_section(
     })
 }
 
-/// An audited job of a runtime with an auditor key has a transcript addressed to it; any
-/// other job has none.
+/// An audited job has a transcript addressed to it; any other job has none. A receipt
+/// that says `audited` for a runtime with no auditor key is a receipt whose flag is false:
+/// no transcript could have been sealed, so it is `transcript_missing`, never counted as
+/// audited.
 fn check_transcript(
     claims: &receipt::ReceiptClaims,
     sealed: Option<&[u8]>,
     auditor_configured: bool,
     open_transcript: Option<TranscriptOpener<'_>>,
 ) -> Result<(), Rejection> {
-    let expected = claims.audited && auditor_configured;
-    match (expected, sealed) {
+    match (claims.audited, sealed) {
         (false, None) => Ok(()),
         (true, None) => Err(Rejection::new(
             Reason::TranscriptMissing,
-            format!(
-                "receipt seq {} is for an audited job but the bundle has no transcript for it",
-                claims.seq
-            ),
+            if auditor_configured {
+                format!(
+                    "receipt seq {} is for an audited job but the bundle has no transcript for it",
+                    claims.seq
+                )
+            } else {
+                format!(
+                    "receipt seq {} says its job was audited, but the runtime names no auditor key, so no transcript was sealed",
+                    claims.seq
+                )
+            },
         )),
         (false, Some(_)) => Err(Rejection::new(
             Reason::TranscriptMalformed,
             format!(
-                "receipt seq {} is for a job {}, yet a transcript is stored for it",
-                claims.seq,
-                if claims.audited {
-                    "of a runtime with no auditor key"
-                } else {
-                    "that opted out of auditing"
-                }
+                "receipt seq {} is for a job that was not audited, yet a transcript is stored for it",
+                claims.seq
+            ),
+        )),
+        (true, Some(_)) if !auditor_configured => Err(Rejection::new(
+            Reason::TranscriptMalformed,
+            format!(
+                "receipt seq {} has a transcript, but the runtime names no auditor key to seal it to",
+                claims.seq
             ),
         )),
         (true, Some(sealed)) => {
@@ -469,11 +534,126 @@ mod tests {
         assert_eq!(reason(&encode(&swapped)), Reason::ReceiptMalformed);
     }
 
+    fn chain(device_ms: u64, hour: u64) -> ChainSummary {
+        let t = HourTotals {
+            jobs: 1,
+            prompt_tokens: 10,
+            output_tokens: 5,
+            device_ms,
+            billed_device_seconds: device_ms.div_ceil(1000),
+        };
+        ChainSummary {
+            runtime_instance: [1; 16],
+            evidence_digest: [2; 32],
+            jobs: t.jobs,
+            prompt_tokens: t.prompt_tokens,
+            output_tokens: t.output_tokens,
+            device_ms: t.device_ms,
+            billed_device_seconds: t.billed_device_seconds,
+            first_seq: 0,
+            last_seq: 0,
+            per_hour: BTreeMap::from([(hour, t)]),
+        }
+    }
+
+    fn empty_report() -> AuditReport {
+        AuditReport {
+            sections: Vec::new(),
+            jobs: 0,
+            prompt_tokens: 0,
+            output_tokens: 0,
+            device_ms: 0,
+            billed_device_seconds: 0,
+            per_hour: BTreeMap::new(),
+        }
+    }
+
+    /// Issue 13: the totals across sections were unchecked additions, so two sections
+    /// whose signed device times sum past 2^64 wrapped (a release build) into a small
+    /// bill. Each sum is now checked, overall and per hour.
+    #[test]
+    fn totals_across_sections_are_checked() {
+        let mut report = empty_report();
+        add_chain(&mut report, &chain(1_500, 3600)).unwrap();
+        add_chain(&mut report, &chain(2_000, 3600)).unwrap();
+        add_chain(&mut report, &chain(700, 7200)).unwrap();
+        assert_eq!(report.jobs, 3);
+        assert_eq!(report.device_ms, 4_200);
+        assert_eq!(report.billed_device_seconds, 2 + 2 + 1);
+        assert_eq!(report.per_hour[&3600].device_ms, 3_500);
+        assert_eq!(report.per_hour[&7200].jobs, 1);
+
+        let before = report.clone();
+        let huge = chain(u64::MAX - 1_000, 3600);
+        let err = add_chain(&mut report, &huge).unwrap_err();
+        assert_eq!(err.reason, Reason::ReceiptMalformed);
+        assert!(err.detail.contains("overflow"), "{}", err.detail);
+        assert_eq!(report, before, "a refused section adds nothing");
+        // Overall totals fine, one hour's sum overflows: still refused, naming the hour.
+        let mut report = empty_report();
+        report.per_hour.insert(
+            3600,
+            HourTotals {
+                device_ms: u64::MAX,
+                ..HourTotals::default()
+            },
+        );
+        let err = add_chain(&mut report, &chain(1, 3600)).unwrap_err();
+        assert!(
+            err.detail.contains("hour starting 1970-01-01T01:00:00Z"),
+            "{}",
+            err.detail
+        );
+        assert_eq!(
+            HourTotals::default().checked_add(&HourTotals {
+                jobs: u64::MAX,
+                ..HourTotals::default()
+            }),
+            Some(HourTotals {
+                jobs: u64::MAX,
+                ..HourTotals::default()
+            })
+        );
+    }
+
+    /// Issue 13: a runtime with no auditor key marked receipts `audited: true` and the
+    /// verifier accepted "516 audited, 0 present". An audited receipt without a transcript
+    /// is `transcript_missing`, whether or not the runtime has an auditor key.
+    #[test]
+    fn an_audited_receipt_needs_its_transcript() {
+        let mut c = crate::receipt::tests::claims(0, [0; 32]);
+        c.audited = true;
+        for auditor_configured in [false, true] {
+            assert_eq!(
+                check_transcript(&c, None, auditor_configured, None)
+                    .unwrap_err()
+                    .reason,
+                Reason::TranscriptMissing
+            );
+        }
+        let sealed = [0u8; 8];
+        assert_eq!(
+            check_transcript(&c, Some(&sealed), false, None)
+                .unwrap_err()
+                .reason,
+            Reason::TranscriptMalformed
+        );
+        c.audited = false;
+        assert_eq!(check_transcript(&c, None, false, None), Ok(()));
+        assert_eq!(check_transcript(&c, None, true, None), Ok(()));
+        assert_eq!(
+            check_transcript(&c, Some(&sealed), true, None)
+                .unwrap_err()
+                .reason,
+            Reason::TranscriptMalformed
+        );
+    }
+
     #[test]
     fn an_empty_bundle_is_refused() {
         let policy = PolicyFile {
             evidence: crate::policy::Policy::default_verifier(),
-            runtime: crate::binding::RuntimePolicy::any(),
+            runtime: crate::binding::RuntimePolicy::dangerous_any(),
         };
         let r = verify_bundle(
             &AuditBundle::default(),

@@ -171,7 +171,8 @@ pub struct ReceiptClaims {
     pub sampling: SamplingParams,
     #[serde(with = "hex_bytes")]
     pub activation_commitment: [u8; 32],
-    /// False when the request opted out of auditing.
+    /// True only when the job's transcript was sealed to the auditor key (false: the
+    /// request opted out, or the runtime has no auditor key).
     pub audited: bool,
     /// SHA-256 of the evidence bundle bytes that bind the receipt-signing key.
     #[serde(with = "hex_bytes")]
@@ -816,6 +817,22 @@ pub struct HourTotals {
     pub billed_device_seconds: u64,
 }
 
+impl HourTotals {
+    /// `self + other`, field by field; `None` when any total would overflow 64 bits (the
+    /// counts are whatever a runtime signed: an auditor's totals must not wrap).
+    pub fn checked_add(&self, other: &HourTotals) -> Option<HourTotals> {
+        Some(HourTotals {
+            jobs: self.jobs.checked_add(other.jobs)?,
+            prompt_tokens: self.prompt_tokens.checked_add(other.prompt_tokens)?,
+            output_tokens: self.output_tokens.checked_add(other.output_tokens)?,
+            device_ms: self.device_ms.checked_add(other.device_ms)?,
+            billed_device_seconds: self
+                .billed_device_seconds
+                .checked_add(other.billed_device_seconds)?,
+        })
+    }
+}
+
 /// What a verified receipt log adds up to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChainSummary {
@@ -953,7 +970,7 @@ pub fn verify_chain(receipts: &[VerifiedReceipt]) -> Result<ChainSummary, Reject
             }
         }
         seen.insert(c.seq, r.sha256);
-        summary.jobs += 1;
+        add(&mut summary.jobs, 1)?;
         add(&mut summary.prompt_tokens, c.prompt_tokens)?;
         add(&mut summary.output_tokens, c.output_tokens)?;
         add(&mut summary.device_ms, c.device_ms)?;
@@ -961,7 +978,7 @@ pub fn verify_chain(receipts: &[VerifiedReceipt]) -> Result<ChainSummary, Reject
         add(&mut summary.billed_device_seconds, billed)?;
         let hour = c.wall_start_ms / 3_600_000 * 3600;
         let h = summary.per_hour.entry(hour).or_default();
-        h.jobs += 1;
+        add(&mut h.jobs, 1)?;
         add(&mut h.prompt_tokens, c.prompt_tokens)?;
         add(&mut h.output_tokens, c.output_tokens)?;
         add(&mut h.device_ms, c.device_ms)?;
@@ -973,7 +990,7 @@ pub fn verify_chain(receipts: &[VerifiedReceipt]) -> Result<ChainSummary, Reject
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::crypto::rand::SystemRandom;
     use crate::crypto::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair};
@@ -994,7 +1011,7 @@ mod tests {
         }
     }
 
-    fn claims(seq: u64, prev: [u8; 32]) -> ReceiptClaims {
+    pub(crate) fn claims(seq: u64, prev: [u8; 32]) -> ReceiptClaims {
         ReceiptClaims {
             job_id: [seq as u8; 16],
             issued_at: 1_790_000_000 + seq,

@@ -45,7 +45,8 @@ pub struct JobFacts {
     /// Activation fingerprint bytes (`inference::fingerprint`).
     pub fingerprint: Vec<u8>,
     pub metering: Metering,
-    /// False when the request opted out of auditing.
+    /// False when the request opted out of auditing. The receipt says `audited` only when
+    /// a transcript was sealed: with no auditor key nothing is, whatever the request asked.
     pub audited: bool,
 }
 
@@ -149,7 +150,8 @@ impl Issuer {
             device_share_ppm: m.device_share_ppm.min(receipt::DEVICE_SHARE_FULL),
             sampling: facts.sampling,
             activation_commitment: commitment,
-            audited: facts.audited,
+            // What happened, not what was asked for: audited means a transcript is stored.
+            audited: sealed.is_some(),
             evidence_digest: self.evidence_digest,
             seq: 0,
             prev_receipt_sha256: [0; 32],
@@ -177,4 +179,80 @@ pub fn new_job_id() -> [u8; 16] {
     // Job ids must be unique, not secret; a failing RNG is still a fault worth stopping for.
     aws_lc_rs::rand::fill(&mut id).expect("the system random number generator failed");
     id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::receipt_log::LogOptions;
+    use attestation::binding::{ReceiptKey, COSE_ALG_EDDSA, HPKE_KEM_X25519_SHA256};
+    use aws_lc_rs::signature::KeyPair;
+
+    fn facts(audited: bool) -> JobFacts {
+        JobFacts {
+            job_id: new_job_id(),
+            request_sha256: [1; 32],
+            response_sha256: [2; 32],
+            prompt_ids: vec![1, 2, 3],
+            output_ids: vec![4, 5],
+            sampling: attestation::receipt::SamplingParams {
+                temperature: 0.0,
+                top_p: 1.0,
+                top_k: 0,
+                max_tokens: 8,
+                repetition_penalty: 1.0,
+                seed: 7,
+            },
+            fingerprint: vec![9; 16],
+            metering: Metering {
+                wall_start_ms: 1_000,
+                wall_end_ms: 2_000,
+                device_ms: 900,
+                ..Metering::default()
+            },
+            audited,
+        }
+    }
+
+    /// Issue 13: a runtime with no auditor key marked every receipt `audited: true`
+    /// (the request's wish), though no transcript was sealed. The flag now says whether a
+    /// transcript was sealed and stored.
+    #[test]
+    fn audited_means_a_transcript_was_sealed() {
+        let root =
+            std::env::temp_dir().join(format!("veritee-receipts-audited-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let (_, auditor_public) = attestation::transcript::generate_auditor_keypair();
+        let auditor = HpkeKey {
+            kem: HPKE_KEM_X25519_SHA256,
+            public_key: auditor_public.to_vec(),
+        };
+        for (key, asked, want) in [
+            (None, true, false),
+            (None, false, false),
+            (Some(auditor.clone()), true, true),
+            (Some(auditor), false, false),
+        ] {
+            let instance = new_job_id();
+            let log =
+                ReceiptLog::create(&root, instance, b"evidence", LogOptions::default()).unwrap();
+            let key_pair = Ed25519KeyPair::from_seed_unchecked(&[3u8; 32]).unwrap();
+            let bound = ReceiptKey {
+                alg: COSE_ALG_EDDSA,
+                public_key: key_pair.public_key().as_ref().to_vec(),
+            };
+            let issuer = Issuer::new(key_pair, instance, [4; 32], [5; 32], key.clone(), log);
+            let issued = issuer.issue(facts(asked)).unwrap();
+            issued.durable.wait_blocking().unwrap();
+            let records = issuer.log().read(0, 10).unwrap();
+            issuer.log().shutdown();
+            let verified = receipt::verify(&issued.receipt, &bound, &[4; 32]).unwrap();
+            let claims = verified.claims();
+            let case = format!("auditor key {}, asked {asked}", key.is_some());
+            assert_eq!(claims.audited, want, "{case}");
+            assert_eq!(records.len(), 1, "{case}");
+            assert_eq!(records[0].transcript.is_some(), want, "{case}");
+        }
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }

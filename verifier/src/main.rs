@@ -67,10 +67,14 @@ enum Command {
         #[arg(long)]
         at: String,
         /// Policy file (TOML, with a [runtime] section), e.g. the one a simulated launch
-        /// writes to STATE_DIR/policy.toml. Without it the default evidence policy applies
-        /// and any runtime claims are accepted.
+        /// writes to STATE_DIR/policy.toml. Required, unless --dangerous-any-runtime.
         #[arg(long)]
         policy: Option<PathBuf>,
+        /// Instead of --policy: the default evidence policy and ANY runtime claims (any
+        /// model, launch configuration, runtime version and auditor key), so receipts from
+        /// any code in any genuine CVM are accepted. For inspecting a bundle, not auditing.
+        #[arg(long, conflicts_with = "policy")]
+        dangerous_any_runtime: bool,
         /// The auditor's X25519 secret key (64 hex digits; `veritee-verify auditor-keygen`):
         /// decrypt every transcript and check it against its receipt.
         #[arg(long, value_name = "FILE")]
@@ -115,12 +119,14 @@ fn main() -> ExitCode {
             bundle,
             at,
             policy,
+            dangerous_any_runtime,
             auditor_key,
             json,
         } => receipts_cmd::run(&receipts_cmd::Args {
             bundle: &bundle,
             at: &at,
             policy: policy.as_deref(),
+            dangerous_any_runtime,
             auditor_key: auditor_key.as_deref(),
             json,
         }),

@@ -17,6 +17,8 @@ pub struct Args<'a> {
     pub bundle: &'a Path,
     pub at: &'a str,
     pub policy: Option<&'a Path>,
+    /// Without a policy: accept any runtime claims (clap refuses both together).
+    pub dangerous_any_runtime: bool,
     pub auditor_key: Option<&'a Path>,
     pub json: bool,
 }
@@ -90,13 +92,21 @@ fn prepare(args: &Args<'_>) -> Result<Prepared, String> {
                 .map_err(|e| format!("policy {}: {}", path.display(), e.detail))?;
             (policy, path.display().to_string())
         }
-        None => (
-            PolicyFile {
-                evidence: Policy::default_verifier(),
-                runtime: attestation::binding::RuntimePolicy::any(),
-            },
-            "default (pins no measurement or runtime claim, forbids debug; TDX: TCB status UpToDate only; SEV-SNP: no TCB minimum, no AMD CRL required)".to_string(),
-        ),
+        None if !args.dangerous_any_runtime => {
+            return Err("--policy FILE is required: it names the runtime code (model, launch configuration, version, auditor key) whose receipts count; without it receipts from any runtime in any genuine CVM would be accepted (--dangerous-any-runtime, for inspection only)".into())
+        }
+        None => {
+            eprintln!(
+                "veritee-verify: WARNING: --dangerous-any-runtime: receipts from ANY runtime code in any genuine CVM are accepted (no model, launch configuration, runtime version or auditor key is checked); audit with --policy"
+            );
+            (
+                PolicyFile {
+                    evidence: Policy::default_verifier(),
+                    runtime: attestation::binding::RuntimePolicy::dangerous_any(),
+                },
+                "DANGEROUS: default evidence policy (pins no measurement, forbids debug; TDX: TCB status UpToDate only; SEV-SNP: no TCB minimum, revocation checked only if an AMD CRL is given) and any runtime claims (--dangerous-any-runtime)".to_string(),
+            )
+        }
     };
     let secret = match args.auditor_key {
         None => None,
@@ -186,13 +196,14 @@ fn render_text(
         let t = &sec.transcripts;
         writeln!(
             w,
-            "  transcripts: {} audited job(s), {} present, {}",
+            "  transcripts: {} audited job(s), {} not audited; {} transcript(s) present, {}",
             t.audited_jobs,
+            t.not_audited,
             t.present,
             if opened {
                 format!("{} opened and matched to their receipts", t.opened)
             } else {
-                "not opened (no --auditor-key)".to_string()
+                "none opened (no --auditor-key)".to_string()
             }
         )
         .unwrap();

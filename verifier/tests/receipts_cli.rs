@@ -47,15 +47,27 @@ impl Fixture {
     /// [`Fixture::instance`], with receipts that name `receipt_model` while the evidence
     /// attests `MODEL` (a runtime whose receipts misstate what it served).
     fn instance_with_receipt_model(&self, jobs: u64, receipt_model: [u8; 32]) -> Section {
-        let public = transcript::auditor_public_key(&self.secret);
+        self.instance_with(jobs, receipt_model, true, |_| {})
+    }
+
+    /// One runtime instance, with or without an auditor key, whose jobs' facts `edit`
+    /// changes before they are signed.
+    fn instance_with(
+        &self,
+        jobs: u64,
+        receipt_model: [u8; 32],
+        auditor: bool,
+        edit: impl Fn(&mut JobFacts),
+    ) -> Section {
+        let public = auditor.then(|| transcript::auditor_public_key(&self.secret));
         let source = SimulatedSource::open(&self.dir.join("simulated-tee"), LAUNCH).unwrap();
-        let policy = enclave::startup::simulated_policy(source.tee(), MODEL, LAUNCH, Some(public));
+        let policy = enclave::startup::simulated_policy(source.tee(), MODEL, LAUNCH, public);
         std::fs::write(&self.policy, policy).unwrap();
         let keys = RuntimeKeys::generate().unwrap();
         let template = ClaimsTemplate {
             model_digest: MODEL,
             launch_config_digest: LAUNCH,
-            auditor_hpke_public_key: Some(public),
+            auditor_hpke_public_key: public,
         };
         let attester = Attester::new(Box::new(source), Vec::new(), &keys, &template, true);
         let bundle = attester.bundle(None).unwrap();
@@ -73,32 +85,32 @@ impl Fixture {
         );
         for j in 0..jobs {
             let start = T0_MS + j * 1_500_000; // 25 minutes apart
-            let issued = issuer
-                .issue(JobFacts {
-                    job_id: enclave::receipts::new_job_id(),
-                    request_sha256: [j as u8; 32],
-                    response_sha256: [!(j as u8); 32],
-                    prompt_ids: vec![1, 2, 3, j as u32],
-                    output_ids: (0..(5 + j as u32)).collect(),
-                    sampling: SamplingParams {
-                        temperature: 0.0,
-                        top_p: 1.0,
-                        top_k: 0,
-                        max_tokens: 64,
-                        repetition_penalty: 1.0,
-                        seed: j,
-                    },
-                    fingerprint: vec![j as u8; 40],
-                    metering: Metering {
-                        queue_wait_ms: 3,
-                        wall_start_ms: start,
-                        wall_end_ms: start + 900,
-                        device_ms: 1_250 + j,
-                        device_share_ppm: 600_000,
-                    },
-                    audited: j % 3 != 2,
-                })
-                .unwrap();
+            let mut facts = JobFacts {
+                job_id: enclave::receipts::new_job_id(),
+                request_sha256: [j as u8; 32],
+                response_sha256: [!(j as u8); 32],
+                prompt_ids: vec![1, 2, 3, j as u32],
+                output_ids: (0..(5 + j as u32)).collect(),
+                sampling: SamplingParams {
+                    temperature: 0.0,
+                    top_p: 1.0,
+                    top_k: 0,
+                    max_tokens: 64,
+                    repetition_penalty: 1.0,
+                    seed: j,
+                },
+                fingerprint: vec![j as u8; 40],
+                metering: Metering {
+                    queue_wait_ms: 3,
+                    wall_start_ms: start,
+                    wall_end_ms: start + 900,
+                    device_ms: 1_250 + j,
+                    device_share_ppm: 600_000,
+                },
+                audited: j % 3 != 2,
+            };
+            edit(&mut facts);
+            let issued = issuer.issue(facts).unwrap();
             issued.durable.wait_blocking().unwrap();
         }
         let dir = issuer.log().dir().to_path_buf();
@@ -223,14 +235,149 @@ fn an_intact_bundle_verifies_with_totals_per_hour() {
         "{text}"
     );
 
+    assert!(
+        text.contains("transcripts: 4 audited job(s), 2 not audited; 4 transcript(s) present, none opened (no --auditor-key)"),
+        "{text}"
+    );
+
     // Without the policy that trusts the simulated root, the evidence is refused.
     let out = Command::new(env!("CARGO_BIN_EXE_veritee-verify"))
-        .args(["receipts", "--json", "--at", &now()])
+        .args([
+            "receipts",
+            "--json",
+            "--dangerous-any-runtime",
+            "--at",
+            &now(),
+        ])
         .arg(&path)
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["reason"], "simulated_root_not_trusted", "{v}");
+}
+
+/// Issue 13: without `--policy`, receipts from any runtime code in any genuine CVM were
+/// accepted. `--policy` is required (usage error, exit 2) unless the danger is named
+/// with `--dangerous-any-runtime`, which warns.
+#[test]
+fn receipts_need_a_policy_or_the_named_danger() {
+    let f = Fixture::new("policy-required");
+    let path = f.write(
+        "audit.cbor",
+        &AuditBundle {
+            sections: vec![f.instance(1)],
+        },
+    );
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_veritee-verify"))
+            .arg("receipts")
+            .arg(&path)
+            .args(["--at", &now()])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for json in [&[][..], &["--json"][..]] {
+        let out = run(json);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("--policy FILE is required"), "{stderr}");
+        assert!(stderr.contains("--dangerous-any-runtime"), "{stderr}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("ACCEPTED"));
+    }
+    let out = run(&["--dangerous-any-runtime"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("WARNING: --dangerous-any-runtime"),
+        "{stderr}"
+    );
+    // (The simulated root is still refused: only the runtime claims are unchecked.)
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("DANGEROUS"), "{stdout}");
+    // Both at once is a contradiction.
+    let out = run(&[
+        "--dangerous-any-runtime",
+        "--policy",
+        f.policy.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Issue 13: a runtime with no auditor key marked its receipts `audited: true`, and the
+/// verifier reported "N audited, 0 present" and accepted. Such a runtime's receipts now
+/// say `audited: false`, and the report counts them as not audited.
+#[test]
+fn a_runtime_without_an_auditor_key_audits_nothing() {
+    let f = Fixture::new("no-auditor");
+    // Every job asks to be audited; there is no key to seal to.
+    let section = f.instance_with(3, MODEL, false, |facts| facts.audited = true);
+    assert!(std::fs::read_to_string(&f.policy)
+        .unwrap()
+        .contains("auditor_hpke_keys = \"none\""));
+    assert!(section.receipts.iter().all(|r| !claims_of(r).audited));
+    assert!(section.transcripts.iter().all(Option::is_none));
+    let path = f.write(
+        "audit.cbor",
+        &AuditBundle {
+            sections: vec![section.clone()],
+        },
+    );
+    let (code, v) = f.verify(&path, &[]);
+    assert_eq!(code, 0, "{v}");
+    let t = &v["report"]["sections"][0]["transcripts"];
+    assert_eq!(
+        (
+            t["audited_jobs"].as_u64(),
+            t["not_audited"].as_u64(),
+            t["present"].as_u64()
+        ),
+        (Some(0), Some(3), Some(0))
+    );
+
+    // A receipt that claims an audit whose transcript is not there is refused; here one
+    // from a runtime with a key, its transcript removed.
+    let g = Fixture::new("audited-missing");
+    let mut with_key = g.instance(2);
+    assert!(claims_of(&with_key.receipts[0]).audited);
+    with_key.transcripts[0] = None;
+    assert_eq!(
+        g.reason(
+            &AuditBundle {
+                sections: vec![with_key]
+            },
+            &[]
+        ),
+        "transcript_missing"
+    );
+}
+
+/// Issue 13: the totals across sections were unchecked sums. Two instances whose signed
+/// device times add up past 2^64 are refused, not wrapped into a small bill.
+#[test]
+fn totals_that_overflow_are_refused() {
+    let f = Fixture::new("overflow");
+    let huge = |facts: &mut JobFacts| facts.metering.device_ms = u64::MAX / 2 + 1;
+    let a = f.instance_with(1, MODEL, true, huge);
+    let b = f.instance_with(1, MODEL, true, huge);
+    // Each instance alone verifies.
+    let one = f.write(
+        "one.cbor",
+        &AuditBundle {
+            sections: vec![a.clone()],
+        },
+    );
+    assert_eq!(f.verify(&one, &[]).0, 0);
+    let both = AuditBundle {
+        sections: vec![a, b],
+    };
+    let path = f.write("both.cbor", &both);
+    let (code, v) = f.verify(&path, &[]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["reason"], "receipt_malformed", "{v}");
+    let detail = v["detail"].as_str().unwrap();
+    assert!(detail.starts_with("section 1: "), "{detail}");
+    assert!(detail.contains("overflow 64 bits"), "{detail}");
 }
 
 #[test]
