@@ -11,6 +11,7 @@ use client::sse::SseParser;
 use client::{load_policy, ClientError, Connector, Target};
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
+use std::fmt::Write as _;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,6 +60,11 @@ struct ProxyArgs {
     /// Policy file: the evidence policy plus its [runtime] section.
     #[arg(long, value_name = "FILE")]
     policy: PathBuf,
+    /// Opt every forwarded chat request out of auditing (`"veritee_audit": false`): the
+    /// runtime then seals no transcript and its receipt says `audited: false`. A request
+    /// that carries its own `veritee_audit` field is passed through unchanged.
+    #[arg(long)]
+    no_audit: bool,
 }
 
 #[derive(Args)]
@@ -92,10 +98,38 @@ struct ChatArgs {
     /// Model name [default: the runtime's only model].
     #[arg(long)]
     model: Option<String>,
-    #[arg(long, default_value_t = 256)]
+    /// Most tokens to generate per answer (at least 1).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
     max_tokens: u32,
-    #[arg(long, default_value_t = 0.0)]
+    /// Sampling temperature, 0 (greedy) to 2.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_temperature)]
     temperature: f32,
+    /// Opt out of auditing (`"veritee_audit": false`): the runtime seals no transcript
+    /// of this chat and each receipt says `audited: false`.
+    #[arg(long)]
+    no_audit: bool,
+}
+
+/// A temperature the runtime accepts: a finite number from 0 to 2 (NaN would be written
+/// as JSON `null`, which the runtime reads as its default, 1).
+fn parse_temperature(text: &str) -> Result<f32, String> {
+    let t: f32 = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("not a number: {e}"))?;
+    if !t.is_finite() || !(0.0..=2.0).contains(&t) {
+        return Err(format!("{text} is not a temperature from 0 to 2"));
+    }
+    Ok(t)
+}
+
+/// Write the whole output to stdout. A reader that went away early (`veritee attest |
+/// head -1`) is not an error: the exit status stays the verification's, not a panic.
+fn emit(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
 }
 
 fn main() -> ExitCode {
@@ -152,10 +186,16 @@ async fn proxy(args: ProxyArgs) -> ExitCode {
         args.upstream,
         args.policy.display()
     );
+    if args.no_audit {
+        eprintln!("veritee: chat requests are forwarded with \"veritee_audit\": false unless they carry their own");
+    }
     // The one stdout line: scripts read the address from it.
-    println!("veritee: proxy listening on http://{addr}");
+    emit(&format!("veritee: proxy listening on http://{addr}\n"));
     let connector = std::sync::Arc::new(Connector::new(policy));
-    match client::proxy::serve(listener, connector, upstream).await {
+    let options = client::proxy::ProxyOptions {
+        no_audit: args.no_audit,
+    };
+    match client::proxy::serve(listener, connector, upstream, options).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("veritee: proxy: {e}");
@@ -203,7 +243,10 @@ async fn attest(args: AttestArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => {
             if args.json {
-                println!("{}", json!({"verdict": "refused", "url": args.common.url}));
+                emit(&format!(
+                    "{}\n",
+                    json!({"verdict": "refused", "url": args.common.url})
+                ));
             }
             return code;
         }
@@ -214,15 +257,28 @@ async fn attest(args: AttestArgs) -> ExitCode {
     out["policy"] = json!(policy_path);
     out["nonce"] = json!(nonce.as_ref().map(hex::encode));
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
+        emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&out).expect("JSON")
+        ));
         return ExitCode::SUCCESS;
     }
     let claims = conn.attested.claims();
-    println!("veritee: {} VERIFIED under {policy_path}", args.common.url);
-    println!(
+    let mut text = String::new();
+    // Writing to a String cannot fail.
+    let w = &mut text;
+    writeln!(
+        w,
+        "veritee: {} VERIFIED under {policy_path}",
+        args.common.url
+    )
+    .unwrap();
+    writeln!(
+        w,
         "  platform        {}",
         out["platform"].as_str().unwrap_or("?")
-    );
+    )
+    .unwrap();
     // The fields a person checks; `--json` has every field.
     const SHOWN: &[&str] = &[
         "product",
@@ -250,41 +306,53 @@ async fn attest(args: AttestArgs) -> ExitCode {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                println!("  {key:<15} {v}");
+                writeln!(w, "  {key:<15} {v}").unwrap();
             }
         }
     }
-    println!("  model digest    {}", hex::encode(claims.model_digest));
-    println!("  runtime         {}", claims.runtime_version);
-    println!(
+    writeln!(w, "  model digest    {}", hex::encode(claims.model_digest)).unwrap();
+    writeln!(w, "  runtime         {}", claims.runtime_version).unwrap();
+    writeln!(
+        w,
         "  launch config   {}",
         hex::encode(claims.launch_config_digest)
-    );
-    println!(
+    )
+    .unwrap();
+    writeln!(
+        w,
         "  TLS key         sha256 {} (this connection's certificate key)",
         hex::encode(claims.tls_spki_sha256)
-    );
-    println!(
+    )
+    .unwrap();
+    writeln!(
+        w,
         "  receipt key     COSE alg {} {}",
         claims.receipt_key.alg,
         hex::encode(&claims.receipt_key.public_key)
-    );
-    println!(
+    )
+    .unwrap();
+    writeln!(
+        w,
         "  auditor key     {}",
-        claims
-            .auditor_hpke_key
-            .as_ref()
-            .map_or("none (transcripts not escrowed)".into(), |k| hex::encode(
-                &k.public_key
-            ))
-    );
+        claims.auditor_hpke_key.as_ref().map_or(
+            "none (transcripts not escrowed)".into(),
+            |k| format!(
+                "{} (transcripts are sealed to it)",
+                hex::encode(&k.public_key)
+            )
+        )
+    )
+    .unwrap();
     match &nonce {
-        Some(n) => println!(
+        Some(n) => writeln!(
+            w,
             "  freshness       evidence answered nonce {}",
             hex::encode(n)
         ),
-        None => println!("  freshness       not asked (use --nonce)"),
+        None => writeln!(w, "  freshness       not asked (use --nonce)"),
     }
+    .unwrap();
+    emit(&text);
     ExitCode::SUCCESS
 }
 
@@ -334,9 +402,17 @@ async fn chat(args: ChatArgs) -> ExitCode {
             "max_tokens": args.max_tokens,
             "temperature": args.temperature,
         });
+        let mut body = body;
+        if args.no_audit {
+            body["veritee_audit"] = json!(false);
+        }
         match stream_chat(&mut conn, &body).await {
             Ok(answer) => history.push(json!({"role": "assistant", "content": answer})),
-            Err(e) => {
+            Err(ChatError::Refused(e)) => {
+                eprintln!("veritee: {e}");
+                return ExitCode::from(1);
+            }
+            Err(ChatError::Failed(e)) => {
                 eprintln!("veritee: {e}");
                 return ExitCode::from(2);
             }
@@ -433,12 +509,35 @@ async fn get_json(conn: &mut client::AttestedConnection, path: &str) -> Result<V
     serde_json::from_slice(&body.to_bytes()).map_err(|e| format!("{path}: {e}"))
 }
 
+/// Why a chat answer was not accepted.
+enum ChatError {
+    /// Its receipt is missing or does not check, or bytes came that it does not cover
+    /// (exit status 1, like any refusal).
+    Refused(String),
+    /// Transport or server errors (exit status 2).
+    Failed(String),
+}
+
+impl From<String> for ChatError {
+    fn from(e: String) -> Self {
+        ChatError::Failed(e)
+    }
+}
+
+fn receipt_refused(r: &attestation::Rejection) -> ChatError {
+    ChatError::Refused(format!(
+        "REFUSED the answer's receipt: {} ({})",
+        r.reason.code(),
+        r.detail
+    ))
+}
+
 /// Send one streamed chat request, print the answer as it arrives, then check the
 /// stream's usage receipt against the verified evidence; returns the text.
 async fn stream_chat(
     conn: &mut client::AttestedConnection,
     body: &Value,
-) -> Result<String, String> {
+) -> Result<String, ChatError> {
     let request = Bytes::from(body.to_string());
     let req = hyper::Request::post("/v1/chat/completions")
         .header("host", "veritee")
@@ -450,10 +549,10 @@ async fn stream_chat(
     let mut body = resp.into_body();
     if !status.is_success() {
         let bytes = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-        return Err(format!(
+        return Err(ChatError::Failed(format!(
             "the runtime answered {status}: {}",
             String::from_utf8_lossy(&bytes)
-        ));
+        )));
     }
     let mut receipt = SseReceiptFilter::default();
     let mut parser = SseParser::default();
@@ -464,30 +563,38 @@ async fn stream_chat(
         let Some(data) = frame.data_ref() else {
             continue;
         };
-        for event in parser.push(&receipt.push(data)) {
+        let passed = receipt.push(data);
+        if let Some(r) = receipt.error() {
+            // Whatever came with or after a bad receipt event is not shown.
+            return Err(receipt_refused(r));
+        }
+        for event in parser.push(&passed) {
             if event == "[DONE]" {
                 let _ = writeln!(stdout);
-                let verified = receipt.check(&conn.attested, &request).map_err(|r| {
-                    format!(
-                        "REFUSED the answer's receipt: {} ({})",
-                        r.reason.code(),
-                        r.detail
-                    )
-                })?;
+                let verified = receipt
+                    .check(&conn.attested, &request)
+                    .map_err(|r| receipt_refused(&r))?;
                 let c = verified.claims();
                 eprintln!(
-                    "[receipt seq {} verified: {} prompt + {} output tokens, {} ms device time, job {}]",
+                    "[receipt seq {} verified: {} prompt + {} output tokens, {} ms device time, {}, job {}]",
                     c.seq,
                     c.prompt_tokens,
                     c.output_tokens,
                     c.device_ms,
+                    if c.audited {
+                        "audited (transcript sealed to the auditor)"
+                    } else {
+                        "not audited (no transcript kept)"
+                    },
                     hex::encode(c.job_id)
                 );
                 return Ok(answer);
             }
             let v: Value = serde_json::from_str(&event).map_err(|e| format!("bad event: {e}"))?;
             if let Some(err) = v.get("error") {
-                return Err(format!("the runtime failed mid-answer: {err}"));
+                return Err(ChatError::Failed(format!(
+                    "the runtime failed mid-answer: {err}"
+                )));
             }
             if let Some(text) = v["choices"][0]["delta"]["content"].as_str() {
                 answer.push_str(text);
@@ -502,5 +609,5 @@ async fn stream_chat(
             }
         }
     }
-    Err("the stream ended without [DONE]".into())
+    Err(ChatError::Failed("the stream ended without [DONE]".into()))
 }

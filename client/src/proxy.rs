@@ -12,8 +12,14 @@
 //! Chat completions must come with a usage receipt that checks against the verified
 //! evidence and the exchange ([`crate::receipts`]): a non-streamed answer is buffered
 //! until its header receipt checks; a stream's receipt event is checked and removed
-//! (OpenAI SDKs do not know it) before `[DONE]` is passed on. An answer whose receipt is
-//! missing or does not check is refused (502, or an error event ending the stream).
+//! (OpenAI SDKs do not know it) before `[DONE]` is passed on, and nothing but `[DONE]` may
+//! follow it (the receipt does not cover what comes after). An answer whose receipt is
+//! missing or does not check is refused (502, or an error event ending the stream); an
+//! upstream that fails mid-stream ends the stream with an error event too, never with a
+//! silent cut.
+//!
+//! With [`ProxyOptions::no_audit`], each chat request that does not say
+//! `veritee_audit` itself is forwarded with `"veritee_audit": false`.
 
 use crate::connector::{AttestedConnection, Connector, Target};
 use crate::error::ClientError;
@@ -65,11 +71,20 @@ fn error(status: u16, kind: &str, code: &str, message: String) -> Response<Proxy
         .expect("static response parts")
 }
 
-/// Serve until the listener fails. `on_ready` gets the bound address.
+/// How the proxy treats what it forwards.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProxyOptions {
+    /// Forward chat requests with `"veritee_audit": false` (unless a request says
+    /// `veritee_audit` itself): the runtime seals no transcript of them.
+    pub no_audit: bool,
+}
+
+/// Serve until the listener fails.
 pub async fn serve(
     listener: TcpListener,
     connector: Arc<Connector>,
     upstream: Target,
+    options: ProxyOptions,
 ) -> std::io::Result<()> {
     let upstream = Arc::new(upstream);
     loop {
@@ -85,7 +100,7 @@ pub async fn serve(
                 let slot = Arc::clone(&slot);
                 async move {
                     Ok::<_, std::convert::Infallible>(
-                        forward(req, &connector, &upstream, &slot).await,
+                        forward(req, &connector, &upstream, &slot, options).await,
                     )
                 }
             });
@@ -101,6 +116,7 @@ async fn forward(
     connector: &Connector,
     upstream: &Target,
     slot: &Mutex<Option<AttestedConnection>>,
+    options: ProxyOptions,
 ) -> Response<ProxyBody> {
     let (parts, body) = req.into_parts();
     // Read the request first (bounded): nothing of it goes anywhere before verification.
@@ -132,6 +148,13 @@ async fn forward(
         }
     }
     let conn = guard.as_mut().expect("connected above");
+    let path = parts.uri.path().to_owned();
+    let is_completion = path == "/v1/chat/completions";
+    let body = if options.no_audit && is_completion && parts.method == hyper::Method::POST {
+        opt_out_of_audit(body)
+    } else {
+        body
+    };
     let mut builder = Request::builder()
         .method(parts.method)
         .uri(
@@ -143,17 +166,16 @@ async fn forward(
         )
         .header("host", format!("{}:{}", upstream.host, upstream.port));
     for (name, value) in &parts.headers {
-        if !HOP_BY_HOP.contains(&name.as_str()) {
+        // The body's length is the one forwarded (it may have been rewritten).
+        if !HOP_BY_HOP.contains(&name.as_str()) && name != hyper::header::CONTENT_LENGTH {
             builder = builder.header(name, value);
         }
     }
-    let path = parts.uri.path().to_owned();
     let request_body = body.clone();
     let upstream_req = builder
         .body(Full::new(body))
         .expect("parts of a request hyper accepted");
     let attested = Arc::clone(&conn.attested);
-    let is_completion = path == "/v1/chat/completions";
     match conn.send(upstream_req).await {
         Ok(resp) => {
             drop(guard);
@@ -185,6 +207,19 @@ async fn forward(
                 format!("the verified upstream failed: {e}"),
             )
         }
+    }
+}
+
+/// `"veritee_audit": false` added to a JSON object request that does not say
+/// `veritee_audit` itself; anything else (the client's own choice, a body that is not a
+/// JSON object, which the runtime will refuse) goes on byte for byte.
+fn opt_out_of_audit(body: Bytes) -> Bytes {
+    match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(serde_json::Value::Object(mut map)) if !map.contains_key("veritee_audit") => {
+            map.insert("veritee_audit".into(), serde_json::Value::Bool(false));
+            Bytes::from(serde_json::Value::Object(map).to_string())
+        }
+        _ => body,
     }
 }
 
@@ -233,8 +268,9 @@ fn receipt_refusal(r: &Rejection) -> Response<ProxyBody> {
 }
 
 /// A streamed answer: pass events on as they come, minus the receipt event, which is
-/// checked before anything after it (`[DONE]`) is passed on. A bad or missing receipt
-/// ends the stream with an OpenAI-shaped error event instead of `[DONE]`.
+/// checked before anything after it (`[DONE]`) is passed on. A bad or missing receipt, an
+/// event after the receipt other than `[DONE]`, or an upstream failure mid-stream ends the
+/// stream with an OpenAI-shaped error event instead of `[DONE]`.
 fn check_stream(
     mut body: Incoming,
     attested: Arc<AttestedRuntime>,
@@ -254,7 +290,13 @@ fn check_stream(
             Bytes::from(format!("data: {v}\n\n"))
         };
         while let Some(frame) = body.frame().await {
-            let Ok(frame) = frame else { return };
+            let frame = match frame {
+                Ok(frame) => frame,
+                Err(e) => {
+                    let _ = tx.send(upstream_failed_event(&e.to_string())).await;
+                    return;
+                }
+            };
             let Some(data) = frame.data_ref() else {
                 continue;
             };
@@ -276,6 +318,11 @@ fn check_stream(
             if !out.is_empty() && tx.send(Bytes::from(out)).await.is_err() {
                 return;
             }
+            if let Some(r) = filter.error() {
+                // An event after the checked receipt: nothing from it on goes out.
+                let _ = tx.send(fail(r)).await;
+                return;
+            }
         }
         if !checked {
             let r = filter
@@ -294,6 +341,17 @@ fn check_stream(
 }
 
 const DONE: &[u8] = b"data: [DONE]\n\n";
+
+/// The error event that ends a stream whose verified upstream failed mid-answer.
+fn upstream_failed_event(why: &str) -> Bytes {
+    let v = json!({"error": {
+        "message": format!("veritee proxy: the verified upstream failed mid-answer; the answer is incomplete and has no receipt: {why}"),
+        "type": "upstream_error",
+        "param": null,
+        "code": "upstream_failed",
+    }});
+    Bytes::from(format!("data: {v}\n\n"))
+}
 
 /// A response body fed from a channel.
 struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);

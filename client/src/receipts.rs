@@ -7,7 +7,9 @@
 //! over the whole body. A stream ends with an `event: veritee.receipt` whose data is
 //! `{"seq", "receipt" (base64), "response_sha256"}`, over every byte before that event;
 //! [`SseReceiptFilter`] takes it out of the stream (OpenAI SDKs do not know the event)
-//! while hashing what it lets through.
+//! while hashing what it lets through. The receipt covers only the bytes before it, so
+//! after the receipt event nothing but `data: [DONE]` may follow: any other event is an
+//! error (`receipt_mismatch`), and nothing from it on is passed on.
 
 use attestation::bundle::AttestedRuntime;
 use attestation::receipt::VerifiedReceipt;
@@ -87,12 +89,19 @@ pub fn check_header(
     )
 }
 
+/// The one event allowed after the receipt event.
+const DONE_EVENT: &[u8] = b"data: [DONE]\n\n";
+
 /// Passes a server-sent-event stream through, event by event, minus the receipt event;
-/// remembers the receipt and the SHA-256 of every byte before it.
+/// remembers the receipt and the SHA-256 of every byte before it. After the receipt
+/// event only `data: [DONE]` passes; anything else, and everything after an error, is
+/// held back and the error kept for [`SseReceiptFilter::check`].
 pub struct SseReceiptFilter {
     pending: Vec<u8>,
     hash: Option<digest::Context>,
     receipt: Option<(Vec<u8>, [u8; 32])>,
+    /// `[DONE]` has passed after the receipt.
+    done: bool,
     error: Option<Rejection>,
 }
 
@@ -102,6 +111,7 @@ impl Default for SseReceiptFilter {
             pending: Vec::new(),
             hash: Some(digest::Context::new(&digest::SHA256)),
             receipt: None,
+            done: false,
             error: None,
         }
     }
@@ -113,17 +123,43 @@ impl SseReceiptFilter {
         self.pending.extend_from_slice(bytes);
         let mut out = Vec::new();
         while let Some(event) = crate::sse::take_event(&mut self.pending) {
+            if self.error.is_some() {
+                continue;
+            }
             let name = format!("event: {RECEIPT_EVENT}\n");
             if event.starts_with(name.as_bytes()) {
                 self.take_receipt(&event[name.len()..]);
                 continue;
             }
-            if let Some(h) = self.hash.as_mut() {
-                h.update(&event);
+            match self.hash.as_mut() {
+                Some(h) => h.update(&event),
+                None if event == DONE_EVENT && !self.done => self.done = true,
+                None => {
+                    self.error = Some(Rejection::new(
+                        Reason::ReceiptMismatch,
+                        format!(
+                            // Not quoted: what the receipt does not cover is shown to no one.
+                            "the stream carries {} ({} bytes) after its receipt event; the receipt covers only the bytes before it, so they are refused",
+                            if self.done {
+                                "an event after [DONE]"
+                            } else {
+                                "an event other than [DONE]"
+                            },
+                            event.len()
+                        ),
+                    ));
+                    continue;
+                }
             }
             out.extend_from_slice(&event);
         }
         out
+    }
+
+    /// The error found so far (a malformed receipt event, a second one, or an event after
+    /// the receipt), if any: nothing from it on has been passed on.
+    pub fn error(&self) -> Option<&Rejection> {
+        self.error.as_ref()
     }
 
     fn take_receipt(&mut self, rest: &[u8]) {
@@ -210,6 +246,42 @@ mod tests {
         assert_eq!(r, vec![0xd2, 0x84]);
         assert_eq!(h, sha256(a));
         assert!(f.leftover().is_empty());
+    }
+
+    /// Issue 13: bytes between the receipt event and `[DONE]` are not covered by the
+    /// receipt; a client or proxy passed them on as if they were.
+    #[test]
+    fn nothing_but_done_may_follow_the_receipt_event() {
+        let receipt = BASE64.encode([0xd2, 0x84]);
+        let event =
+            format!("event: {RECEIPT_EVENT}\ndata: {{\"seq\":0,\"receipt\":\"{receipt}\"}}\n\n");
+        let a = b"data: {\"x\":1}\n\n";
+        for after in [
+            &b"data: {\"choices\":[{\"delta\":{\"content\":\"injected\"}}]}\n\n"[..],
+            b": a comment\n\n",
+            b"event: other\ndata: 1\n\n",
+        ] {
+            let mut f = SseReceiptFilter::default();
+            let mut out = f.push(a);
+            out.extend(f.push(event.as_bytes()));
+            // Byte by byte: the verdict does not depend on where frames end.
+            for b in after.iter().chain(b"data: [DONE]\n\n") {
+                out.extend(f.push(&[*b]));
+            }
+            assert_eq!(out, a, "only the bytes before the receipt pass");
+            let err = f.error().expect("an error");
+            assert_eq!(err.reason, Reason::ReceiptMismatch);
+            assert!(err.detail.contains("after its receipt"), "{}", err.detail);
+        }
+        // [DONE] passes once; anything after it is refused too.
+        let mut f = SseReceiptFilter::default();
+        let mut out = f.push(a);
+        out.extend(f.push(event.as_bytes()));
+        out.extend(f.push(b"data: [DONE]\n\n"));
+        assert_eq!(out, [&a[..], b"data: [DONE]\n\n"].concat());
+        assert!(f.error().is_none());
+        assert!(f.push(b"data: [DONE]\n\n").is_empty());
+        assert_eq!(f.error().unwrap().reason, Reason::ReceiptMismatch);
     }
 
     #[test]

@@ -5,57 +5,16 @@
 
 mod common;
 
-use common::{fake_runtime, start_runtime, start_runtime_with, temp_dir, FakeEvidence};
+use common::{
+    fake_runtime, raw_request, start_proxy, start_runtime, start_runtime_with, temp_dir,
+    FakeEvidence,
+};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 /// Pinned SDK version, installed into a venv the test creates.
 const OPENAI_SDK: &str = "openai==3.57.0";
-
-struct Proxy {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_proxy(upstream: &str, policy: &Path) -> Proxy {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_veritee"))
-        .args([
-            "proxy",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            upstream,
-            "--policy",
-        ])
-        .arg(policy)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the veritee binary starts");
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("veritee: proxy listening on ") {
-                let _ = tx.send(url.to_owned());
-            }
-        }
-    });
-    let base = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the proxy prints its address");
-    Proxy { child, base }
-}
 
 /// A venv with the OpenAI SDK (made with pip on first use), or why it could not be made.
 fn openai_python() -> Result<PathBuf, String> {
@@ -157,21 +116,6 @@ fn a_proxy_with_an_unverifiable_upstream_answers_502_and_forwards_nothing() {
         "the upstream received application bytes"
     );
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// One HTTP/1.1 request to the proxy; the raw reply.
-async fn raw_request(base: &str, body: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = base.trim_start_matches("http://").to_owned();
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    tcp.write_all(req.as_bytes()).await.unwrap();
-    let mut reply = String::new();
-    tcp.read_to_string(&mut reply).await.unwrap();
-    reply
 }
 
 #[test]
