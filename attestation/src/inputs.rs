@@ -16,6 +16,10 @@ pub struct EvidenceInputs {
     crls: Vec<Vec<u8>>,
     tdx_parts: CollateralParts,
     recognised: Vec<(String, String)>,
+    /// `(input name, item)`: the names a rejection's detail uses for what each input
+    /// supplied (a certificate's CN, `CRL #i`, `TCB info`, ...), so that a problem with a
+    /// certificate, CRL or collateral item is blamed on the file that held it.
+    items: Vec<(String, String)>,
 }
 
 impl EvidenceInputs {
@@ -25,9 +29,13 @@ impl EvidenceInputs {
 
     /// Add one input; `name` is used in messages only.
     pub fn add(&mut self, name: &str, bytes: &[u8]) -> Result<(), Rejection> {
+        let items_before = self.items.len();
         let what = self
             .classify(name, bytes)
             .map_err(|e| Rejection::new(e.reason, format!("{name}: {}", e.detail)))?;
+        for item in &mut self.items[items_before..] {
+            item.0 = name.to_owned();
+        }
         self.recognised.push((name.to_owned(), what));
         Ok(())
     }
@@ -81,6 +89,7 @@ impl EvidenceInputs {
         let text_start = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
         if text_start == Some(b'{') {
             return if self.tdx_parts.offer_json(bytes)? {
+                self.note_collateral_json(bytes);
                 Ok("TDX collateral (JSON)".into())
             } else {
                 reject(
@@ -149,6 +158,11 @@ impl EvidenceInputs {
 
     fn add_cert(&mut self, der: Vec<u8>) -> Result<(), Rejection> {
         self.tdx_parts.offer_cert(&der)?;
+        if let Ok(cert) = x509::parse_cert(&der, "certificate") {
+            if let Some(cn) = x509::common_name(cert.subject()) {
+                self.items.push((String::new(), cn));
+            }
+        }
         if !self.certs.contains(&der) {
             self.certs.push(der);
         }
@@ -156,35 +170,141 @@ impl EvidenceInputs {
     }
 
     fn add_crl(&mut self, der: Vec<u8>) -> Result<(), Rejection> {
-        if !self.tdx_parts.offer_crl(&der)? {
-            // Intel CRLs belong to the TDX collateral; everything else is for SNP.
+        if self.tdx_parts.offer_crl(&der)? {
+            // The names the TDX collateral checks use for the two Intel CRLs.
+            let issuer = x509::parse_crl(&der, "CRL")
+                .ok()
+                .and_then(|crl| x509::common_name(crl.issuer()));
+            let item = match issuer.as_deref() {
+                Some("Intel SGX Root CA") => "Intel SGX Root CA CRL",
+                _ => "PCK CRL",
+            };
+            self.items.push((String::new(), item.into()));
+        } else {
+            // Intel CRLs belong to the TDX collateral; everything else is for SNP, whose
+            // verifier numbers them in the order given.
+            self.items
+                .push((String::new(), format!("CRL #{}", self.crls.len())));
             self.crls.push(der);
         }
         Ok(())
     }
 
+    /// The items a collateral JSON supplies, by the names the TDX checks use.
+    fn note_collateral_json(&mut self, bytes: &[u8]) {
+        let keys: Vec<String> = serde_json::from_slice::<
+            std::collections::BTreeMap<String, serde::de::IgnoredAny>,
+        >(bytes)
+        .map(|m| m.into_keys().collect())
+        .unwrap_or_default();
+        let has = |k: &str| keys.iter().any(|key| key == k);
+        let items: &[&str] = if has("tcb_info") {
+            &[
+                "TCB info",
+                "QE identity",
+                "PCK CRL",
+                "Intel SGX Root CA CRL",
+                "issuer chain",
+                "collateral",
+            ]
+        } else if has("tcbInfo") {
+            &["TCB info"]
+        } else {
+            &["QE identity"]
+        };
+        for item in items {
+            self.items.push((String::new(), (*item).into()));
+        }
+    }
+
+    /// Name where a problem lies: the report or quote file for the evidence itself; for a
+    /// certificate, CRL or collateral item, the input that supplied it (or that it was
+    /// carried in the quote, or is built into this verifier), never the report's file.
+    fn attribute(&self, evidence_name: &str, platform: Platform, e: Rejection) -> Rejection {
+        use Reason::*;
+        let about_supplied_item = matches!(
+            e.reason,
+            CertificateExpired
+                | CertificateNotYetValid
+                | CertificateRevoked
+                | CertificateSignatureInvalid
+                | CertificateMissing
+                | IssuerMismatch
+                | UntrustedRoot
+                | SimulatedRootNotTrusted
+                | MalformedCertificate
+                | CrlSignatureInvalid
+                | MalformedCrl
+                | CollateralMissing
+                | CollateralExpired
+                | CollateralNotYetValid
+                | CollateralSignatureInvalid
+                | MalformedCollateral
+        );
+        // The longest item named in the detail ("Intel SGX Root CA CRL" over "Intel SGX
+        // Root CA"); every input that supplied it.
+        let named = self
+            .items
+            .iter()
+            .filter(|(_, item)| e.detail.contains(item.as_str()))
+            .map(|(_, item)| item.len())
+            .max();
+        let mut files: Vec<&str> = self
+            .items
+            .iter()
+            .filter(|(_, item)| Some(item.len()) == named && e.detail.contains(item.as_str()))
+            .map(|(file, _)| file.as_str())
+            .collect();
+        files.dedup();
+        let source = if !files.is_empty() {
+            Some(format!("supplied in {}", files.join(", ")))
+        } else if !about_supplied_item {
+            None
+        } else if e.detail.contains("PCK") && platform == Platform::Tdx {
+            Some(format!(
+                "carried in the quote's certification data, {evidence_name}"
+            ))
+        } else if ["ARK-", "ASK", "ASVK", "Intel SGX Root CA"]
+            .iter()
+            .any(|n| e.detail.contains(n))
+        {
+            Some("built into this verifier".into())
+        } else {
+            None
+        };
+        let detail = match (about_supplied_item, source) {
+            (true, Some(source)) => format!("{} ({source})", e.detail),
+            (true, None) => e.detail,
+            (false, Some(source)) => format!("{evidence_name}: {} ({source})", e.detail),
+            (false, None) => format!("{evidence_name}: {}", e.detail),
+        };
+        Rejection::new(e.reason, detail)
+    }
+
     /// Verify the one piece of evidence with everything else supplied, at `at`.
     pub fn verify(
-        self,
+        mut self,
         anchors: &TrustAnchors,
         at: Timestamp,
     ) -> Result<VerifiedEvidence, Rejection> {
-        let Some((name, platform, bytes)) = self.evidence else {
+        let Some((name, platform, bytes)) = self.evidence.take() else {
             return reject(
                 Reason::AmbiguousInput,
                 "no report or quote among the inputs",
             );
         };
-        let wrap = |e: Rejection| Rejection::new(e.reason, format!("{name}: {}", e.detail));
         match platform {
             Platform::Snp => snp::verify(&bytes, &self.certs, &self.crls, &anchors.snp, at)
                 .map(|report| VerifiedEvidence::Snp(Box::new(report)))
-                .map_err(wrap),
+                .map_err(|e| self.attribute(&name, platform, e)),
             Platform::Tdx => {
-                let collateral = self.tdx_parts.build()?;
+                let parts = std::mem::take(&mut self.tdx_parts);
+                let collateral = parts
+                    .build()
+                    .map_err(|e| self.attribute(&name, platform, e))?;
                 tdx::verify(&bytes, collateral.as_ref(), &anchors.tdx, at)
                     .map(|quote| VerifiedEvidence::Tdx(Box::new(quote)))
-                    .map_err(wrap)
+                    .map_err(|e| self.attribute(&name, platform, e))
             }
         }
     }

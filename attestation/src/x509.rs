@@ -139,6 +139,11 @@ pub fn is_simulated(cert: &X509Certificate<'_>) -> bool {
         .any(|ou| ou.as_str().ok() == Some(SIMULATED_ORG_UNIT))
 }
 
+/// An X.509 time as RFC 3339 UTC, the one format every message uses.
+pub fn rfc3339(t: &ASN1Time) -> String {
+    Timestamp::from_unix(t.timestamp()).to_rfc3339()
+}
+
 /// Check notBefore <= at <= notAfter.
 pub fn check_validity(
     cert: &X509Certificate<'_>,
@@ -150,8 +155,8 @@ pub fn check_validity(
         return reject(
             Reason::CertificateNotYetValid,
             format!(
-                "{what} is valid from {}, verification time {at}",
-                validity.not_before
+                "{what} is not valid before {}; verification time {at}",
+                rfc3339(&validity.not_before)
             ),
         );
     }
@@ -159,8 +164,8 @@ pub fn check_validity(
         return reject(
             Reason::CertificateExpired,
             format!(
-                "{what} expired {}, verification time {at}",
-                validity.not_after
+                "{what} expired {}; verification time {at}",
+                rfc3339(&validity.not_after)
             ),
         );
     }
@@ -274,7 +279,10 @@ pub fn verify_crl(
     if at.unix() < crl.last_update().timestamp() {
         return reject(
             Reason::CollateralNotYetValid,
-            format!("{what}: CRL thisUpdate {} is after {at}", crl.last_update()),
+            format!(
+                "{what}: CRL thisUpdate {} is after the verification time {at}",
+                rfc3339(&crl.last_update())
+            ),
         );
     }
     if let Some(next) = crl.next_update() {
@@ -282,7 +290,10 @@ pub fn verify_crl(
         if at.unix() >= next.timestamp() {
             return reject(
                 Reason::CollateralExpired,
-                format!("{what}: CRL nextUpdate {next} is not after {at}"),
+                format!(
+                    "{what}: CRL nextUpdate {} is not after the verification time {at}",
+                    rfc3339(&next)
+                ),
             );
         }
     }

@@ -1,9 +1,13 @@
 //! `veritee-verify evidence`: read the files, verify, appraise, report.
+//!
+//! A rejection names what failed (the report or quote, or the certificate, CRL or
+//! collateral item and the file that held it), prints every date as RFC 3339 UTC, says
+//! what to do about it, and lists what had been checked before it.
 
-use attestation::evidence::{Claims, TrustAnchors, VerifiedEvidence};
+use attestation::evidence::{Claims, Platform, TrustAnchors, VerifiedEvidence};
 use attestation::inputs::EvidenceInputs;
 use attestation::policy::Policy;
-use attestation::{Rejection, Timestamp};
+use attestation::{Reason, Rejection, Timestamp};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -24,9 +28,12 @@ struct Outcome {
     inputs: Vec<(String, String)>,
     platform: Option<&'static str>,
     claims: Option<Claims>,
-    /// What was checked (`true`) or, said as plainly, left unchecked (`false`).
+    /// What was checked (`true`) or, said as plainly, left unchecked (`false`). On a
+    /// rejection: what had passed before it.
     checks: Vec<(bool, String)>,
     rejection: Option<Rejection>,
+    /// What to do about the rejection, where there is something to do.
+    advice: Option<String>,
 }
 
 pub fn run(
@@ -35,9 +42,12 @@ pub fn run(
     policy_path: Option<&Path>,
     json: bool,
 ) -> ExitCode {
-    match prepare(files, at, policy_path) {
-        Ok((inputs, policy, outcome)) => {
-            let outcome = verify(inputs, &policy, outcome);
+    let prepared = prepare(files, at, policy_path).and_then(|(inputs, policy, outcome)| {
+        recognise(&inputs).map(|recognised| (inputs, recognised, policy, outcome))
+    });
+    match prepared {
+        Ok((inputs, recognised, policy, outcome)) => {
+            let outcome = verify(inputs, recognised, &policy, outcome);
             if json {
                 let mut text = serde_json::to_string_pretty(&to_json(&outcome)).expect("JSON");
                 text.push('\n');
@@ -103,19 +113,53 @@ fn prepare(
         claims: None,
         checks: Vec::new(),
         rejection: None,
+        advice: None,
     };
     Ok((inputs, policy, outcome))
 }
 
-fn verify(files: Vec<NamedFile>, policy: &Policy, mut out: Outcome) -> Outcome {
+/// Sort the inputs. A file that is none of the formats this command reads is bad usage
+/// (exit 2), like a missing file: the command was given something that is not evidence.
+/// Anything else found here (two reports, a damaged certificate) is a verdict.
+fn recognise(files: &[NamedFile]) -> Result<Result<EvidenceInputs, Rejection>, String> {
     let mut inputs = EvidenceInputs::new();
-    for (name, bytes) in &files {
-        if let Err(e) = inputs.add(name, bytes) {
-            out.inputs = inputs.recognised().to_vec();
+    for (name, bytes) in files {
+        match inputs.add(name, bytes) {
+            Ok(()) => {}
+            Err(e) if e.reason == Reason::UnknownInput => {
+                return Err(format!(
+                    "{}; give the report or quote and its certificates, CRLs and collateral as AMD and Intel publish them",
+                    e.detail
+                ))
+            }
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    Ok(Ok(inputs))
+}
+
+fn verify(
+    files: Vec<NamedFile>,
+    recognised: Result<EvidenceInputs, Rejection>,
+    policy: &Policy,
+    mut out: Outcome,
+) -> Outcome {
+    let inputs = match recognised {
+        Ok(inputs) => inputs,
+        Err(e) => {
+            // Recognise again up to the failing file, for the inputs list.
+            let mut partial = EvidenceInputs::new();
+            for (name, bytes) in &files {
+                if partial.add(name, bytes).is_err() {
+                    break;
+                }
+            }
+            out.inputs = partial.recognised().to_vec();
+            out.advice = advice(&e, None);
             out.rejection = Some(e);
             return out;
         }
-    }
+    };
     out.inputs = inputs.recognised().to_vec();
     out.platform = inputs.platform().map(|p| p.as_str());
     let (anchors, extra_roots) = TrustAnchors::for_policy(policy, inputs.certificates());
@@ -125,9 +169,12 @@ fn verify(files: Vec<NamedFile>, policy: &Policy, mut out: Outcome) -> Outcome {
         out.unpinned.retain(|field| !field.starts_with(other));
     }
     out.extra_roots = extra_roots;
+    let platform = inputs.platform();
     let verified = match inputs.verify(&anchors, out.at) {
         Ok(v) => v,
         Err(e) => {
+            out.checks = checked_before(&files, &out.inputs, platform, &anchors, out.at, &e);
+            out.advice = advice(&e, platform);
             out.rejection = Some(e);
             return out;
         }
@@ -141,6 +188,153 @@ fn verify(files: Vec<NamedFile>, policy: &Policy, mut out: Outcome) -> Outcome {
         Err(e) => out.rejection = Some(e),
     }
     out
+}
+
+/// What had been checked when verification failed with `e`, found by verifying again
+/// with less (never by guessing from the message), so that a rejection late in the
+/// chain still says which signatures did verify:
+///
+/// - TDX: the quote alone. If that fails only for want of collateral, its structure, the
+///   PCK chain, the QE report and the quote signature all verified.
+/// - SEV-SNP with CRLs: everything but the CRL files. If that verifies, the failure was
+///   revocation, and all the rest passed.
+/// - SEV-SNP `hwid_mismatch` / `tcb_extension_mismatch`: `snp::verify` compares the
+///   certificate with the report only after the chain and the report signature verified
+///   (and the hwID before the TCB), and raises these reasons nowhere else.
+fn checked_before(
+    files: &[NamedFile],
+    recognised: &[(String, String)],
+    platform: Option<Platform>,
+    anchors: &TrustAnchors,
+    at: Timestamp,
+    e: &Rejection,
+) -> Vec<(bool, String)> {
+    let evidence_file = |kind: &str| {
+        recognised
+            .iter()
+            .find(|(_, k)| k.starts_with(kind))
+            .map(|(name, _)| name.as_str())
+    };
+    let verify_only = |keep: &dyn Fn(&str) -> bool| {
+        let mut inputs = EvidenceInputs::new();
+        for (name, bytes) in files.iter().filter(|(name, _)| keep(name)) {
+            inputs.add(name, bytes).ok()?;
+        }
+        Some(inputs.verify(anchors, at))
+    };
+    if e.reason == Reason::AmbiguousInput {
+        // The inputs were not one piece of evidence: nothing was verified.
+        return Vec::new();
+    }
+    match platform {
+        Some(Platform::Tdx) => {
+            let Some(quote) = evidence_file("TDX quote") else {
+                return Vec::new();
+            };
+            match verify_only(&|name| name == quote) {
+                Some(Err(r)) if r.reason == Reason::CollateralMissing => vec![
+                    (true, "quote structure: header, TD report body, signature data".into()),
+                    (true, format!("PCK chain to the pinned Intel SGX Root CA, valid at {at}")),
+                    (true, "QE report signature by the PCK key; QE report data binds the attestation key".into()),
+                    (true, "quote signature: ECDSA P-256 over header and body as received".into()),
+                ],
+                _ => Vec::new(),
+            }
+        }
+        Some(Platform::Snp) => {
+            // Files holding CRLs and nothing else (a file that mixes certificates and
+            // CRLs would take certificates away too: then no second try).
+            let crl_only = |kind: &str| {
+                kind == "CRL (DER)"
+                    || kind
+                        .strip_prefix("PEM: ")
+                        .is_some_and(|parts| parts.split(", ").all(|p| p == "CRL"))
+            };
+            let crl_files: Vec<&str> = recognised
+                .iter()
+                .filter(|(_, kind)| crl_only(kind))
+                .map(|(name, _)| name.as_str())
+                .collect();
+            let mixed = recognised
+                .iter()
+                .any(|(_, kind)| kind.contains("CRL") && !crl_only(kind));
+            if !crl_files.is_empty() && !mixed {
+                if let Some(Ok(v)) = verify_only(&|name| !crl_files.contains(&name)) {
+                    return checks_passed(&v, at, 0)
+                        .into_iter()
+                        .filter(|(done, _)| *done)
+                        .collect();
+                }
+            }
+            let mut passed: Vec<(bool, String)> = match e.reason {
+                Reason::HwIdMismatch | Reason::TcbExtensionMismatch => vec![
+                    (true, "report structure: size, version, reserved fields".into()),
+                    (
+                        true,
+                        format!("certificate chain to a pinned AMD ARK (RSA-PSS SHA-384), every certificate valid at {at}"),
+                    ),
+                    if recognised.iter().any(|(_, kind)| kind.contains("CRL")) {
+                        (true, "CRLs: signed by AMD, current, no certificate of the chain revoked".into())
+                    } else {
+                        (false, "revocation not checked: no AMD CRL supplied".into())
+                    },
+                    (true, "report signature: ECDSA P-384 over the received bytes 0x000..0x29F".into()),
+                ],
+                _ => Vec::new(),
+            };
+            if e.reason == Reason::TcbExtensionMismatch && e.detail.contains("VCEK") {
+                passed.push((true, "certificate hwID extension equals CHIP_ID".into()));
+            }
+            passed
+        }
+        None => Vec::new(),
+    }
+}
+
+/// What an auditor can do about a rejection, where there is something to do.
+fn advice(e: &Rejection, platform: Option<Platform>) -> Option<String> {
+    let d = e.detail.as_str();
+    let tdx = platform == Some(Platform::Tdx);
+    let amd_leaf = d.contains("VCEK") || d.contains("VLEK");
+    let at_hint = "or give --at a time inside its validity";
+    let text = match e.reason {
+        Reason::CertificateExpired | Reason::CertificateNotYetValid if tdx => {
+            if d.contains("PCK") {
+                format!("the PCK certificate comes inside the quote: check --at, or get a quote made with a current PCK certificate (Intel PCS), {at_hint}")
+            } else {
+                format!("fetch current collateral (TCB info, QE identity and their issuer chain, CRLs) from Intel PCS (https://api.trustedservices.intel.com/tdx/certification/v4/), {at_hint}")
+            }
+        }
+        Reason::CertificateExpired | Reason::CertificateNotYetValid if amd_leaf => format!(
+            "fetch a current certificate for this chip and TCB from AMD KDS (https://kdsintf.amd.com/vcek/v1/<product>/<hwid>?blSPL=..&teeSPL=..&snpSPL=..&ucodeSPL=..), {at_hint}"
+        ),
+        Reason::CertificateExpired | Reason::CertificateNotYetValid => {
+            format!("check --at: the certificate is not valid at the verification time; {at_hint}")
+        }
+        Reason::CollateralExpired | Reason::CollateralNotYetValid if tdx => format!(
+            "fetch current collateral for this FMSPC from Intel PCS (https://api.trustedservices.intel.com/tdx/certification/v4/: tcb, qe/identity, pckcrl, and the root CA CRL), {at_hint}"
+        ),
+        Reason::CollateralExpired | Reason::CollateralNotYetValid => format!(
+            "fetch a current CRL from AMD KDS (https://kdsintf.amd.com/vcek/v1/<product>/crl), {at_hint}"
+        ),
+        Reason::CollateralMissing if tdx => "supply the collateral: Intel PCS's TCB info, QE identity, the TCB Signing issuer chain, the PCK CRL and the root CA CRL (https://api.trustedservices.intel.com/tdx/certification/v4/), or one dcap-qvl collateral JSON".into(),
+        Reason::CertificateMissing if tdx => "the quote's certification data lacks the PCK chain: fetch the PCK certificate from Intel PCS and use a quote that carries it".into(),
+        Reason::CertificateMissing => "supply the VCEK for this chip and TCB from AMD KDS (https://kdsintf.amd.com/vcek/v1/<product>/<hwid>?blSPL=..&teeSPL=..&snpSPL=..&ucodeSPL=..), or a VLEK from the cloud provider".into(),
+        Reason::CertificateRevoked | Reason::TcbRevoked => "the platform's key or TCB is revoked by its vendor: do not trust this evidence".into(),
+        Reason::CrlSignatureInvalid | Reason::MalformedCrl | Reason::CollateralSignatureInvalid | Reason::MalformedCollateral => {
+            if tdx {
+                "fetch the collateral again from Intel PCS: this copy is damaged or not Intel's".into()
+            } else {
+                "fetch the CRL again from AMD KDS: this copy is damaged or not AMD's".into()
+            }
+        }
+        Reason::SimulatedRootNotTrusted => "this is a simulated TEE's development chain: it proves nothing about hardware (a development policy may name it in dangerous_trusted_roots)".into(),
+        Reason::UntrustedRoot => "the chain does not end in AMD's or Intel's pinned root; only a policy's dangerous_trusted_roots adds another".into(),
+        Reason::TcbLevelNotFound => "fetch the current TCB info for this FMSPC from Intel PCS; if it still has no matching level, Intel does not support this platform's TCB".into(),
+        Reason::AmbiguousInput => "verify one report or quote at a time, with only its own certificates and collateral".into(),
+        _ => return None,
+    };
+    Some(text)
 }
 
 /// What verification established, in the words an auditor checks off, and what it did not
@@ -201,6 +395,7 @@ fn to_json(out: &Outcome) -> Value {
         "reason": rejected.map(|r| r.reason.code()),
         "reason_class": rejected.map(|r| r.reason.class().as_str()),
         "detail": rejected.map(|r| r.detail.clone()),
+        "advice": out.advice,
         "platform": out.platform,
         "claims": out.claims,
         "at": out.at.to_rfc3339(),
@@ -234,6 +429,9 @@ fn render_text(out: &Outcome) -> String {
         ),
     }
     .unwrap();
+    if let Some(advice) = &out.advice {
+        writeln!(w, "  what to do: {advice}").unwrap();
+    }
     writeln!(w, "\nverification time: {}", out.at).unwrap();
     writeln!(w, "policy: {}", out.policy).unwrap();
     if !out.unpinned.is_empty() {
@@ -247,7 +445,12 @@ fn render_text(out: &Outcome) -> String {
         writeln!(w, "  {name}: {kind}").unwrap();
     }
     if !out.checks.is_empty() {
-        writeln!(w, "\nchecked:").unwrap();
+        let heading = if out.rejection.is_some() && out.claims.is_none() {
+            "\nchecked before the rejection:"
+        } else {
+            "\nchecked:"
+        };
+        writeln!(w, "{heading}").unwrap();
         for (done, check) in &out.checks {
             let mark = if *done { "ok" } else { "--" };
             writeln!(w, "  {mark}  {check}").unwrap();

@@ -524,6 +524,8 @@ fn policy_pinning_the_right_measurement() {
     );
 }
 
+/// Issue 13: an unrecognised input file was a rejection (exit 1), as if the evidence had
+/// failed; it is bad usage (exit 2), like a missing file, naming the file.
 #[test]
 fn unknown_input_file() {
     // Deterministic "random" bytes: none of the recognised formats starts like this.
@@ -537,21 +539,23 @@ fn unknown_input_file() {
         })
         .collect();
     let junk = TempFile::new("junk.bin", junk);
-    let v = evidence_json(&[&snp_report(), &snp_vcek(), &junk], SNP_AT, &[], 1);
-    assert_rejected(&v, "unknown_input", "parse");
-    let detail = v["detail"].as_str().unwrap();
-    assert!(
-        detail.contains(&junk.0.display().to_string()),
-        "names the file: {detail}"
-    );
+    let v = evidence_json(&[&snp_report(), &snp_vcek(), &junk], SNP_AT, &[], 2);
+    assert_eq!(v["verdict"], "error", "{v:#}");
     assert_eq!(v["claims"], Value::Null);
+    let error = v["error"].as_str().unwrap();
+    assert!(
+        error.contains(&junk.0.display().to_string()),
+        "names the file: {error}"
+    );
+    assert!(error.contains("not recognised"), "{error}");
 
     let out = evidence_cmd(&[&junk, &snp_report(), &snp_vcek()], SNP_AT, &[]);
-    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.is_empty(), "no verdict: {}", out.stdout);
     assert!(
-        out.stdout.starts_with("REJECTED: unknown_input"),
+        out.stderr.contains(&junk.0.display().to_string()),
         "{}",
-        out.stdout
+        out.stderr
     );
 }
 
@@ -763,4 +767,265 @@ fn auditor_keygen_writes_the_secret_once_and_prints_its_public_key() {
         .try_into()
         .unwrap();
     assert_eq!(still, secret);
+}
+
+// ---------------------------------------------------------------- issue 13: messages
+
+/// The items of `checks` in a JSON verdict.
+fn checks_of(v: &Value) -> Vec<String> {
+    v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// No month names, no "+00:00": every date is RFC 3339 UTC.
+fn assert_one_date_format(text: &str) {
+    for month in [
+        "Jan ", "Feb ", "Mar ", "Apr ", "May ", "Jun ", "Jul ", "Aug ", "Sep ", "Oct ", "Nov ",
+        "Dec ",
+    ] {
+        assert!(!text.contains(month), "a date not in RFC 3339: {text}");
+    }
+    assert!(!text.contains("+00:00"), "{text}");
+    assert!(!text.contains("UnixTime"), "{text}");
+}
+
+/// Issue 13: an expired VCEK was blamed on the report file, with its date in another
+/// format than the verification time's, and no word on what to do.
+#[test]
+fn an_expired_certificate_is_named_with_its_file_date_and_remedy() {
+    let at = "2040-01-01T00:00:00Z";
+    let v = evidence_json(&[&snp_report(), &snp_vcek()], at, &[], 1);
+    assert_rejected(&v, "certificate_expired", "chain");
+    let detail = v["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with(
+            "SEV-VCEK expired 2032-08-07T17:21:41Z; verification time 2040-01-01T00:00:00Z"
+        ),
+        "{detail}"
+    );
+    let vcek = snp_vcek().display().to_string();
+    assert!(
+        detail.contains(&format!("(supplied in {vcek})")),
+        "{detail}"
+    );
+    assert!(
+        !detail.contains(&snp_report().display().to_string()),
+        "not the report's fault: {detail}"
+    );
+    assert_one_date_format(detail);
+    let advice = v["advice"].as_str().unwrap();
+    assert!(advice.contains("AMD KDS"), "{advice}");
+    assert!(advice.contains("--at"), "{advice}");
+
+    let out = evidence_cmd(&[&snp_report(), &snp_vcek()], at, &[]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout
+            .contains("\n  what to do: fetch a current certificate"),
+        "{}",
+        out.stdout
+    );
+    assert_one_date_format(&out.stdout);
+
+    // A built-in certificate is said to be one.
+    let v = evidence_json(
+        &[&snp_report(), &snp_vcek()],
+        "2020-01-01T00:00:00Z",
+        &[],
+        1,
+    );
+    assert_rejected(&v, "certificate_not_yet_valid", "chain");
+    let detail = v["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("ARK-Genoa is not valid before 2022-01-26T15:34:37Z"),
+        "{detail}"
+    );
+    assert!(detail.ends_with("(built into this verifier)"), "{detail}");
+}
+
+/// Issue 13: stale TDX collateral was blamed on the quote file, and the JSON `checks`
+/// were empty although the quote's signatures had verified.
+#[test]
+fn stale_tdx_collateral_names_the_collateral_file_and_lists_the_checks_done() {
+    let v = evidence_json(
+        &[&tdx_quote(), &tdx_collateral()],
+        "2025-08-01T00:00:00Z",
+        &[],
+        1,
+    );
+    assert_rejected(&v, "collateral_expired", "collateral");
+    let detail = v["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("TCB info nextUpdate 2025-07-19T10:16:03Z is not after the verification time 2025-08-01T00:00:00Z"),
+        "{detail}"
+    );
+    let collateral = tdx_collateral().display().to_string();
+    assert!(
+        detail.ends_with(&format!("(supplied in {collateral})")),
+        "{detail}"
+    );
+    assert!(
+        v["advice"]
+            .as_str()
+            .unwrap()
+            .contains("fetch current collateral"),
+        "{v:#}"
+    );
+    assert!(v["advice"].as_str().unwrap().contains("Intel PCS"), "{v:#}");
+    let checks = checks_of(&v);
+    for done in [
+        "quote structure",
+        "PCK chain",
+        "QE report signature",
+        "quote signature",
+    ] {
+        assert!(
+            checks.iter().any(|c| c.starts_with(done)),
+            "{done}: {checks:?}"
+        );
+    }
+    assert!(
+        !checks.iter().any(|c| c.starts_with("collateral")),
+        "{checks:?}"
+    );
+    assert!(
+        !checks.iter().any(|c| c.starts_with("TCB level")),
+        "{checks:?}"
+    );
+    assert_eq!(v["claims"], Value::Null);
+
+    let out = evidence_cmd(
+        &[&tdx_quote(), &tdx_collateral()],
+        "2025-08-01T00:00:00Z",
+        &[],
+    );
+    assert!(
+        out.stdout
+            .contains("\nchecked before the rejection:\n  ok  quote structure"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("what to do: fetch current collateral"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_quote_without_collateral_lists_the_signatures_that_verified() {
+    let v = evidence_json(&[&tdx_quote()], TDX_AT, &[], 1);
+    assert_rejected(&v, "collateral_missing", "collateral");
+    let checks = checks_of(&v);
+    assert!(
+        checks.iter().any(|c| c.starts_with("quote signature")),
+        "{checks:?}"
+    );
+    assert!(
+        checks.iter().any(|c| c.starts_with("PCK chain")),
+        "{checks:?}"
+    );
+    assert!(
+        v["advice"]
+            .as_str()
+            .unwrap()
+            .contains("supply the collateral"),
+        "{v:#}"
+    );
+    // A quote whose own signature fails lists nothing as checked.
+    let mut quote = std::fs::read(tdx_quote()).unwrap();
+    quote[100] ^= 1; // inside the TD report body, which the quote signature covers
+    let tampered = TempFile::new("tampered-quote", &quote);
+    let v = evidence_json(&[&tampered, &tdx_collateral()], TDX_AT, &[], 1);
+    assert_rejected(&v, "quote_signature_invalid", "signature");
+    assert_eq!(checks_of(&v), Vec::<String>::new());
+}
+
+/// The PCK certificate travels inside the quote: said so, with an RFC 3339 date.
+#[test]
+fn a_pck_certificate_problem_names_the_quote_as_its_carrier() {
+    let v = evidence_json(
+        &[&tdx_quote(), &tdx_collateral()],
+        "2020-01-01T00:00:00Z",
+        &[],
+        1,
+    );
+    assert_rejected(&v, "certificate_not_yet_valid", "chain");
+    let detail = v["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("PCK certificate is not valid before 2025-"),
+        "{detail}"
+    );
+    let quote = tdx_quote().display().to_string();
+    assert!(
+        detail.ends_with(&format!(
+            "(carried in the quote's certification data, {quote})"
+        )),
+        "{detail}"
+    );
+    assert_one_date_format(detail);
+}
+
+/// Issue 13: an expired TCB Signing certificate came out as dcap-qvl's raw
+/// `CertExpired { time: UnixTime(..), not_after: UnixTime(..) }`. It is named, dated in
+/// RFC 3339, blamed on the collateral file, with what to do. (Fake Intel PKI from the
+/// sim crate; the policy trusts its root, given as a file.)
+#[test]
+fn an_expired_collateral_signer_is_named() {
+    use sim::intel::IntelCaKind;
+    use sim::{FakeIntel, IntelAuthority, TdxCollateralBuilder, TdxQuoteBuilder, DEFAULT_AT};
+    let intel = FakeIntel::new();
+    let pck = intel.pck_leaf().build(&intel);
+    let quote = TdxQuoteBuilder::new().build(&intel, &pck);
+    let expired = intel
+        .ca_certificate(IntelCaKind::TcbSigning)
+        .validity(sim::DEFAULT_NOT_BEFORE, DEFAULT_AT - 86_400)
+        .build(&intel, intel.key(IntelAuthority::TcbSigning));
+    let chain = sim::x509::certificates_pem(&[&expired, intel.root_der()]);
+    let mut builder = TdxCollateralBuilder::new(&intel);
+    builder.tcb_info_issuer_chain = Some(chain.clone());
+    builder.qe_identity_issuer_chain = Some(chain);
+    let collateral = builder.build(&intel).to_dcap_qvl_json();
+    let mut policy = Policy::default_verifier();
+    policy.dangerous_trusted_roots = vec![Hex(attestation::x509::sha256(intel.root_der()))];
+    let quote_file = TempFile::new("fake-quote", &quote);
+    let collateral_file = TempFile::new("fake-collateral.json", &collateral);
+    let root_file = TempFile::new("fake-root.der", intel.root_der());
+    let policy_file = TempFile::new("fake-root-policy.toml", policy.to_toml());
+    let at = sim::rfc3339(DEFAULT_AT);
+    let v = evidence_json(
+        &[&quote_file, &collateral_file, &root_file],
+        &at,
+        &["--policy", policy_file.0.to_str().unwrap()],
+        1,
+    );
+    assert_rejected(&v, "certificate_expired", "chain");
+    let detail = v["detail"].as_str().unwrap();
+    assert!(
+        detail
+            .starts_with("\"Intel SGX TCB Signing\" certificate (TCB info issuer chain) expired "),
+        "{detail}"
+    );
+    assert!(
+        detail.contains(&format!("verification time {at}")),
+        "{detail}"
+    );
+    assert!(!detail.contains("dcap-qvl"), "{detail}");
+    assert!(
+        detail.ends_with(&format!("(supplied in {})", collateral_file.0.display())),
+        "{detail}"
+    );
+    assert_one_date_format(detail);
+    assert!(v["advice"].as_str().unwrap().contains("Intel PCS"), "{v:#}");
+    // The quote's own signatures had verified.
+    assert!(
+        checks_of(&v)
+            .iter()
+            .any(|c| c.starts_with("quote signature")),
+        "{v:#}"
+    );
 }

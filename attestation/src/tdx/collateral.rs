@@ -171,6 +171,23 @@ impl TdxCollateral {
                 }
             }
         }
+        // The issuer chains' certificates (the TCB Signing certificate signs TCB info and
+        // QE identity): checked here so the message names the certificate and its date,
+        // where dcap-qvl says only `CertExpired { time: UnixTime(..), .. }`.
+        for (pem, chain) in [
+            (&self.inner.tcb_info_issuer_chain, "TCB info issuer chain"),
+            (
+                &self.inner.qe_identity_issuer_chain,
+                "QE identity issuer chain",
+            ),
+        ] {
+            for der in x509::certs_from_pem(pem.as_bytes())? {
+                let cert = x509::parse_cert(&der, chain)?;
+                let name =
+                    x509::common_name(cert.subject()).unwrap_or_else(|| cert.subject().to_string());
+                x509::check_validity(&cert, at, &format!("\"{name}\" certificate ({chain})"))?;
+            }
+        }
         Ok(())
     }
 }

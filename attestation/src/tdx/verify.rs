@@ -683,7 +683,35 @@ pub(crate) fn map_dcap_error(message: &str) -> Rejection {
         .find(|(fragment, _)| message.contains(fragment))
         .map(|&(_, reason)| reason)
         .unwrap_or(Reason::TdxVerificationFailed);
-    Rejection::new(reason, format!("dcap-qvl: {message}"))
+    Rejection::new(reason, format!("dcap-qvl: {}", readable_times(message)))
+}
+
+/// webpki's `UnixTime(1770249600)` inside dcap-qvl's messages, written as RFC 3339 UTC
+/// like every other date we print.
+fn readable_times(message: &str) -> String {
+    const OPEN: &str = "UnixTime(";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(OPEN) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + OPEN.len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        match (
+            after[..digits].parse::<i64>(),
+            after[digits..].starts_with(')'),
+        ) {
+            (Ok(secs), true) => {
+                out.push_str(&Timestamp::from_unix(secs).to_rfc3339());
+                rest = &after[digits + 1..];
+            }
+            _ => {
+                out.push_str(OPEN);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -736,7 +764,19 @@ mod tests {
         for (message, reason) in cases {
             let rejection = map_dcap_error(message);
             assert_eq!(rejection.reason, reason, "{message}");
-            assert!(rejection.detail.contains(message));
+            assert!(rejection.detail.contains(&readable_times(message)));
         }
+        // Dates in RFC 3339, as everywhere else.
+        let r = map_dcap_error(
+            "Failed to verify certificate chain: CertExpired { time: UnixTime(1770249600), not_after: UnixTime(1747824610) }",
+        );
+        assert_eq!(
+            r.detail,
+            "dcap-qvl: Failed to verify certificate chain: CertExpired { time: 2026-02-05T00:00:00Z, not_after: 2025-05-21T10:50:10Z }"
+        );
+        assert_eq!(
+            readable_times("UnixTime(x) UnixTime(12"),
+            "UnixTime(x) UnixTime(12"
+        );
     }
 }
