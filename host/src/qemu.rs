@@ -11,6 +11,7 @@
 //! | none | `-machine accel=tcg`, `-cpu max` | no confidentiality: tests and development only |
 //! | launch configuration | `-fw_cfg name=opt/veritee/launch-config,file=...` | one small file the guest reads at boot (`/sys/firmware/qemu_fw_cfg/by_name/opt/veritee/launch-config/raw`), fixed for the life of the VM |
 //! | collateral | `-fsdev local,...,readonly=on` + `virtio-9p-pci,mount_tag=veritee-collateral` | a directory of certificates, CRLs and TCB collateral the host refreshes; read-only, untrusted (every verifier checks it) |
+//! | root disk | `-drive ...,readonly=on`, `virtio-blk-pci,serial=veritee-root` | the image's dm-verity root, pinned by the root hash in the measured command line |
 //! | state disk | `virtio-blk-pci,serial=veritee-state` | the receipt log survives a restart |
 //! | GPUs | a `pcie-root-port` and `vfio-pci,host=...` each, `opt/ovmf/X-PciMmio64Mb` | passthrough with room for the GPUs' 64-bit BARs |
 //! | network | `-netdev user,hostfwd=tcp:ADDR-:8443`, `virtio-net-pci` | the runtime's TLS port |
@@ -145,6 +146,8 @@ impl DiskFormat {
 pub const COLLATERAL_MOUNT_TAG: &str = "veritee-collateral";
 /// The fw_cfg name of the launch configuration.
 pub const LAUNCH_CONFIG_FW_CFG: &str = "opt/veritee/launch-config";
+/// The serial number of the image's root disk.
+pub const ROOT_DISK_SERIAL: &str = "veritee-root";
 /// The serial number of the state disk (`/dev/disk/by-id/virtio-veritee-state`).
 pub const STATE_DISK_SERIAL: &str = "veritee-state";
 /// The guest port the runtime serves TLS on.
@@ -174,6 +177,8 @@ pub struct LaunchPlan {
     pub launch_config: Option<PathBuf>,
     /// PCI addresses (`0000:41:00.0`) of GPUs passed through with VFIO.
     pub gpus: Vec<String>,
+    /// The image's read-only root disk (raw), pinned by the command line's root hash.
+    pub root_disk: Option<PathBuf>,
     pub state_disk: Option<(PathBuf, DiskFormat)>,
     pub collateral_dir: Option<PathBuf>,
     /// Host address forwarded to the guest's TLS port.
@@ -290,6 +295,21 @@ impl LaunchPlan {
                 "-device",
                 &virtio(format!(
                     "virtio-9p-pci,fsdev=collateral,mount_tag={COLLATERAL_MOUNT_TAG}"
+                )),
+            ]);
+        }
+        if let Some(root) = &self.root_disk {
+            push(&[
+                "-drive",
+                &format!(
+                    "file={},if=none,id=root,format=raw,readonly=on",
+                    opt(&path(root))
+                ),
+            ]);
+            push(&[
+                "-device",
+                &virtio(format!(
+                    "virtio-blk-pci,drive=root,serial={ROOT_DISK_SERIAL}"
                 )),
             ]);
         }
@@ -413,6 +433,7 @@ mod tests {
             snp: None,
             tdx: None,
             launch_config: Some("/a/b,c.toml".into()),
+            root_disk: None,
             gpus: vec![],
             state_disk: None,
             collateral_dir: None,

@@ -662,3 +662,88 @@ fn a_ready_host_starts_qemu_with_the_dry_run_command() {
         .unwrap()
         .contains(&"q35,accel=tcg".to_string()));
 }
+
+/// The directory `scripts/build-image.sh` writes (`NAME.vmlinuz`, `NAME.initrd`,
+/// `NAME.cmdline`, `NAME.raw`, no firmware): the same measurement as the plain layout, and
+/// the root disk attached read-only.
+#[test]
+fn build_image_output_directory() {
+    let plain = common::image_dir("launch-plain", &common::amdsev_suffix());
+    let built = temp_dir("launch-built");
+    for (from, to) in [
+        ("vmlinuz", "veritee.vmlinuz"),
+        ("initrd", "veritee.initrd"),
+        ("cmdline", "veritee.cmdline"),
+    ] {
+        std::fs::copy(plain.join(from), built.join(to)).unwrap();
+    }
+    std::fs::write(built.join("veritee.raw"), vec![0u8; 8192]).unwrap();
+    let fw = common::amdsev_suffix();
+    let measure = |dir: &Path, extra: &[&str]| {
+        let mut a = vec![
+            "measure",
+            "--platform",
+            "snp",
+            "--image",
+            dir.to_str().unwrap(),
+            "--json",
+        ];
+        a.extend_from_slice(extra);
+        run(a).ok().json()["measurement"].clone()
+    };
+    assert_eq!(
+        measure(&built, &["--firmware", fw.to_str().unwrap()]),
+        measure(&plain, &[])
+    );
+    run([
+        "measure",
+        "--platform",
+        "snp",
+        "--image",
+        built.to_str().unwrap(),
+    ])
+    .refused("no file \"OVMF.fd\"");
+
+    let v = run([
+        "launch",
+        "--platform",
+        "snp",
+        "--image",
+        built.to_str().unwrap(),
+        "--firmware",
+        fw.to_str().unwrap(),
+        "--cbitpos",
+        "51",
+        "--dry-run",
+        "--json",
+    ])
+    .ok()
+    .json();
+    let argv = strs(&v["argv"]);
+    assert_eq!(
+        one(&argv, "-kernel"),
+        canonical(&built.join("veritee.vmlinuz"))
+    );
+    assert_eq!(one(&argv, "-append"), common::CMDLINE);
+    assert_eq!(
+        one(&argv, "-drive"),
+        format!(
+            "file={},if=none,id=root,format=raw,readonly=on",
+            canonical(&built.join("veritee.raw"))
+        )
+    );
+    assert!(values(&argv, "-device").contains(
+        &"virtio-blk-pci,drive=root,serial=veritee-root,disable-legacy=on,iommu_platform=on"
+            .to_string()
+    ));
+
+    std::fs::copy(built.join("veritee.vmlinuz"), built.join("other.vmlinuz")).unwrap();
+    run([
+        "measure",
+        "--platform",
+        "snp",
+        "--image",
+        built.to_str().unwrap(),
+    ])
+    .refused("several kernels (other.vmlinuz, veritee.vmlinuz)");
+}

@@ -101,6 +101,39 @@ pub struct Resolved {
     pub kernel: Option<PathBuf>,
     pub initrd: Option<PathBuf>,
     pub cmdline: Option<String>,
+    /// The image's root disk (`NAME.raw` of `scripts/build-image.sh`): not measured itself,
+    /// pinned by the root hash in the measured command line.
+    pub root_disk: Option<PathBuf>,
+}
+
+/// The file-name prefix of a `scripts/build-image.sh` output directory: `NAME` of the one
+/// `NAME.vmlinuz` in it; `""` for the plain layout (`vmlinuz`, `initrd`, `cmdline`).
+fn layout_prefix(dir: &Path) -> Result<String, String> {
+    if dir.join(KERNEL_FILE).is_file() {
+        return Ok(String::new());
+    }
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| format!("image directory {}: {e}", dir.display()))?
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".vmlinuz"))
+                .map(|n| format!("{n}."))
+        })
+        .collect();
+    names.sort();
+    match names.len() {
+        0 => Ok(String::new()),
+        1 => Ok(names.remove(0)),
+        _ => {
+            Err(format!(
+            "image directory {}: several kernels ({}): give --kernel, --initrd and --cmdline-file",
+            dir.display(),
+            names.iter().map(|n| format!("{n}vmlinuz")).collect::<Vec<_>>().join(", ")
+        ))
+        }
+    }
 }
 
 impl BootArgs {
@@ -120,6 +153,7 @@ impl BootArgs {
             firmware: self.firmware.clone(),
             kernel: self.kernel.clone(),
             initrd: self.initrd.clone(),
+            root_disk: None,
             cmdline: match (&self.cmdline, &self.cmdline_file) {
                 (Some(c), _) => {
                     check_cmdline(c).map_err(|e| format!("--cmdline: {e}"))?;
@@ -136,17 +170,22 @@ impl BootArgs {
                     dir.display()
                 ));
             }
+            let prefix = layout_prefix(dir)?;
             let need = |name: &str| -> Result<PathBuf, String> {
                 let p = dir.join(name);
                 if p.is_file() {
                     Ok(p)
                 } else {
                     Err(format!(
-                        "image directory {}: no file {name:?} (the layout is {KERNEL_FILE}, {INITRD_FILE}, {CMDLINE_FILE}, {FIRMWARE_FILE})",
+                        "image directory {}: no file {name:?} (the layout is {KERNEL_FILE}, {INITRD_FILE}, {CMDLINE_FILE}, {FIRMWARE_FILE}, or scripts/build-image.sh's NAME.vmlinuz, NAME.initrd, NAME.cmdline, NAME.raw with --firmware)",
                         dir.display()
                     ))
                 }
             };
+            let root = dir.join(format!("{prefix}raw"));
+            if !prefix.is_empty() && root.is_file() {
+                r.root_disk = Some(root);
+            }
             if r.firmware.is_none() {
                 let specific = platform.map(|p| {
                     dir.join(match p {
@@ -160,13 +199,15 @@ impl BootArgs {
                 });
             }
             if r.kernel.is_none() {
-                r.kernel = Some(need(KERNEL_FILE)?);
+                r.kernel = Some(need(&format!("{prefix}{KERNEL_FILE}"))?);
             }
             if r.initrd.is_none() {
-                r.initrd = Some(need(INITRD_FILE)?);
+                r.initrd = Some(need(&format!("{prefix}{INITRD_FILE}"))?);
             }
             if r.cmdline.is_none() {
-                r.cmdline = Some(cmdline_from_file(&need(CMDLINE_FILE)?)?);
+                r.cmdline = Some(cmdline_from_file(&need(&format!(
+                    "{prefix}{CMDLINE_FILE}"
+                ))?)?);
             }
         }
         if r.kernel.is_none() && (r.initrd.is_some() || r.cmdline.is_some()) {

@@ -34,6 +34,9 @@ pub struct LaunchArgs {
     /// A GPU to pass through with VFIO, by PCI address (repeatable).
     #[arg(long, value_name = "PCI_ADDR")]
     gpu: Vec<String>,
+    /// The image's root disk (read-only; default: NAME.raw of a build-image.sh directory).
+    #[arg(long, value_name = "FILE")]
+    root_disk: Option<PathBuf>,
     /// The runtime's state disk (receipt log), a raw or qcow2 image, as a virtio disk.
     #[arg(long, value_name = "FILE")]
     state_disk: Option<PathBuf>,
@@ -313,6 +316,12 @@ pub fn run(args: &LaunchArgs) -> Result<(), String> {
             .launch_config
             .as_deref()
             .map(|p| absolute(p, "launch configuration"))
+            .transpose()?,
+        root_disk: args
+            .root_disk
+            .clone()
+            .or_else(|| resolved.root_disk.clone())
+            .map(|p| absolute(&p, "root disk"))
             .transpose()?,
         gpus,
         state_disk,
