@@ -203,13 +203,15 @@ mv "$work/out/$name.manifest" "$out/$name.manifest"
 [ -f "$work/out/initrd.manifest" ] && mv "$work/out/initrd.manifest" "$out/initrd.manifest"
 printf '%s\n' "$cmdline" >"$out/$name.cmdline"
 printf '%s\n' "$roothash" >"$out/$name.roothash"
-git_rev="$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)"
-git_dirty="$(git -C "$repo" status --porcelain --untracked-files=no 2>/dev/null | wc -l | tr -d ' ')"
+# The image's own sources: the last commit that touched images/ or this script, and whether
+# the checkout differs from it there (the runtime is identified by its SHA-256 above).
+git_rev="$(git -C "$repo" log -1 --format=%H -- images scripts/build-image.sh 2>/dev/null || echo unknown)"
+git_dirty="$(git -C "$repo" status --porcelain -- images scripts/build-image.sh 2>/dev/null | wc -l | tr -d ' ')"
 {
     echo "variant: $variant ($name)"
     echo "runtime: veritee-enclave sha256 $(sha256sum "$bin" | cut -d' ' -f1)"
     echo "model: $(basename "$model") sha256 $(sha256sum "$model" | cut -d' ' -f1)"
-    echo "source: git $git_rev ($git_dirty tracked file(s) modified in the checkout)"
+    echo "image sources: images/ and scripts/build-image.sh at git $git_rev ($git_dirty file(s) there differ from it)"
     echo "tools: $(in_tools "" mkosi --version), $(in_tools "" dpkg-query -W -f '${Package} ${Version}, ' systemd-repart erofs-utils)"
     echo "source_date_epoch: $(sed -n 's/^SourceDateEpoch=//p' "$repo/images/mkosi.conf")"
     echo "seed: $(sed -n 's/^Seed=//p' "$repo/images/mkosi.conf")"
