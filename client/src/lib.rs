@@ -16,6 +16,9 @@
 
 pub mod connector;
 pub mod error;
+/// Fuzz-target entry points (`fuzz/`): public for the fuzz crate and the seed test, not API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod proxy;
 pub mod receipts;
 pub mod sse;

@@ -23,6 +23,9 @@ pub mod audit_export;
 pub mod config;
 mod durable_fs;
 pub mod engine;
+/// Fuzz-target entry points (`fuzz/`): public for the fuzz crate and the seed test, not API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;
 pub mod openai;
 pub mod platform;
