@@ -44,7 +44,11 @@ trap cleanup EXIT
 
 # ---- 1. Reproducibility. ----
 passed=0
-if [ "${VERITEE_IMAGE_TEST_SKIP_REPRO:-0}" = 1 ] && [ -f "$work/release-a/SHA256SUMS" ]; then
+only_dev=0
+[ "${VERITEE_IMAGE_TEST_ONLY:-}" = dev ] && only_dev=1
+if [ "$only_dev" = 1 ]; then
+    log "SKIPPING steps 1 to 3 (VERITEE_IMAGE_TEST_ONLY=dev)"
+elif [ "${VERITEE_IMAGE_TEST_SKIP_REPRO:-0}" = 1 ] && [ -f "$work/release-a/SHA256SUMS" ]; then
     log "SKIPPING the two-build check (VERITEE_IMAGE_TEST_SKIP_REPRO=1): reusing $work/release-a"
 else
 log "building the release image twice (build-image.sh; the runtime is built once)"
@@ -116,6 +120,7 @@ elapsed() { echo "$(date +%s.%N) - $qemu_started" | bc 2>/dev/null || python3 -c
 show_console() { echo "---- $1/console.log (last 40 lines, audit lines dropped) ----" >&2; grep -av ' audit: ' "$1/console.log" | tail -40 >&2 || true; }
 
 # ---- 2. The release image: starts, finds no TEE, fails closed. ----
+if [ "$only_dev" = 0 ]; then
 boot="$work/boot-release"
 rm -rf "$boot"; mkdir -p "$boot"
 cp "$work/release-a"/veritee.{vmlinuz,initrd,cmdline,raw} "$boot/"
@@ -165,9 +170,15 @@ grep -aqE "Started .{0,16}veritee-enclave\.service" "$tamper/console.log" && die
 pass "tampered root: $(grep -aoE 'device-mapper: verity: [^ ]+ data block [0-9]+ is corrupted' "$tamper/console.log" | head -1); kernel panic; runtime never started"
 passed=$((passed + 1))
 
+fi
+
 # ---- 4. The development image: attest and chat through the forwarded port. ----
-log "building the development image (--dev) and the client"
-VERITEE_ENCLAVE_BIN="${VERITEE_IMAGE_TEST_DEV_BIN:-}" bash "$repo/scripts/build-image.sh" "$work/dev" --dev
+if [ "$only_dev" = 1 ] && [ "${VERITEE_IMAGE_TEST_REUSE_DEV:-0}" = 1 ] && [ -f "$work/dev/SHA256SUMS" ]; then
+    log "reusing the development image in $work/dev (VERITEE_IMAGE_TEST_REUSE_DEV=1)"
+else
+    log "building the development image (--dev)"
+    VERITEE_ENCLAVE_BIN="${VERITEE_IMAGE_TEST_DEV_BIN:-}" bash "$repo/scripts/build-image.sh" "$work/dev" --dev
+fi
 if [ -n "${VERITEE_CLIENT_BIN:-}" ]; then
     client="$VERITEE_CLIENT_BIN"
 else
@@ -183,7 +194,8 @@ start_qemu "$dev" veritee-dev-SIMULATED "$port"
 wait_for "$dev" console.log "veritee-enclave: listening on https://" 900 || { show_console "$dev"; die "dev: the runtime did not start serving"; }
 serving=$(elapsed)
 wait_for "$dev" ttyS1.log "auditor_hpke_keys" 120 || { show_console "$dev"; die "dev: no policy on the second serial port"; }
-tr -d '\r' <"$dev/ttyS1.log" >"$dev/policy.toml"
+# (the first copy: up to its last line, auditor_hpke_keys)
+tr -d '\r' <"$dev/ttyS1.log" | sed '/^auditor_hpke_keys/q' >"$dev/policy.toml"
 grep -q '^dangerous_trusted_roots' "$dev/policy.toml" || die "dev: the exported policy has no dangerous_trusted_roots"
 url="https://127.0.0.1:$port"
 timeout 300 "$client" attest "$url" --policy "$dev/policy.toml" --nonce >"$dev/attest.txt" 2>&1 || { cat "$dev/attest.txt" >&2; die "dev: veritee attest failed"; }
