@@ -1,4 +1,9 @@
-//! Generation: one prefill over the prompt, then one token at a time through the KV cache.
+//! Generation: a prefill over the prompt, then one token at a time through the KV cache.
+//!
+//! The prefill may run in chunks ([`generate_chunked`]) with a check between chunks, so a
+//! caller can stop a long prompt at its deadline or when its client left. The forward is
+//! batch-invariant (every row is computed on its own), so chunking changes no bit of the
+//! logits, hidden states or output.
 //!
 //! `output_ids` include the token that ended generation (an EOS or stop id, or the token
 //! that completed a stop string), because the auditor checks that the model chose to stop.
@@ -72,6 +77,50 @@ pub fn generate(
     params: &SamplingParams,
     eos_ids: &[u32],
     decode: Option<Decode<'_>>,
+    on_token: impl FnMut(&Step<'_>) -> ControlFlow<()>,
+) -> Result<Generation> {
+    generate_chunked(
+        model,
+        prompt_ids,
+        params,
+        eos_ids,
+        decode,
+        Prefill::whole(),
+        on_token,
+    )
+}
+
+/// How [`generate_chunked`] runs the prompt: in chunks of at most `chunk` tokens, asking
+/// `check` before each chunk (with the number of prompt tokens already run) whether to go
+/// on.
+pub struct Prefill<C> {
+    pub chunk: usize,
+    pub check: C,
+}
+
+impl Prefill<fn(usize) -> ControlFlow<()>> {
+    /// The whole prompt in one call of the forward (which still bounds its own passes at
+    /// [`crate::model::MAX_CHUNK`] tokens), never stopped.
+    pub fn whole() -> Self {
+        Prefill {
+            chunk: usize::MAX,
+            check: |_| ControlFlow::Continue(()),
+        }
+    }
+}
+
+/// [`generate`] with the prompt run in chunks (`prefill.chunk` tokens, at least 1), and
+/// `prefill.check` asked before each. When it breaks, generation ends before any token is
+/// sampled: `FinishReason::Cancelled`, no output ids, `prefill_secs` the time spent. The
+/// results are bit-identical to [`generate`]'s for any chunk size (the forward computes
+/// every row on its own, whatever shares its pass).
+pub fn generate_chunked(
+    model: &Model,
+    prompt_ids: &[u32],
+    params: &SamplingParams,
+    eos_ids: &[u32],
+    decode: Option<Decode<'_>>,
+    mut prefill: Prefill<impl FnMut(usize) -> ControlFlow<()>>,
     mut on_token: impl FnMut(&Step<'_>) -> ControlFlow<()>,
 ) -> Result<Generation> {
     let mut sampler = Sampler::new(params)?;
@@ -114,7 +163,25 @@ pub fn generate(
 
     let start = Instant::now();
     let mut cache = model.new_cache();
-    let mut out = model.forward(prompt_ids, 0, &mut cache, Output::Last)?;
+    let chunk = prefill.chunk.max(1);
+    let mut done = 0;
+    let mut out = None;
+    while done < prompt_ids.len() {
+        if (prefill.check)(done).is_break() {
+            return Ok(Generation {
+                prompt_tokens: prompt_ids.len(),
+                output_ids: Vec::new(),
+                finish_reason: FinishReason::Cancelled,
+                stop_string: None,
+                prefill_secs: start.elapsed().as_secs_f64(),
+                decode_secs: 0.0,
+            });
+        }
+        let end = done.saturating_add(chunk).min(prompt_ids.len());
+        out = Some(model.forward(&prompt_ids[done..end], done, &mut cache, Output::Last)?);
+        done = end;
+    }
+    let mut out = out.expect("the prompt is not empty (checked above)");
     let prefill_secs = start.elapsed().as_secs_f64();
     let start = Instant::now();
 
