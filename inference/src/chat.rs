@@ -38,6 +38,8 @@ const TEMPLATE_NAME: &str = "chat_template";
 /// A compiled chat template with the model's special-token strings.
 pub struct ChatTemplate {
     env: Environment<'static>,
+    /// The template's source, to pick placeholder characters it does not use.
+    source: String,
     bos_token: String,
     eos_token: String,
 }
@@ -67,6 +69,7 @@ impl ChatTemplate {
             .map_err(template_error)?;
         Ok(ChatTemplate {
             env,
+            source: source.to_string(),
             bos_token: bos_token.to_string(),
             eos_token: eos_token.to_string(),
         })
@@ -105,16 +108,81 @@ impl ChatTemplate {
     /// Prompt token ids for `messages` with the generation prompt: the rendered text
     /// tokenized with special tokens parsed, plus BOS in front when the model asks for it
     /// (llama.cpp's `add_special`; SmolLM2 does not).
+    ///
+    /// Message content is text: only the template's own markup produces special tokens.
+    /// A special token's text inside a message (`<|im_start|>` in a user message, which
+    /// would otherwise forge a turn) is tokenized as plain text. How: before rendering,
+    /// every special-token text in a message is replaced by a placeholder character
+    /// (private use, found in no message and not in the template); after the rendered
+    /// text's special tokens are cut out, each placeholder is put back as its text and
+    /// tokenized with the text around it. A prompt without such text tokenizes exactly as
+    /// before (llama.cpp's `parse_special` tokenization of the rendered prompt).
     pub fn prompt_tokens(&self, tokenizer: &Tokenizer, messages: &[Message]) -> Result<Vec<u32>> {
-        let text = self.render(messages, true)?;
+        let (messages, literals) = self.escape_special_text(tokenizer, messages);
+        let text = self.render(&messages, true)?;
         let mut ids = Vec::new();
         if tokenizer.add_bos() {
             if let Some(bos) = tokenizer.bos_id() {
                 ids.push(bos);
             }
         }
-        ids.extend(tokenizer.encode(&text, true)?);
+        ids.extend(tokenizer.encode_with_literals(&text, &literals)?);
         Ok(ids)
+    }
+
+    /// `messages` with every special-token text in their content replaced by a placeholder
+    /// character, and the placeholders with the texts they stand for.
+    fn escape_special_text<'m>(
+        &self,
+        tokenizer: &Tokenizer,
+        messages: &'m [Message],
+    ) -> (std::borrow::Cow<'m, [Message]>, Vec<(char, String)>) {
+        let present: Vec<&str> = tokenizer
+            .special_tokens()
+            .map(|(_, text)| text)
+            .filter(|t| !t.is_empty() && messages.iter().any(|m| m.content.contains(t)))
+            .collect();
+        if present.is_empty() {
+            return (std::borrow::Cow::Borrowed(messages), Vec::new());
+        }
+        // Placeholders: private-use characters that nothing else in the rendering holds.
+        let used = |c: char| {
+            self.source.contains(c)
+                || self.bos_token.contains(c)
+                || self.eos_token.contains(c)
+                || messages
+                    .iter()
+                    .any(|m| m.content.contains(c) || m.role.contains(c))
+        };
+        let mut candidates = ('\u{F0000}'..='\u{FFFFD}')
+            .chain('\u{100000}'..='\u{10FFFD}')
+            .filter(|&c| !used(c));
+        let literals: Vec<(char, String)> = present
+            .iter()
+            .map(|t| {
+                let c = candidates
+                    .next()
+                    .expect("more private-use characters than the messages hold");
+                (c, (*t).to_string())
+            })
+            .collect();
+        // Longest text first (the order of `special_tokens`), as the tokenizer cuts them.
+        let escaped = messages
+            .iter()
+            .map(|m| {
+                let mut content = m.content.clone();
+                for (c, t) in &literals {
+                    if content.contains(t.as_str()) {
+                        content = content.replace(t.as_str(), c.encode_utf8(&mut [0; 4]));
+                    }
+                }
+                Message {
+                    role: m.role.clone(),
+                    content,
+                }
+            })
+            .collect();
+        (std::borrow::Cow::Owned(escaped), literals)
     }
 
     pub fn bos_token(&self) -> &str {

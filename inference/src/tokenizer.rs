@@ -1055,6 +1055,54 @@ impl Tokenizer {
         Ok(out)
     }
 
+    /// Token ids of a prompt that a chat template rendered: special tokens written in
+    /// `text` become their ids (the template's own markup), and each character in
+    /// `literals` is replaced by its text *after* special tokens were cut out, so that text
+    /// is tokenized as plain text even when it spells a special token. With no literals
+    /// this is `encode(text, true)`. [`crate::chat::ChatTemplate::prompt_tokens`] uses it
+    /// to keep message content from producing special tokens.
+    pub fn encode_with_literals(
+        &self,
+        text: &str,
+        literals: &[(char, String)],
+    ) -> Result<Vec<u32>> {
+        if literals.is_empty() {
+            return self.encode(text, true);
+        }
+        let mut out = Vec::with_capacity(text.len() / 4 + 4);
+        let mut scratch = Scratch::default();
+        let mut restored = String::new();
+        for fragment in self.partition(text, true) {
+            match fragment {
+                Fragment::Token(id) => out.push(id),
+                Fragment::Text(a, b) => {
+                    let piece = &text[a..b];
+                    if !literals.iter().any(|(c, _)| piece.contains(*c)) {
+                        self.encode_text(piece, &mut scratch, &mut out);
+                        continue;
+                    }
+                    restored.clear();
+                    for ch in piece.chars() {
+                        match literals.iter().find(|(c, _)| *c == ch) {
+                            Some((_, literal)) => restored.push_str(literal),
+                            None => restored.push(ch),
+                        }
+                    }
+                    self.encode_text(&restored, &mut scratch, &mut out);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The texts of the tokens [`Tokenizer::encode`] cuts out whole (control, user-defined
+    /// and unknown tokens) with their ids, longest text first.
+    pub fn special_tokens(&self) -> impl Iterator<Item = (u32, &str)> + '_ {
+        self.specials
+            .iter()
+            .map(|&id| (id, self.texts[id as usize].as_str()))
+    }
+
     /// Cut special tokens out of `text`: longest text first, each occurrence left to right.
     fn partition(&self, text: &str, parse_special: bool) -> Vec<Fragment> {
         let mut fragments = Vec::new();
