@@ -6,13 +6,14 @@ use crate::engine::{Engine, Job, JobEnd, JobEvent, JobSummary, SubmitError};
 use crate::metrics::Metrics;
 use crate::openai::{self, ApiError, Usage};
 use crate::receipts::{new_job_id, Issued, Issuer, JobFacts};
+use crate::server::{ConnState, Phase};
 use attestation::binding::NONCE_LEN;
 use attestation::receipt::{self, RECEIPT_EVENT, RECEIPT_HEADER};
 use aws_lc_rs::digest;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming};
 use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response, StatusCode};
@@ -67,6 +68,15 @@ impl Body for ApiBody {
     fn is_end_stream(&self) -> bool {
         matches!(self, ApiBody::Full(None))
     }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            ApiBody::Full(b) => {
+                hyper::body::SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            ApiBody::Channel(_) => hyper::body::SizeHint::default(),
+        }
+    }
 }
 
 fn respond(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<ApiBody> {
@@ -91,66 +101,157 @@ fn now_unix() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// The routes, by path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Chat,
+    Models,
+    Model,
+    Attestation,
+    Receipts,
+    Audit,
+    Health,
+    Metrics,
+}
+
+impl Route {
+    fn of(path: &str) -> Option<Route> {
+        Some(match path {
+            "/v1/chat/completions" => Route::Chat,
+            "/v1/models" => Route::Models,
+            p if p.starts_with("/v1/models/") => Route::Model,
+            "/v1/attestation" => Route::Attestation,
+            "/v1/receipts" => Route::Receipts,
+            "/v1/audit/bundle" => Route::Audit,
+            "/health" => Route::Health,
+            "/metrics" => Route::Metrics,
+            _ => return None,
+        })
+    }
+
+    /// The `endpoint` label of its metrics.
+    fn endpoint(self) -> &'static str {
+        match self {
+            Route::Chat => "chat",
+            Route::Models | Route::Model => "models",
+            Route::Attestation => "attestation",
+            Route::Receipts => "receipts",
+            Route::Audit => "audit",
+            Route::Health => "health",
+            Route::Metrics => "metrics",
+        }
+    }
+
+    /// The methods it serves (the `Allow` header of a 405).
+    fn allow(self) -> &'static str {
+        match self {
+            Route::Chat => "POST",
+            _ => "GET, HEAD",
+        }
+    }
+
+    fn serves(self, method: &Method) -> bool {
+        match self {
+            Route::Chat => method == Method::POST,
+            _ => method == Method::GET || method == Method::HEAD,
+        }
+    }
+}
+
+/// Records a request whose handler was dropped before it answered (its client went
+/// away) as status 499, as a stream whose client leaves is recorded.
+struct RecordIfAbandoned<'a> {
+    metrics: &'a Metrics,
+    endpoint: &'static str,
+    start: Instant,
+    answered: bool,
+}
+
+impl Drop for RecordIfAbandoned<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.metrics
+                .record(self.endpoint, 499, self.start.elapsed().as_secs_f64());
+        }
+    }
+}
+
 /// Route one request. Never fails: every problem becomes an OpenAI-shaped error.
 pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<ApiBody> {
     let start = Instant::now();
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
-    let (endpoint, response) = match (method.clone(), path.as_str()) {
-        (Method::POST, "/v1/chat/completions") => (
-            "chat",
-            chat_completions(Arc::clone(&state), req, start).await,
-        ),
-        (Method::GET, "/v1/models") => ("models", json_response(200, &models_list(&state))),
-        (Method::GET, p) if p.starts_with("/v1/models/") => {
-            let id = &p["/v1/models/".len()..];
-            ("models", model_one(&state, id))
-        }
-        (Method::GET, "/v1/attestation") => ("attestation", attestation(&state, &req).await),
-        (Method::GET, "/v1/receipts") => ("receipts", receipts_page(&state, &req).await),
-        (Method::GET, "/v1/audit/bundle") => ("audit", audit_bundle(&state).await),
-        (Method::GET, "/health") => ("health", health(&state)),
-        (Method::GET, "/metrics") => (
-            "metrics",
-            respond(
-                200,
-                "text/plain; version=0.0.4",
-                state.metrics.render(&state.engine.stats),
-            ),
-        ),
-        (
-            _,
-            "/v1/chat/completions"
-            | "/v1/models"
-            | "/v1/attestation"
-            | "/v1/receipts"
-            | "/v1/audit/bundle"
-            | "/health"
-            | "/metrics",
-        ) => (
-            "other",
-            error_response(&ApiError::new(
+    let route = match Route::of(&path) {
+        Some(route) if route.serves(&method) => route,
+        Some(route) => {
+            let mut response = error_response(&ApiError::new(
                 405,
                 "invalid_request_error",
                 format!("method {method} is not allowed on {path}"),
-            )),
-        ),
-        _ => (
-            "other",
-            error_response(&ApiError::new(
+            ));
+            response.headers_mut().insert(
+                hyper::header::ALLOW,
+                HeaderValue::from_static(route.allow()),
+            );
+            state
+                .metrics
+                .record("other", 405, start.elapsed().as_secs_f64());
+            return response;
+        }
+        None => {
+            state
+                .metrics
+                .record("other", 404, start.elapsed().as_secs_f64());
+            return error_response(&ApiError::new(
                 404,
                 "invalid_request_error",
                 format!("unknown endpoint {method} {path}"),
-            )),
+            ));
+        }
+    };
+    let endpoint = route.endpoint();
+    let mut record = RecordIfAbandoned {
+        metrics: &state.metrics,
+        endpoint,
+        start,
+        answered: false,
+    };
+    let mut response = match route {
+        Route::Chat => chat_completions(Arc::clone(&state), req, start).await,
+        Route::Models => json_response(200, &models_list(&state)),
+        Route::Model => model_one(&state, &path["/v1/models/".len()..]),
+        Route::Attestation => attestation(&state, &req).await,
+        Route::Receipts => receipts_page(&state, &req).await,
+        Route::Audit => audit_bundle(&state).await,
+        Route::Health => health(&state),
+        Route::Metrics => respond(
+            200,
+            "text/plain; version=0.0.4",
+            state.metrics.render(&state.engine.stats),
         ),
     };
+    record.answered = true;
+    let status = response.status().as_u16();
+    if matches!(status, 408 | 413) {
+        // The rest of the body was not read: the connection cannot carry another request.
+        response
+            .headers_mut()
+            .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    if method == Method::HEAD {
+        // GET's status and headers, its length, no body.
+        if let ApiBody::Full(body) = response.body_mut() {
+            let len = body.take().map_or(0, |b| b.len());
+            response
+                .headers_mut()
+                .insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(len));
+        }
+    }
     // Streams record their own duration when the last event is sent.
     if !matches!(response.body(), ApiBody::Channel(_)) {
-        state.metrics.record(
-            endpoint,
-            response.status().as_u16(),
-            start.elapsed().as_secs_f64(),
-        );
+        state
+            .metrics
+            .record(endpoint, status, start.elapsed().as_secs_f64());
     }
     response
 }
@@ -367,7 +468,7 @@ async fn chat_completions(
     req: Request<Incoming>,
     start: Instant,
 ) -> Response<ApiBody> {
-    match prepare_chat(&state, req).await {
+    match prepare_chat(&state, req, start).await {
         Ok((chat, prompt_ids, request_sha256)) => {
             run_chat(state, chat, prompt_ids, request_sha256, start).await
         }
@@ -380,6 +481,7 @@ async fn chat_completions(
 async fn prepare_chat(
     state: &AppState,
     req: Request<Incoming>,
+    started: Instant,
 ) -> Result<(openai::ChatRequest, Vec<u32>, [u8; 32]), ApiError> {
     let limit = state.limits.max_body_bytes;
     let declared = req
@@ -387,40 +489,21 @@ async fn prepare_chat(
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let conn = req.extensions().get::<Arc<ConnState>>().cloned();
+    let body = req.into_body();
     if let Some(declared) = declared.filter(|n| *n > limit as u64) {
-        // Read and drop what the client is still sending (bounded), so that it gets this
-        // answer instead of a connection reset mid-upload.
-        let mut body = req.into_body();
-        let mut drained = 0u64;
-        while drained < MAX_DRAIN_BYTES {
-            match body.frame().await {
-                Some(Ok(frame)) => drained += frame.data_ref().map_or(0, |d| d.len() as u64),
-                _ => break,
-            }
-        }
-        return Err(ApiError::new(
-            413,
-            "invalid_request_error",
-            format!("the request body is {declared} bytes; this server accepts at most {limit}"),
-        ));
+        // Read and drop what the client is still sending (bounded in bytes and time), so
+        // that it gets this answer instead of a connection reset mid-upload.
+        let _ = read_body(body, &state.limits, started, None).await;
+        return Err(too_large(format!(
+            "the request body is {declared} bytes; this server accepts at most {limit}"
+        )));
     }
-    let body = Limited::new(req.into_body(), limit)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                ApiError::new(
-                    413,
-                    "invalid_request_error",
-                    format!("the request body exceeds {limit} bytes"),
-                )
-            } else {
-                ApiError::invalid(None, format!("reading the request body failed: {e}"))
-            }
-        })?
-        .to_bytes();
+    let body = read_body(body, &state.limits, started, Some(limit)).await?;
+    if let Some(conn) = conn {
+        // The request is in: from now on its connection is busy, not stalled.
+        conn.set(Phase::Busy);
+    }
     let mut chat = openai::parse_chat_request(&body, &state.limits)?;
     let model = state.engine.model();
     if chat.model != model.id {
@@ -457,6 +540,78 @@ async fn prepare_chat(
         None => chat.params.max_tokens = chat.params.max_tokens.min(room),
     }
     Ok((chat, prompt_ids, crate::sha256(&body)))
+}
+
+/// How long after its headers a body may send nothing before the minimum rate applies.
+const BODY_RATE_GRACE: Duration = Duration::from_secs(2);
+
+fn too_large(message: String) -> ApiError {
+    ApiError::new(413, "invalid_request_error", message)
+}
+
+/// Read a request body whose headers arrived at `started`, bounded in time: all of it
+/// within `body_timeout_secs`, and from [`BODY_RATE_GRACE`] on at least
+/// `body_min_bytes_per_sec` on average (a body shorter than its Content-Length, or a
+/// chunked body that never ends, is answered 408). `Some(limit)`: keep at most `limit`
+/// bytes (more is 413); `None`: drop what arrives, at most [`MAX_DRAIN_BYTES`].
+async fn read_body(
+    mut body: Incoming,
+    limits: &Limits,
+    started: Instant,
+    keep: Option<usize>,
+) -> Result<Bytes, ApiError> {
+    let timeout = Duration::from_secs(limits.body_timeout_secs);
+    let rate = limits.body_min_bytes_per_sec;
+    // (An absurd configured timeout is a year, not an overflow.)
+    let hard = started
+        .checked_add(timeout)
+        .unwrap_or_else(|| started + Duration::from_secs(365 * 86_400));
+    let mut kept = Vec::new();
+    let mut received = 0u64;
+    loop {
+        // The time by which more must have arrived to keep up the minimum rate.
+        let deadline = if rate == 0 {
+            hard
+        } else {
+            let due = BODY_RATE_GRACE.as_secs_f64() + received as f64 / rate as f64;
+            hard.min(started + Duration::from_secs_f64(due.min(timeout.as_secs_f64())))
+        };
+        let frame = match tokio::time::timeout_at(deadline.into(), body.frame()).await {
+            Err(_) => {
+                return Err(ApiError::new(
+                    408,
+                    "invalid_request_error",
+                    format!(
+                        "the request body did not arrive in time ({received} bytes; a body must \
+                         arrive within {} s and at {rate} bytes/s or more)",
+                        limits.body_timeout_secs
+                    ),
+                )
+                .with_code("request_timeout"))
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                return Err(ApiError::invalid(
+                    None,
+                    format!("reading the request body failed: {e}"),
+                ))
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        received += data.len() as u64;
+        match keep {
+            Some(limit) if received > limit as u64 => {
+                return Err(too_large(format!("the request body exceeds {limit} bytes")))
+            }
+            Some(_) => kept.extend_from_slice(&data),
+            None if received >= MAX_DRAIN_BYTES => break,
+            None => {}
+        }
+    }
+    Ok(Bytes::from(kept))
 }
 
 /// What a job's receipt needs besides the engine's summary and the response hash.
@@ -551,6 +706,7 @@ async fn run_chat(
         events: tx,
         enqueued: Instant::now(),
         cancel: Arc::clone(&cancel),
+        prefill_chunk: state.limits.prefill_chunk_tokens,
     };
     if state.issuer.as_ref().is_some_and(|i| !i.log().is_healthy()) {
         return error_response(
@@ -567,9 +723,13 @@ async fn run_chat(
             SubmitError::Overloaded => "the server is at capacity; retry later",
             SubmitError::Closed => "the server is shutting down",
         };
-        return error_response(
-            &ApiError::new(503, "server_error", message).with_code("overloaded"),
-        );
+        let mut response =
+            error_response(&ApiError::new(503, "server_error", message).with_code("overloaded"));
+        // The queue turns over within seconds; a client should not hammer it meanwhile.
+        response
+            .headers_mut()
+            .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
     }
     let id = completion_id();
     let created = now_unix();
@@ -746,7 +906,18 @@ impl EventStream<'_> {
     ) -> u16 {
         let first = self.chunk(json!({"role": "assistant", "content": ""}), None);
         self.send(first).await;
-        while let Some(event) = rx.recv().await {
+        let out = self.out;
+        loop {
+            let event = tokio::select! {
+                event = rx.recv() => event,
+                // The client left before the job sent anything (a long prefill): stop it.
+                () = out.closed(), if !self.client_gone => {
+                    self.client_gone = true;
+                    self.cancel.store(true, Ordering::Relaxed);
+                    continue;
+                }
+            };
+            let Some(event) = event else { break };
             let summary = match event {
                 JobEvent::Started { .. } => continue,
                 JobEvent::Text(t) => {

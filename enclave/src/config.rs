@@ -63,10 +63,23 @@ pub struct Limits {
     pub parallel_jobs: usize,
     /// A request's whole life, queue wait included (seconds).
     pub request_timeout_secs: u64,
-    /// Time allowed for the TLS handshake and for reading a request's headers (seconds).
+    /// Time allowed for the TLS handshake and for reading a request's headers (seconds);
+    /// also how long an idle keep-alive connection waits for its next request.
     pub handshake_timeout_secs: u64,
-    /// Open connections at most; further ones are closed at once.
+    /// Longest a request body may take to arrive once its headers are in (seconds); past
+    /// it the request is answered 408 and the connection closed.
+    pub body_timeout_secs: u64,
+    /// Slowest a request body may arrive: from 2 s after its headers, at least this many
+    /// bytes per second on average, else 408 (0: no minimum rate, only the timeout).
+    pub body_min_bytes_per_sec: u64,
+    /// Open connections at most. At the limit a new connection closes the one that has
+    /// waited longest without a request in progress (in its handshake, idle, or sending
+    /// headers or a body); when every connection has a request in progress, the new one
+    /// is closed at once.
     pub max_connections: usize,
+    /// Prompt tokens per prefill chunk: the deadline and the client's presence are checked
+    /// between chunks (results do not depend on it).
+    pub prefill_chunk_tokens: usize,
     /// After SIGTERM/SIGINT: how long in-flight requests may take to finish (seconds).
     pub shutdown_grace_secs: u64,
 }
@@ -82,7 +95,10 @@ impl Default for Limits {
             parallel_jobs: 2,
             request_timeout_secs: 300,
             handshake_timeout_secs: 10,
+            body_timeout_secs: 30,
+            body_min_bytes_per_sec: 1024,
             max_connections: 512,
+            prefill_chunk_tokens: 128,
             shutdown_grace_secs: 30,
         }
     }
@@ -110,6 +126,7 @@ impl Config {
             ("limits.default_max_tokens", l.default_max_tokens),
             ("limits.parallel_jobs", l.parallel_jobs),
             ("limits.max_connections", l.max_connections),
+            ("limits.prefill_chunk_tokens", l.prefill_chunk_tokens),
         ] {
             if value == 0 {
                 return Err(format!("{name} must be at least 1"));
@@ -121,7 +138,8 @@ impl Config {
                 l.default_max_tokens, l.max_tokens
             ));
         }
-        if l.request_timeout_secs == 0 || l.handshake_timeout_secs == 0 {
+        if l.request_timeout_secs == 0 || l.handshake_timeout_secs == 0 || l.body_timeout_secs == 0
+        {
             return Err("timeouts must be at least 1 second".into());
         }
         Ok(())
@@ -202,6 +220,10 @@ mod tests {
         assert_eq!(c.limits.parallel_jobs, Limits::default().parallel_jobs);
         let c: Config = toml::from_str("[limits]\nmax_tokens = 10\n").unwrap();
         assert!(c.check().unwrap_err().contains("default_max_tokens"));
+        let c: Config = toml::from_str("[limits]\nprefill_chunk_tokens = 0\n").unwrap();
+        assert!(c.check().unwrap_err().contains("prefill_chunk_tokens"));
+        let c: Config = toml::from_str("[limits]\nbody_timeout_secs = 0\n").unwrap();
+        assert!(c.check().unwrap_err().contains("timeouts"));
     }
 
     #[test]

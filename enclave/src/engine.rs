@@ -2,7 +2,10 @@
 //! threads, fed from a bounded queue.
 //!
 //! Each engine thread runs one job at a time (prefill, then token by token through its own
-//! KV cache) and streams text back over a channel. The engine does not batch sequences
+//! KV cache) and streams text back over a channel. The prefill runs in chunks of
+//! `prefill_chunk` tokens and the job's deadline and cancel flag are checked between
+//! chunks as between tokens, so a long prompt neither outlives its deadline by more than
+//! one chunk nor keeps its engine thread once its client has gone. The engine does not batch sequences
 //! together (the `inference` crate's forward pass takes one sequence); concurrency comes
 //! from `parallel_jobs` threads sharing the weights, and overload is refused at the queue
 //! rather than absorbed as unbounded latency.
@@ -10,11 +13,12 @@
 use crate::receipts::Metering;
 use inference::chat::{ChatTemplate, Message};
 use inference::fingerprint::FingerprintBuilder;
-use inference::generate::{generate, FinishReason};
+use inference::generate::{generate_chunked, FinishReason, Prefill};
 use inference::gguf::GgufFile;
 use inference::model::Model;
 use inference::sampling::SamplingParams;
 use inference::tokenizer::{StreamDecoder, Tokenizer};
+use std::cell::Cell;
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -110,9 +114,12 @@ pub struct Job {
     pub deadline: Instant,
     pub events: UnboundedSender<JobEvent>,
     pub enqueued: Instant,
-    /// Set when the client has gone: the job stops at the next token and still reports
-    /// `Finished` (its receipt is still due). Dropping the receiver stops it too.
+    /// Set when the client has gone: the job stops at the next token (or prefill chunk)
+    /// and still reports `Finished` (its receipt is still due). Dropping the receiver
+    /// stops it too.
     pub cancel: Arc<AtomicBool>,
+    /// Prompt tokens per prefill chunk (the deadline and `cancel` are checked between).
+    pub prefill_chunk: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,30 +287,52 @@ fn run_job(model: &LoadedModel, stats: &EngineStats, job: Job) {
     };
     let tok = &model.tokenizer;
     let params = &job.params;
+    // Stop strings are matched here, on the text the client gets (so that they never
+    // reach it); generation itself only sees the stop ids.
+    let engine_params = SamplingParams {
+        stop: Vec::new(),
+        ..params.clone()
+    };
     let mut decoder = StreamDecoder::new(tok);
     let mut text = String::new();
     let mut emitted = 0usize;
-    let mut end_override = None;
+    let mut stopped_at = None;
+    let end_override = Cell::new(None);
     let mut failure = None;
-    let decode = |ids: &[u32]| tok.decode(ids).unwrap_or_default();
-    let decode_fn: &dyn Fn(&[u32]) -> String = &decode;
-    let result = generate(
+    // Why the job must stop now, if it must: its client left, or its deadline passed.
+    let interrupted = || {
+        if events.is_closed() || job.cancel.load(Ordering::Relaxed) {
+            Some(JobEnd::Cancelled)
+        } else if Instant::now() >= job.deadline {
+            Some(JobEnd::TimedOut)
+        } else {
+            None
+        }
+    };
+    let prefill = Prefill {
+        chunk: job.prefill_chunk,
+        check: |_done: usize| match interrupted() {
+            Some(end) => {
+                end_override.set(Some(end));
+                ControlFlow::Break(())
+            }
+            None => ControlFlow::Continue(()),
+        },
+    };
+    let result = generate_chunked(
         &model.model,
         &job.prompt_ids,
-        params,
+        &engine_params,
         tok.eog_ids(),
-        (!params.stop.is_empty()).then_some(decode_fn),
+        None,
+        prefill,
         |step| {
             if let Err(e) = fingerprint.push(step.hidden) {
                 failure = Some(format!("activation fingerprint: {e}"));
                 return ControlFlow::Break(());
             }
-            if events.is_closed() || job.cancel.load(Ordering::Relaxed) {
-                end_override = Some(JobEnd::Cancelled);
-                return ControlFlow::Break(());
-            }
-            if Instant::now() >= job.deadline {
-                end_override = Some(JobEnd::TimedOut);
+            if let Some(end) = interrupted() {
+                end_override.set(Some(end));
                 return ControlFlow::Break(());
             }
             // End-of-generation and stop ids end the answer; they are not its text.
@@ -317,10 +346,16 @@ fn run_job(model: &LoadedModel, stats: &EngineStats, job: Job) {
                     return ControlFlow::Break(());
                 }
             }
-            let safe = text.len() - stop_holdback(&text, &params.stop);
+            let (safe, stop) = releasable(&text, emitted, &params.stop, false);
             if safe > emitted {
                 let _ = events.send(JobEvent::Text(text[emitted..safe].to_owned()));
                 emitted = safe;
+            }
+            if stop {
+                // This token completed a stop string: the answer ends before it.
+                stopped_at = Some(safe);
+                end_override.set(Some(JobEnd::Stop));
+                return ControlFlow::Break(());
             }
             ControlFlow::Continue(())
         },
@@ -336,21 +371,24 @@ fn run_job(model: &LoadedModel, stats: &EngineStats, job: Job) {
             return;
         }
     };
-    text.push_str(&decoder.finish());
-    let end = end_override.unwrap_or(match generation.finish_reason {
-        FinishReason::Stop | FinishReason::StopString => JobEnd::Stop,
-        FinishReason::Length => JobEnd::Length,
-        FinishReason::Cancelled => JobEnd::Cancelled,
-    });
-    // A stop string ends the answer before it (OpenAI semantics).
-    let cut = params
-        .stop
-        .iter()
-        .filter_map(|s| text.find(s.as_str()))
-        .min()
-        .unwrap_or(text.len());
-    if cut > emitted {
-        let _ = events.send(JobEvent::Text(text[emitted..cut].to_owned()));
+    let mut end = end_override
+        .get()
+        .unwrap_or(match generation.finish_reason {
+            FinishReason::Stop | FinishReason::StopString => JobEnd::Stop,
+            FinishReason::Length => JobEnd::Length,
+            FinishReason::Cancelled => JobEnd::Cancelled,
+        });
+    if stopped_at.is_none() {
+        // The rest of the text: nothing more follows, so a held-back tail that did not
+        // become a stop string is released; one that did is cut off.
+        text.push_str(&decoder.finish());
+        let (cut, stop) = releasable(&text, emitted, &params.stop, true);
+        if stop && end == JobEnd::Length {
+            end = JobEnd::Stop;
+        }
+        if cut > emitted {
+            let _ = events.send(JobEvent::Text(text[emitted..cut].to_owned()));
+        }
     }
     stats.completed.fetch_add(1, Ordering::Relaxed);
     stats
@@ -372,9 +410,25 @@ fn run_job(model: &LoadedModel, stats: &EngineStats, job: Job) {
     }));
 }
 
-/// Bytes at the end of `text` that could be the start of a stop string, held back from
-/// the stream until the next token shows whether the stop string completes.
-fn stop_holdback(text: &str, stops: &[String]) -> usize {
+/// How much of `text` may go to the client, of which `emitted` bytes already went (and
+/// those never hold a whole stop string): up to the first stop string, which ends the
+/// answer and is never sent (then `true`); else all of it but, unless `at_end`, a tail
+/// that could still grow into a stop string. Cuts fall on character boundaries.
+fn releasable(text: &str, emitted: usize, stops: &[String], at_end: bool) -> (usize, bool) {
+    // A stop string not wholly inside the sent text starts at most len - 1 bytes before
+    // its end.
+    let longest = stops.iter().map(String::len).max().unwrap_or(0);
+    let mut from = emitted.saturating_sub(longest.saturating_sub(1));
+    while !text.is_char_boundary(from) {
+        from -= 1;
+    }
+    let window = &text[from..];
+    if let Some(first) = stops.iter().filter_map(|s| window.find(s.as_str())).min() {
+        return (from + first, true);
+    }
+    if at_end {
+        return (text.len(), false);
+    }
     let bytes = text.as_bytes();
     let mut hold = 0;
     for stop in stops {
@@ -392,7 +446,7 @@ fn stop_holdback(text: &str, stops: &[String]) -> usize {
     while !text.is_char_boundary(cut) {
         cut -= 1;
     }
-    text.len() - cut
+    (cut.max(emitted), false)
 }
 
 #[cfg(test)]
@@ -400,13 +454,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn holdback_keeps_back_only_a_possible_stop_prefix() {
+    fn a_possible_stop_prefix_is_held_back_and_a_stop_string_never_released() {
         let stops = vec!["\n\nUser:".to_string(), "END".to_string()];
-        assert_eq!(stop_holdback("hello", &stops), 0);
-        assert_eq!(stop_holdback("hello\n", &stops), 1);
-        assert_eq!(stop_holdback("hello\n\nUs", &stops), 4);
-        assert_eq!(stop_holdback("hello EN", &stops), 2);
-        assert_eq!(stop_holdback("hello", &[]), 0);
-        assert_eq!(stop_holdback("éE", &["EX".to_string()]), 1);
+        let held = |text: &str, stops: &[String]| text.len() - releasable(text, 0, stops, false).0;
+        assert_eq!(held("hello", &stops), 0);
+        assert_eq!(held("hello\n", &stops), 1);
+        assert_eq!(held("hello\n\nUs", &stops), 4);
+        assert_eq!(held("hello EN", &stops), 2);
+        assert_eq!(held("hello", &[]), 0);
+        assert_eq!(held("éE", &["EX".to_string()]), 1);
+        // A whole stop string: the text before it, and the answer ends.
+        assert_eq!(releasable("hello END", 0, &stops, false), (6, true));
+        assert_eq!(
+            releasable("hello END and more", 0, &stops, false),
+            (6, true)
+        );
+        // The first of several, wherever it starts relative to what was sent.
+        assert_eq!(releasable("a\n\nUser: b END", 0, &stops, false), (1, true));
+        assert_eq!(releasable("hello EN", 6, &stops, false), (6, false));
+        assert_eq!(releasable("hello END", 6, &stops, false), (6, true));
+        // At the end a tail that never became a stop string is released.
+        assert_eq!(releasable("hello EN", 0, &stops, true), (8, false));
+        assert_eq!(releasable("hello END", 0, &stops, true), (6, true));
+        // Multi-byte stop strings and text: cuts on character boundaries.
+        let stops = vec!["é!".to_string()];
+        assert_eq!(releasable("caféé", 0, &stops, false), (5, false));
+        assert_eq!(releasable("caféé!", 3, &stops, false), (5, true));
     }
 }

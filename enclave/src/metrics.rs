@@ -18,6 +18,7 @@ pub struct Metrics {
     pub connections_open: AtomicU64,
     pub connections_total: AtomicU64,
     pub connections_refused: AtomicU64,
+    pub connections_evicted: AtomicU64,
     pub tls_handshake_failures: AtomicU64,
     pub attestations: AtomicU64,
     pub receipts: AtomicU64,
@@ -137,6 +138,12 @@ impl Metrics {
                 "counter",
                 "Connections closed at once because the connection limit was reached.",
                 g(&self.connections_refused),
+            ),
+            (
+                "veritee_connections_evicted_total",
+                "counter",
+                "Connections without a request in progress closed at the limit to make room for a new one.",
+                g(&self.connections_evicted),
             ),
             (
                 "veritee_tls_handshake_failures_total",

@@ -110,7 +110,10 @@ struct WireRequest {
     stop: Option<Stop>,
     n: Option<i64>,
     logprobs: Option<bool>,
+    top_logprobs: Option<i64>,
+    logit_bias: Option<serde_json::Map<String, Value>>,
     tools: Option<Vec<Value>>,
+    functions: Option<Vec<Value>>,
     response_format: Option<Value>,
     /// veritee extension: `false` opts this job out of auditing (no transcript is kept;
     /// its receipt says `audited: false`).
@@ -168,7 +171,18 @@ pub fn parse_chat_request(body: &[u8], limits: &Limits) -> Result<ChatRequest, A
             ));
         }
         let content = match m.content {
-            None => String::new(),
+            // OpenAI requires content for system, developer and user messages, and lets an
+            // assistant message go without only when it carries tool calls, which are not
+            // supported here: a missing or null content is an error, not an empty text.
+            None => {
+                return Err(ApiError::invalid(
+                    Some(&format!("messages[{i}].content")),
+                    format!(
+                        "messages[{i}].content is required (a string or text parts) for role '{}'",
+                        m.role
+                    ),
+                ))
+            }
             Some(Content::Text(t)) => t,
             Some(Content::Parts(parts)) => {
                 let mut text = String::new();
@@ -205,8 +219,26 @@ pub fn parse_chat_request(body: &[u8], limits: &Limits) -> Result<ChatRequest, A
             "logprobs are not supported",
         ));
     }
+    if wire.top_logprobs.is_some_and(|n| n != 0) {
+        return Err(ApiError::invalid(
+            Some("top_logprobs"),
+            "top_logprobs are not supported",
+        ));
+    }
+    if wire.logit_bias.as_ref().is_some_and(|b| !b.is_empty()) {
+        return Err(ApiError::invalid(
+            Some("logit_bias"),
+            "logit_bias is not supported",
+        ));
+    }
     if wire.tools.as_ref().is_some_and(|t| !t.is_empty()) {
         return Err(ApiError::invalid(Some("tools"), "tools are not supported"));
+    }
+    if wire.functions.as_ref().is_some_and(|f| !f.is_empty()) {
+        return Err(ApiError::invalid(
+            Some("functions"),
+            "functions are not supported",
+        ));
     }
     if let Some(format) = &wire.response_format {
         if format.get("type").and_then(Value::as_str) != Some("text") {
@@ -493,6 +525,44 @@ mod tests {
                 .as_deref(),
             Some("messages[0].content")
         );
+        for (field, value) in [
+            ("logprobs", "true"),
+            ("top_logprobs", "5"),
+            ("logit_bias", r#"{"50256": -100}"#),
+            ("functions", r#"[{"name": "f"}]"#),
+            ("tools", r#"[{"type": "function"}]"#),
+        ] {
+            assert_eq!(
+                param(&format!("{{{m},\"{field}\":{value}}}")).as_deref(),
+                Some(field),
+                "{field}"
+            );
+        }
+        // Their no-op values are accepted, as OpenAI accepts them.
+        for noop in [
+            r#""logprobs":false"#,
+            r#""top_logprobs":0"#,
+            r#""logit_bias":{}"#,
+            r#""logit_bias":null"#,
+            r#""tools":[]"#,
+        ] {
+            assert!(parse(&format!("{{{m},{noop}}}")).is_ok(), "{noop}");
+        }
+        // A message's content is required: null or missing is refused, naming it.
+        for role in ["system", "developer", "user", "assistant"] {
+            for content in [r#","content":null"#, ""] {
+                let body = format!(
+                    r#"{{"model":"m","messages":[{{"role":"user","content":"x"}},{{"role":"{role}"{content}}}]}}"#
+                );
+                let e = parse(&body).unwrap_err();
+                assert_eq!(
+                    (e.status, e.param.as_deref()),
+                    (400, Some("messages[1].content")),
+                    "{body}"
+                );
+            }
+        }
+        assert!(parse(r#"{"model":"m","messages":[{"role":"user","content":""}]}"#).is_ok());
         let e = parse(&format!("{{{m},\"temperature\":\"hot\"}}")).unwrap_err();
         assert_eq!((e.status, e.kind), (400, "invalid_request_error"));
     }

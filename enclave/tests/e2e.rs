@@ -471,6 +471,13 @@ fn a_full_queue_answers_503_and_a_late_request_504() {
         let mut out = Vec::new();
         for mut c in clients {
             let r = c.request("POST", "/v1/chat/completions", &long()).await;
+            if r.status == 503 {
+                // When to come back.
+                assert_eq!(
+                    r.headers.get("retry-after").map(|v| v.to_str().unwrap()),
+                    Some("1")
+                );
+            }
             out.push((r.status, r.json()));
         }
         out.insert(0, queued.await.unwrap());

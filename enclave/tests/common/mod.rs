@@ -260,17 +260,37 @@ impl Reply {
 /// One request and its whole reply, for tests (bounded in time).
 pub trait RequestExt {
     async fn request(&mut self, method: &str, path: &str, body: &[u8]) -> Reply;
+    /// [`RequestExt::request`] with extra headers.
+    async fn request_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> Reply;
 }
 
 impl RequestExt for AttestedConnection {
     async fn request(&mut self, method: &str, path: &str, body: &[u8]) -> Reply {
-        let req = hyper::Request::builder()
+        self.request_with(method, path, body, &[]).await
+    }
+
+    async fn request_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = hyper::Request::builder()
             .method(method)
             .uri(path)
             .header("host", "localhost")
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::copy_from_slice(body)))
-            .unwrap();
+            .header("content-type", "application/json");
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let req = req.body(Full::new(Bytes::copy_from_slice(body))).unwrap();
         let resp = tokio::time::timeout(Duration::from_secs(300), self.send(req))
             .await
             .expect("a response within 300 s")
@@ -348,4 +368,62 @@ pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<
         std::thread::sleep(Duration::from_millis(50));
     }
     None
+}
+
+/// A TLS connection that checks no evidence (the raw bytes of hostile clients go over it).
+pub async fn raw_tls(
+    addr: std::net::SocketAddr,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let connector = tokio_rustls::TlsConnector::from(client_config_no_verify());
+    connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .expect("TLS handshake")
+}
+
+/// A raw HTTP/1.1 response: status, headers (names lower-case), body (as sent: chunked
+/// encoding is not undone).
+pub struct RawReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawReply {
+    pub fn parse(bytes: &[u8]) -> RawReply {
+        let text = String::from_utf8_lossy(bytes);
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("no complete response head: {text:?}"));
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status line: {text:?}"));
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        RawReply {
+            status,
+            headers,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A server configuration file in `dir` with `toml` in it.
+pub fn config_file(dir: &Path, toml: &str) -> PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
 }
