@@ -47,6 +47,10 @@ struct AuditBundleArgs {
     /// Where to write the bundle (refuses to overwrite).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+    /// File holding the auditor's bearer token (the one whose SHA-256 the launch
+    /// configuration names as auditor_token_sha256); sent as `Authorization: Bearer`.
+    #[arg(long, value_name = "FILE")]
+    auditor_token: PathBuf,
 }
 
 #[derive(Args)]
@@ -427,12 +431,29 @@ async fn chat(args: ChatArgs) -> ExitCode {
 /// `GET /v1/audit/bundle` over the verified connection; the bundle must parse and carry
 /// the evidence this connection verified, before it is written.
 async fn audit_bundle(args: AuditBundleArgs) -> ExitCode {
+    let authorization = match std::fs::read_to_string(&args.auditor_token)
+        .map_err(|e| e.to_string())
+        .and_then(|t| {
+            let t = t.trim();
+            if t.is_empty() {
+                return Err("the file is empty".into());
+            }
+            hyper::header::HeaderValue::from_str(&format!("Bearer {t}"))
+                .map_err(|_| "the token is not a valid header value".into())
+        }) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("veritee: {}: {e}", args.auditor_token.display());
+            return ExitCode::from(2);
+        }
+    };
     let (mut conn, _) = match connect(&args.common).await {
         Ok(c) => c,
         Err(code) => return code,
     };
     let req = hyper::Request::get("/v1/audit/bundle")
         .header("host", "veritee")
+        .header(hyper::header::AUTHORIZATION, authorization)
         .body(Full::new(Bytes::new()))
         .expect("static request parts");
     let fetched = async {

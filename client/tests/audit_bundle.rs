@@ -4,13 +4,26 @@
 
 mod common;
 
-use common::{start_runtime, temp_dir};
+use common::{start_runtime_launched, temp_dir};
 use std::process::Command;
 
 #[test]
 fn chat_checks_its_receipt_and_the_saved_audit_bundle_verifies() {
     let dir = temp_dir("audit-bundle");
-    let (addr, _stop) = start_runtime(&dir);
+    // The audit routes answer only the auditor whose token the launch configuration names.
+    let token = "an-auditor-token-for-this-test";
+    let token_file = dir.join("auditor.token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let launch = dir.join("launch.toml");
+    std::fs::write(
+        &launch,
+        format!(
+            "auditor_token_sha256 = \"{}\"\n",
+            hex::encode(attestation::x509::sha256(token.as_bytes()))
+        ),
+    )
+    .unwrap();
+    let (addr, _stop) = start_runtime_launched(&dir, false, Some(launch));
     let url = format!("https://{addr}");
     let policy = dir.join("policy.toml");
     let veritee = |args: &[&str]| {
@@ -34,14 +47,28 @@ fn chat_checks_its_receipt_and_the_saved_audit_bundle_verifies() {
     assert!(stderr.contains("[receipt seq 0 verified:"), "{stderr}");
 
     let out = dir.join("audit.cbor");
-    let args = [
+    // Another token is refused by the runtime, and nothing is written.
+    let wrong = dir.join("wrong.token");
+    std::fs::write(&wrong, "not-the-token").unwrap();
+    let mut args = [
         "audit-bundle",
         &url,
         "--policy",
         policy.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
+        "--auditor-token",
+        wrong.to_str().unwrap(),
     ];
+    let refused = veritee(&args);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("401"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(!out.exists());
+    args[7] = token_file.to_str().unwrap();
     let saved = veritee(&args);
     assert!(
         saved.status.success(),

@@ -43,6 +43,9 @@ pub struct AppState {
     /// `system_fingerprint` of responses: runtime version and model digest.
     pub fingerprint: String,
     pub started_unix: u64,
+    /// SHA-256 of the auditor's bearer token, from the attested launch configuration: the
+    /// audit routes (`/v1/receipts`, `/v1/audit/bundle`) answer only it; `None` closes them.
+    pub auditor_token_sha256: Option<[u8; 32]>,
 }
 
 /// A response body: all at once, or frames from a channel (server-sent events).
@@ -221,8 +224,14 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Ap
         Route::Models => json_response(200, &models_list(&state)),
         Route::Model => model_one(&state, &path["/v1/models/".len()..]),
         Route::Attestation => attestation(&state, &req).await,
-        Route::Receipts => receipts_page(&state, &req).await,
-        Route::Audit => audit_bundle(&state).await,
+        Route::Receipts => match refuse_unless_auditor(&state, &req) {
+            None => receipts_page(&state, &req).await,
+            Some(refused) => refused,
+        },
+        Route::Audit => match refuse_unless_auditor(&state, &req) {
+            None => audit_bundle(&state).await,
+            Some(refused) => refused,
+        },
         Route::Health => health(&state),
         Route::Metrics => respond(
             200,
@@ -254,6 +263,51 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Ap
             .record(endpoint, status, start.elapsed().as_secs_f64());
     }
     response
+}
+
+/// The audit routes answer only the auditor: the bearer token whose SHA-256 the attested
+/// launch configuration names (`auditor_token_sha256`), compared in constant time. Without
+/// one configured they answer no one (403). `None`: the auditor asks.
+fn refuse_unless_auditor(state: &AppState, req: &Request<Incoming>) -> Option<Response<ApiBody>> {
+    let Some(expected) = state.auditor_token_sha256 else {
+        return Some(error_response(
+            &ApiError::new(
+                403,
+                "permission_error",
+                "the audit routes are closed: the launch configuration names no auditor_token_sha256",
+            )
+            .with_code("auditor_token_not_configured"),
+        ));
+    };
+    let presented = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| crate::sha256(token.trim().as_bytes()));
+    match presented {
+        Some(digest)
+            if aws_lc_rs::constant_time::verify_slices_are_equal(&digest, &expected).is_ok() =>
+        {
+            None
+        }
+        _ => {
+            let mut response = error_response(
+                &ApiError::new(
+                    401,
+                    "authentication_error",
+                    "the audit routes need the auditor's token: Authorization: Bearer <token>",
+                )
+                .with_code("invalid_auditor_token"),
+            );
+            response.headers_mut().insert(
+                hyper::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer"),
+            );
+            Some(response)
+        }
+    }
 }
 
 fn model_entry(state: &AppState) -> Value {

@@ -157,6 +157,10 @@ pub struct LaunchConfig {
     /// The model digest (SHA-256, 64 hex digits) this deployment must serve; the runtime
     /// refuses to start with any other model.
     pub model_digest: Option<String>,
+    /// SHA-256 (64 hex digits) of the auditor's bearer token: `GET /v1/receipts` and
+    /// `GET /v1/audit/bundle` answer only a request with `Authorization: Bearer <token>`.
+    /// Without it those routes answer 403 to everyone.
+    pub auditor_token_sha256: Option<String>,
 }
 
 /// A launch configuration with the digest of its exact bytes.
@@ -165,6 +169,7 @@ pub struct LoadedLaunchConfig {
     pub config: LaunchConfig,
     pub auditor_hpke_public_key: Option<[u8; 32]>,
     pub model_digest: Option<[u8; 32]>,
+    pub auditor_token_sha256: Option<[u8; 32]>,
     /// SHA-256 of the file's bytes; of the empty string when there is no file.
     pub digest: [u8; 32],
 }
@@ -200,6 +205,7 @@ impl LoadedLaunchConfig {
                 &config.auditor_hpke_public_key,
             )?,
             model_digest: hex32("model_digest", &config.model_digest)?,
+            auditor_token_sha256: hex32("auditor_token_sha256", &config.auditor_token_sha256)?,
             config,
             digest: crate::sha256(&bytes),
         })
@@ -239,7 +245,19 @@ mod tests {
         std::fs::write(&path, "auditor_hpke_public_key = \"abcd\"\n").unwrap();
         let err = LoadedLaunchConfig::load(Some(&path)).unwrap_err();
         assert!(err.contains("64 hex digits"), "{err}");
+        std::fs::write(
+            &path,
+            format!("auditor_token_sha256 = \"{}\"\n", "cd".repeat(32)),
+        )
+        .unwrap();
+        let loaded = LoadedLaunchConfig::load(Some(&path)).unwrap();
+        assert_eq!(loaded.auditor_token_sha256, Some([0xcd; 32]));
+        assert_eq!(loaded.auditor_hpke_public_key, None);
+        std::fs::write(&path, "auditor_token_sha256 = \"secret\"\n").unwrap();
+        let err = LoadedLaunchConfig::load(Some(&path)).unwrap_err();
+        assert!(err.contains("auditor_token_sha256"), "{err}");
         let none = LoadedLaunchConfig::load(None).unwrap();
+        assert_eq!(none.auditor_token_sha256, None);
         assert_eq!(none.digest, crate::sha256(b""));
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -144,6 +144,7 @@ pub async fn start(opts: Options) -> Result<Runtime, String> {
         started_unix: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
+        auditor_token_sha256: launch.auditor_token_sha256,
     });
     Ok(Runtime {
         state,

@@ -1,13 +1,14 @@
 //! The runtime under hostile clients (issue 13): stalled connections and bodies, long
-//! prompts against their deadline, abandoned prompts, stop sequences and HTTP details. The real binary, the real model, the
+//! prompts against their deadline, abandoned prompts, chat-turn forgery, stop sequences,
+//! HTTP details, and the auditor-only audit routes. The real binary, the real model, the
 //! simulated TEE, over TLS.
 
 #[macro_use]
 mod common;
 
 use common::{
-    config_file, connect, fresh_dir, raw_tls, rt, sse_events, wait_for_metric, RawReply,
-    RequestExt, Server,
+    auditor_header, auditor_token_line, config_file, connect, fresh_dir, raw_tls, rt, sse_events,
+    wait_for_metric, RawReply, RequestExt, Server,
 };
 use enclave::engine::LoadedModel;
 use inference::chat::Message;
@@ -563,4 +564,72 @@ fn http_details() {
             assert_eq!(r.json()["error"]["param"], json!(param));
         }
     });
+}
+
+/// `/v1/receipts` and `/v1/audit/bundle` answer only the auditor's bearer token, whose
+/// SHA-256 the attested launch configuration names; without one they answer no one.
+#[test]
+fn the_audit_routes_answer_only_the_auditor() {
+    let model_path = common::model();
+    let dir = fresh_dir("hostile-audit");
+    let launch = dir.join("launch.toml");
+    std::fs::write(&launch, auditor_token_line()).unwrap();
+    let closed = Server::start(&model_path, &[]);
+    let open = Server::start(&model_path, &["--launch-config", launch.to_str().unwrap()]);
+    rt().block_on(async {
+        let (name, good) = auditor_header();
+        let mut c = connect(closed.addr, &closed.policy()).await.unwrap();
+        for path in ["/v1/receipts", "/v1/audit/bundle"] {
+            for method in ["GET", "HEAD"] {
+                let r = c.request_with(method, path, b"", &[(name, &good)]).await;
+                assert_eq!(r.status, 403, "{method} {path} with no token configured");
+            }
+            let r = c.request("GET", path, b"").await;
+            assert_eq!(
+                r.json()["error"]["code"],
+                json!("auditor_token_not_configured")
+            );
+        }
+        let mut c = connect(open.addr, &open.policy()).await.unwrap();
+        // A client's own answer still carries its receipt.
+        let r = c
+            .request(
+                "POST",
+                "/v1/chat/completions",
+                &chat(user("Hi"), json!({"max_tokens": 2})),
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        assert!(r.headers.contains_key(attestation::receipt::RECEIPT_HEADER));
+        let wrong = format!("Bearer {}x", common::AUDITOR_TOKEN);
+        for path in ["/v1/receipts", "/v1/audit/bundle"] {
+            for headers in [
+                vec![],
+                vec![(name, wrong.as_str())],
+                vec![(name, "Basic abc")],
+            ] {
+                let r = c.request_with("GET", path, b"", &headers).await;
+                assert_eq!(r.status, 401, "{path} {headers:?}");
+                assert_eq!(
+                    r.headers
+                        .get("www-authenticate")
+                        .map(|v| v.to_str().unwrap()),
+                    Some("Bearer")
+                );
+                assert_eq!(r.json()["error"]["code"], json!("invalid_auditor_token"));
+            }
+            let r = c.request_with("GET", path, b"", &[(name, &good)]).await;
+            assert_eq!(r.status, 200, "{path}");
+            let lower = format!("bearer {}", common::AUDITOR_TOKEN);
+            let r = c.request_with("HEAD", path, b"", &[(name, &lower)]).await;
+            assert_eq!(r.status, 200, "{path}");
+        }
+        let page = c
+            .request_with("GET", "/v1/receipts", b"", &[(name, &good)])
+            .await
+            .json();
+        assert_eq!(page["data"].as_array().unwrap().len(), 1);
+    });
+    drop((closed, open));
+    let _ = std::fs::remove_dir_all(dir);
 }

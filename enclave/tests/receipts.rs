@@ -13,7 +13,10 @@ use attestation::Rejection;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use client::receipts::{check_header, SseReceiptFilter};
-use common::{connect, fresh_dir, now, rt, wait_for_metric, RequestExt, Server};
+use common::{
+    auditor_header, auditor_token_line, connect, fresh_dir, now, rt, wait_for_metric, RequestExt,
+    Server,
+};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -33,16 +36,34 @@ fn body(message: &str, max_tokens: usize, stream: bool, audit: bool) -> Vec<u8> 
     .into_bytes()
 }
 
-/// A launch configuration naming a fresh auditor key; returns (its path, the secret).
+/// A launch configuration naming a fresh auditor key and the tests' auditor token;
+/// returns (its path, the secret).
 fn launch_with_auditor(dir: &std::path::Path) -> (std::path::PathBuf, [u8; 32]) {
     let (secret, public) = transcript::generate_auditor_keypair();
     let path = dir.join("launch.toml");
     std::fs::write(
         &path,
-        format!("auditor_hpke_public_key = \"{}\"\n", hex::encode(public)),
+        format!(
+            "auditor_hpke_public_key = \"{}\"\n{}",
+            hex::encode(public),
+            auditor_token_line()
+        ),
     )
     .unwrap();
     (path, secret)
+}
+
+/// A launch configuration naming only the tests' auditor token (the audit routes open).
+fn launch_with_auditor_token(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("launch.toml");
+    std::fs::write(&path, auditor_token_line()).unwrap();
+    path
+}
+
+/// GET an audit route as the tests' auditor.
+async fn audit_get(c: &mut client::AttestedConnection, path: &str) -> common::Reply {
+    let (name, value) = auditor_header();
+    c.request_with("GET", path, b"", &[(name, &value)]).await
 }
 
 fn opener(secret: [u8; 32]) -> impl Fn(&[u8], &ReceiptClaims) -> Result<(), Rejection> {
@@ -139,7 +160,7 @@ fn every_answer_carries_a_durable_receipt_and_the_audit_bundle_verifies() {
         assert_eq!(third.claims().seq, 2);
 
         // The log serves what the clients got, in order, from any sequence number.
-        let page = c.request("GET", "/v1/receipts?from=1", b"").await.json();
+        let page = audit_get(&mut c, "/v1/receipts?from=1").await.json();
         let data = page["data"].as_array().unwrap();
         assert_eq!(data.len(), 2);
         assert_eq!(data[0]["seq"], json!(1));
@@ -154,11 +175,11 @@ fn every_answer_carries_a_durable_receipt_and_the_audit_bundle_verifies() {
             page["evidence_sha256"],
             json!(hex::encode(c.attested.evidence_sha256()))
         );
-        let bad = c.request("GET", "/v1/receipts?from=x", b"").await;
+        let bad = audit_get(&mut c, "/v1/receipts?from=x").await;
         assert_eq!(bad.status, 400);
 
         // The audit bundle verifies offline, transcripts opened and matched.
-        let r = c.request("GET", "/v1/audit/bundle", b"").await;
+        let r = audit_get(&mut c, "/v1/audit/bundle").await;
         assert_eq!(r.status, 200);
         let bundle = AuditBundle::from_cbor(&r.body).unwrap();
         let open = opener(secret);
@@ -201,7 +222,13 @@ fn every_answer_carries_a_durable_receipt_and_the_audit_bundle_verifies() {
 fn kill_minus_nine_mid_load_loses_no_acknowledged_receipt() {
     let model_path = common::model();
     let state = fresh_dir("receipts-crash");
-    let mut server = Server::start_in(&model_path, &state, &["--parallel-jobs", "2"]);
+    let launch = launch_with_auditor_token(&state);
+    let launch = launch.to_str().unwrap();
+    let mut server = Server::start_in(
+        &model_path,
+        &state,
+        &["--parallel-jobs", "2", "--launch-config", launch],
+    );
     let policy = server.policy();
     let received: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
     let addr = server.addr;
@@ -281,13 +308,13 @@ fn kill_minus_nine_mid_load_loses_no_acknowledged_receipt() {
     );
 
     // Restart on the same state: the old instance's log is recovered, a new one starts.
-    let restarted = Server::start_in(&model_path, &state, &[]);
+    let restarted = Server::start_in(&model_path, &state, &["--launch-config", launch]);
     runtime.block_on(async {
         let mut c = connect(restarted.addr, &policy).await.unwrap();
         let request = body("After the crash.", 4, false, true);
         let r = c.request("POST", "/v1/chat/completions", &request).await;
         assert_eq!(r.status, 200);
-        let page = c.request("GET", "/v1/receipts?from=0", b"").await.json();
+        let page = audit_get(&mut c, "/v1/receipts?from=0").await.json();
         assert_eq!(
             page["data"].as_array().unwrap().len(),
             1,
@@ -333,7 +360,9 @@ fn kill_minus_nine_mid_load_loses_no_acknowledged_receipt() {
 #[test]
 fn an_abandoned_job_stops_early_and_is_still_receipted() {
     let model_path = common::model();
-    let server = Server::start(&model_path, &[]);
+    let dir = fresh_dir("receipts-abandoned");
+    let launch = launch_with_auditor_token(&dir);
+    let server = Server::start(&model_path, &["--launch-config", launch.to_str().unwrap()]);
     let policy = server.policy();
     let max_tokens = 400;
     let request = |stream: bool| {
@@ -384,8 +413,7 @@ fn an_abandoned_job_stops_early_and_is_still_receipted() {
             let mut logged = None;
             for _ in 0..200 {
                 let mut c = connect(server.addr, &policy).await.unwrap();
-                let page = c
-                    .request("GET", &format!("/v1/receipts?from={seq}"), b"")
+                let page = audit_get(&mut c, &format!("/v1/receipts?from={seq}"))
                     .await
                     .json();
                 if let Some(item) = page["data"].as_array().and_then(|d| d.first()).cloned() {
@@ -407,4 +435,6 @@ fn an_abandoned_job_stops_early_and_is_still_receipted() {
             );
         }
     });
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
 }

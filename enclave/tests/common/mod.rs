@@ -370,6 +370,23 @@ pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<
     None
 }
 
+/// The auditor's bearer token the tests' launch configurations name.
+pub const AUDITOR_TOKEN: &str = "test-auditor-token-2a41c9e07f";
+
+/// `auditor_token_sha256 = "<SHA-256 of AUDITOR_TOKEN>"`: the launch configuration line
+/// that opens the audit routes to the tests' auditor.
+pub fn auditor_token_line() -> String {
+    format!(
+        "auditor_token_sha256 = \"{}\"\n",
+        hex::encode(attestation::x509::sha256(AUDITOR_TOKEN.as_bytes()))
+    )
+}
+
+/// The Authorization header of the tests' auditor.
+pub fn auditor_header() -> (&'static str, String) {
+    ("authorization", format!("Bearer {AUDITOR_TOKEN}"))
+}
+
 /// A TLS connection that checks no evidence (the raw bytes of hostile clients go over it).
 pub async fn raw_tls(
     addr: std::net::SocketAddr,
