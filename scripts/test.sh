@@ -16,6 +16,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== fuzz targets compile (their own workspace, sharing this target directory)"
+cargo clippy --manifest-path fuzz/Cargo.toml --target-dir target --bins --no-default-features -- -D warnings
 echo "== release-image build of the runtime: no simulated TEE compiled in"
 cargo check -q -p veritee-enclave --no-default-features
 echo "== cargo test"
