@@ -21,4 +21,4 @@ cargo clippy --manifest-path fuzz/Cargo.toml --target-dir target --bins --no-def
 echo "== release-image build of the runtime: no simulated TEE compiled in"
 cargo check -q -p veritee-enclave --no-default-features
 echo "== cargo test"
-cargo test --workspace
+cargo test --workspace --no-fail-fast

@@ -5,10 +5,10 @@
 //! KV cache) and streams text back over a channel. The prefill runs in chunks of
 //! `prefill_chunk` tokens and the job's deadline and cancel flag are checked between
 //! chunks as between tokens, so a long prompt neither outlives its deadline by more than
-//! one chunk nor keeps its engine thread once its client has gone. The engine does not batch sequences
-//! together (the `inference` crate's forward pass takes one sequence); concurrency comes
-//! from `parallel_jobs` threads sharing the weights, and overload is refused at the queue
-//! rather than absorbed as unbounded latency.
+//! one chunk nor keeps its engine thread once its client has gone. The engine does not
+//! batch sequences together (the `inference` crate's forward pass takes one sequence);
+//! concurrency comes from `parallel_jobs` threads sharing the weights, and overload is
+//! refused at the queue rather than absorbed as unbounded latency.
 
 use crate::receipts::Metering;
 use inference::chat::{ChatTemplate, Message};

@@ -7,8 +7,8 @@
 mod common;
 
 use common::{
-    auditor_header, auditor_token_line, config_file, connect, fresh_dir, raw_tls, rt, sse_events,
-    wait_for_metric, RawReply, RequestExt, Server,
+    auditor_header, auditor_token_line, config_file, connect, fresh_dir, metric, raw_tls, rt,
+    sse_events, wait_for_metric, RawReply, RequestExt, Server,
 };
 use enclave::engine::LoadedModel;
 use inference::chat::Message;
@@ -250,11 +250,9 @@ fn a_body_that_does_not_arrive_in_time_gets_408() {
             .request("POST", "/v1/chat/completions", &chat(user("Hi"), json!({"max_tokens": 2})))
             .await;
         assert_eq!(r.status, 200);
-        let metrics = String::from_utf8(c.request("GET", "/metrics", b"").await.body).unwrap();
-        assert!(
-            metrics.contains("veritee_requests_total{endpoint=\"chat\",status=\"408\"} 3"),
-            "{metrics}"
-        );
+        let timed_out = "veritee_requests_total{endpoint=\"chat\",status=\"408\"}";
+        wait_for_metric(&mut c, timed_out, |v| v >= 3.0).await;
+        assert_eq!(metric(&mut c, timed_out).await, 3.0);
     });
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
@@ -396,12 +394,11 @@ fn abandoned_long_prompts_free_their_engine_threads() {
         eprintln!(
             "both engine threads free {took:.2} s after the clients left (prefill {full:.2} s)"
         );
-        let metrics =
-            String::from_utf8(watcher.request("GET", "/metrics", b"").await.body).unwrap();
-        assert!(
-            metrics.contains("veritee_requests_total{endpoint=\"chat\",status=\"499\"} 2"),
-            "{metrics}"
-        );
+        // The request is recorded when its handler unwinds, which can come after the
+        // engine thread is free: wait for the count (bounded), then require it exact.
+        let left = "veritee_requests_total{endpoint=\"chat\",status=\"499\"}";
+        wait_for_metric(&mut watcher, left, |v| v >= 2.0).await;
+        assert_eq!(metric(&mut watcher, left).await, 2.0);
     });
 }
 

@@ -11,7 +11,6 @@ use inference::gguf::{default_model_path, GgufFile};
 use inference::model::Model;
 use inference::sampling::SamplingParams;
 use std::ops::ControlFlow;
-use std::time::Instant;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -82,15 +81,15 @@ fn main() {
         );
         let (mut ratios, mut whole_s, mut chunk_s) = (Vec::new(), Vec::new(), Vec::new());
         for round in 0..rounds * 2 {
-            let time = |f: &dyn Fn() -> f64| f();
+            // Each side's own prefill time (generation's `prefill_secs`).
             let run_whole = || whole().0.prefill_secs;
             let run_chunked = || chunked(chunk).0.prefill_secs;
             let (w, c) = if round % 2 == 0 {
-                let w = time(&run_whole);
-                (w, time(&run_chunked))
+                let w = run_whole();
+                (w, run_chunked())
             } else {
-                let c = time(&run_chunked);
-                (time(&run_whole), c)
+                let c = run_chunked();
+                (run_whole(), c)
             };
             ratios.push(c / w);
             whole_s.push(w);
@@ -103,7 +102,6 @@ fn main() {
             median(ratios)
         ));
     }
-    let _ = Instant::now();
     println!(
         "{{\"prompt_tokens\": {len}, \"pairs\": {}, \"results\": [{}]}}",
         rounds * 2,

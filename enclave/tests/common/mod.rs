@@ -322,29 +322,37 @@ impl RequestExt for AttestedConnection {
 /// The value of an unlabelled metric (a gauge such as `veritee_jobs_active`) in
 /// `/metrics`.
 pub async fn metric(c: &mut AttestedConnection, name: &str) -> f64 {
+    let text = metrics_text(c).await;
+    metric_in(&text, name).unwrap_or_else(|| panic!("{name} is not in /metrics:\n{text}"))
+}
+
+async fn metrics_text(c: &mut AttestedConnection) -> String {
     let reply = c.request("GET", "/metrics", b"").await;
     assert_eq!(reply.status, 200);
-    let text = String::from_utf8(reply.body).unwrap();
+    String::from_utf8(reply.body).unwrap()
+}
+
+/// The value of the sample named exactly `name` (labels included), if present.
+fn metric_in(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("{name} is not in /metrics:\n{text}"))
-        .trim()
-        .parse()
-        .unwrap()
+        .map(|v| v.trim().parse().unwrap())
 }
 
 /// Polls `/metrics` until `name` satisfies `ok` (bounded: 60 s); the runtime's own state
-/// decides when a test goes on, not a sleep.
+/// decides when a test goes on, not a sleep. A sample not yet present (a labelled counter
+/// before its first event) is waited for like any other value.
 pub async fn wait_for_metric(c: &mut AttestedConnection, name: &str, ok: impl Fn(f64) -> bool) {
     let start = Instant::now();
     loop {
-        let value = metric(c, name).await;
-        if ok(value) {
+        let text = metrics_text(c).await;
+        let value = metric_in(&text, name);
+        if value.is_some_and(&ok) {
             return;
         }
         assert!(
             start.elapsed() < Duration::from_secs(60),
-            "{name} is still {value} after 60 s"
+            "{name} is still {value:?} after 60 s:\n{text}"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
