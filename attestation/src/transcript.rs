@@ -21,6 +21,12 @@
 //! | 5 | output token ids (at most [`MAX_TOKENS`]) | [* uint .le u32] |
 //! | 6 | sampling parameters, the receipt's map (claim -65548) | map |
 //! | 7 | activation fingerprint, opaque (at most [`MAX_FINGERPRINT_LEN`] bytes) | bstr |
+//! | 8 | the request body bytes the client sent (SHA-256 = the receipt's request hash; at most [`MAX_REQUEST_LEN`]) | bstr |
+//! | 9 | how the job ended ([`JobEnd`]: 0 stop, 1 length, 2 timed out, 3 cancelled) | uint |
+//!
+//! Version 2 added keys 8 and 9, so that the auditor can re-derive the prompt, the
+//! sampling parameters and the stop strings from what the client asked for, and check
+//! that the answer ended where the runtime says; version 1 is refused.
 //!
 //! **Sealed transcript** ([`seal`]): the same rules, suite DHKEM(X25519, HKDF-SHA256),
 //! HKDF-SHA256, ChaCha20Poly1305, base mode, `info` = [`HPKE_INFO`], AAD = the job id (so a
@@ -50,14 +56,17 @@ use hpke::{Deserializable, Kem, OpModeR, OpModeS, Serializable};
 use serde::Serialize;
 
 /// The transcript format version this crate writes and accepts (key 1).
-pub const TRANSCRIPT_VERSION: u64 = 1;
+pub const TRANSCRIPT_VERSION: u64 = 2;
 /// Most token ids in each of the prompt and the output.
 pub const MAX_TOKENS: usize = 1_000_000;
 /// Most bytes of activation fingerprint.
 pub const MAX_FINGERPRINT_LEN: usize = 1 << 20;
+/// Most bytes of request body (far above any runtime's request size limit).
+pub const MAX_REQUEST_LEN: usize = 16 << 20;
 /// Upper bound on a transcript's CBOR: both token lists full of five-byte integers, a full
-/// fingerprint and the fixed fields.
-pub const MAX_TRANSCRIPT_LEN: usize = 2 * (5 * MAX_TOKENS + 5) + MAX_FINGERPRINT_LEN + 256;
+/// fingerprint, a full request and the fixed fields.
+pub const MAX_TRANSCRIPT_LEN: usize =
+    2 * (5 * MAX_TOKENS + 5) + MAX_FINGERPRINT_LEN + MAX_REQUEST_LEN + 256;
 /// Upper bound on a sealed transcript: the transcript, the AEAD tag and the envelope.
 pub const MAX_SEALED_LEN: usize = MAX_TRANSCRIPT_LEN + 16 + 128;
 /// HPKE `info`: binds every sealed transcript to this purpose and format.
@@ -67,7 +76,7 @@ pub const HPKE_KDF_HKDF_SHA256: u16 = 0x0001;
 /// HPKE AEAD id of ChaCha20Poly1305 (RFC 9180 §7.3).
 pub const HPKE_AEAD_CHACHA20POLY1305: u16 = 0x0003;
 
-const TRANSCRIPT_KEYS: [i64; 7] = [1, 2, 3, 4, 5, 6, 7];
+const TRANSCRIPT_KEYS: [i64; 9] = [1, 2, 3, 4, 5, 6, 7, 8, 9];
 const SEALED_KEYS: [i64; 6] = [1, 2, 3, 4, 5, 6];
 
 /// One job as the auditor re-executes it. See the module table for its encoding.
@@ -83,6 +92,45 @@ pub struct Transcript {
     /// Opaque activation-fingerprint bytes from the inference engine.
     #[serde(with = "hex_bytes")]
     pub fingerprint: Vec<u8>,
+    /// The request body as received; its SHA-256 is the receipt's `request_sha256`.
+    #[serde(with = "hex_bytes")]
+    pub request: Vec<u8>,
+    pub end: JobEnd,
+}
+
+/// How a job ended, as the runtime reports it (transcript key 9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobEnd {
+    /// An end-of-generation or stop id, or a stop string the request gave.
+    Stop,
+    /// `max_tokens` were generated.
+    Length,
+    /// The request's deadline passed.
+    TimedOut,
+    /// The client went away.
+    Cancelled,
+}
+
+impl JobEnd {
+    pub fn code(self) -> u64 {
+        match self {
+            JobEnd::Stop => 0,
+            JobEnd::Length => 1,
+            JobEnd::TimedOut => 2,
+            JobEnd::Cancelled => 3,
+        }
+    }
+
+    pub fn from_code(code: u64) -> Option<JobEnd> {
+        Some(match code {
+            0 => JobEnd::Stop,
+            1 => JobEnd::Length,
+            2 => JobEnd::TimedOut,
+            3 => JobEnd::Cancelled,
+            _ => return None,
+        })
+    }
 }
 
 fn malformed(detail: impl Into<String>) -> Rejection {
@@ -134,6 +182,8 @@ impl Transcript {
             (uint(5), token_array(&self.output_ids)),
             (uint(6), sampling_to_cbor(&self.sampling)),
             (uint(7), bytes(&self.fingerprint)),
+            (uint(8), bytes(&self.request)),
+            (uint(9), uint(self.end.code())),
         ]))
     }
 
@@ -149,7 +199,7 @@ impl Transcript {
         }
         let value: Value = ciborium::from_reader(cbor)
             .map_err(|e| malformed(format!("transcript is not CBOR: {e}")))?;
-        let [version, job_id, model, prompt, output, sampling, fingerprint] =
+        let [version, job_id, model, prompt, output, sampling, fingerprint, request, end] =
             fields_in_order(value, &TRANSCRIPT_KEYS, "transcript").map_err(malformed)?;
         let version = as_uint::<u64>(version)
             .ok_or_else(|| malformed("transcript version is missing or not a uint"))?;
@@ -165,6 +215,13 @@ impl Transcript {
             Some(Value::Bytes(b)) => b,
             _ => return Err(malformed("transcript fingerprint is missing or not bytes")),
         };
+        let request = match request {
+            Some(Value::Bytes(b)) => b,
+            _ => return Err(malformed("transcript request is missing or not bytes")),
+        };
+        let end = as_uint::<u64>(end)
+            .and_then(JobEnd::from_code)
+            .ok_or_else(|| malformed("transcript end is missing or not one of 0, 1, 2, 3"))?;
         let transcript = Transcript {
             job_id: as_array(job_id)
                 .ok_or_else(|| malformed("transcript job id is missing or not 16 bytes"))?,
@@ -174,6 +231,8 @@ impl Transcript {
             output_ids: take_tokens(output, "output")?,
             sampling: sampling_from_cbor(sampling).map_err(malformed)?,
             fingerprint,
+            request,
+            end,
         };
         transcript.check()?;
         if transcript.to_cbor() != cbor {
@@ -205,7 +264,18 @@ impl Transcript {
                 self.fingerprint.len()
             )));
         }
+        if self.request.len() > MAX_REQUEST_LEN {
+            return Err(malformed(format!(
+                "transcript request is {} bytes, more than the {MAX_REQUEST_LEN} allowed",
+                self.request.len()
+            )));
+        }
         Ok(())
+    }
+
+    /// SHA-256 of the request bytes: the receipt's `request_sha256`.
+    pub fn request_sha256(&self) -> [u8; 32] {
+        crate::x509::sha256(&self.request)
     }
 }
 
@@ -408,7 +478,7 @@ pub fn auditor_public_key(secret: &[u8; 32]) -> [u8; 32] {
 }
 
 /// Check a transcript against the (verified) receipt of its job: job id, model digest,
-/// token counts, sampling parameters (bit for bit) and, last, that the receipt's
+/// token counts, request hash, sampling parameters (bit for bit) and, last, that the receipt's
 /// activation commitment is this transcript's. Any difference is
 /// [`Reason::TranscriptMismatch`], its detail naming the field.
 pub fn check_against_receipt(t: &Transcript, claims: &ReceiptClaims) -> Result<(), Rejection> {
@@ -440,6 +510,13 @@ pub fn check_against_receipt(t: &Transcript, claims: &ReceiptClaims) -> Result<(
             "output_tokens",
             t.output_ids.len().to_string(),
             claims.output_tokens.to_string(),
+        );
+    }
+    if t.request_sha256() != claims.request_sha256 {
+        return mismatch(
+            "request_sha256",
+            hex::encode(t.request_sha256()),
+            hex::encode(claims.request_sha256),
         );
     }
     if !same_sampling(&t.sampling, &claims.sampling) {
@@ -498,6 +575,8 @@ mod tests {
             output_ids: vec![2, 3, 24, 0],
             sampling: sampling(),
             fingerprint: (0..=255u8).chain(0..2).collect(),
+            request: br#"{"model":"m","messages":[]}"#.to_vec(),
+            end: JobEnd::Length,
         }
     }
 
@@ -506,7 +585,7 @@ mod tests {
             job_id: t.job_id,
             issued_at: 1_790_000_000,
             model_digest: t.model_digest,
-            request_sha256: [2; 32],
+            request_sha256: t.request_sha256(),
             response_sha256: [3; 32],
             prompt_tokens: t.prompt_ids.len() as u64,
             output_tokens: t.output_ids.len() as u64,
@@ -574,12 +653,14 @@ mod tests {
     fn transcript_encoding_is_the_documented_layout() {
         let t = transcript();
         let cbor = t.to_cbor();
-        // Map of 7; key 1 version 1; key 2 a 16-byte string of 7s.
-        assert_eq!(&cbor[..5], &[0xa7, 0x01, 0x01, 0x02, 0x50]);
+        // Map of 9; key 1 version 2; key 2 a 16-byte string of 7s.
+        assert_eq!(&cbor[..5], &[0xa9, 0x01, 0x02, 0x02, 0x50]);
         assert_eq!(&cbor[5..21], &[7; 16]);
         let e = entries(&cbor);
         let keys: Vec<Value> = e.iter().map(|(k, _)| k.clone()).collect();
-        assert_eq!(keys, (1..=7u64).map(uint).collect::<Vec<_>>());
+        assert_eq!(keys, (1..=9u64).map(uint).collect::<Vec<_>>());
+        assert_eq!(e[7].1, Value::Bytes(t.request.clone()));
+        assert_eq!(e[8].1, uint(1), "end: length");
         assert_eq!(
             e[3].1,
             Value::Array(t.prompt_ids.iter().map(|&i| uint(i.into())).collect())
@@ -788,11 +869,26 @@ mod tests {
                 }),
             ),
             (
-                "missing fingerprint",
+                "missing end",
                 Box::new(|e| {
                     e.pop();
                 }),
             ),
+            (
+                "missing fingerprint",
+                Box::new(|e| {
+                    e.remove(6);
+                }),
+            ),
+            (
+                "missing request",
+                Box::new(|e| {
+                    e.remove(7);
+                }),
+            ),
+            ("end 4", Box::new(|e| e[8].1 = uint(4))),
+            ("end as text", Box::new(|e| e[8].1 = Value::Text("stop".into()))),
+            ("request as text", Box::new(|e| e[7].1 = Value::Text("{}".into()))),
             ("keys out of order", Box::new(|e| e.swap(3, 4))),
             ("repeated key", Box::new(|e| e.insert(4, e[3].clone()))),
             (
@@ -880,13 +976,17 @@ mod tests {
         indefinite_map.push(0xff);
         check(&indefinite_map, "indefinite-length map");
 
-        // A future version is not malformed: it is unsupported.
-        let mut v2 = e.clone();
-        v2[0].1 = uint(2);
-        assert_eq!(
-            reason(Transcript::from_cbor(&encode_entries(v2))),
-            Reason::UnsupportedVersion
-        );
+        // A future version, or version 1 (no request, no end), is not malformed: it is
+        // unsupported.
+        for version in [3, 1] {
+            let mut other = e.clone();
+            other[0].1 = uint(version);
+            assert_eq!(
+                reason(Transcript::from_cbor(&encode_entries(other))),
+                Reason::UnsupportedVersion,
+                "version {version}"
+            );
+        }
     }
 
     #[test]
@@ -987,7 +1087,10 @@ mod tests {
     fn the_commitment_covers_every_field() {
         let t = transcript();
         let base = t.commitment();
-        let edits: [fn(&mut Transcript); 12] = [
+        let edits: [fn(&mut Transcript); 15] = [
+            |t| t.request.push(b' '),
+            |t| t.request.clear(),
+            |t| t.end = JobEnd::Stop,
             |t| t.job_id[15] ^= 1,
             |t| t.model_digest[0] ^= 1,
             |t| t.prompt_ids[0] += 1,
@@ -1021,8 +1124,9 @@ mod tests {
         let t = transcript();
         let claims = receipt_for(&t);
         check_against_receipt(&t, &claims).unwrap();
-        let cases: [(&str, ClaimsEdit); 10] = [
+        let cases: [(&str, ClaimsEdit); 11] = [
             ("job_id", |c| c.job_id = [8; 16]),
+            ("request_sha256", |c| c.request_sha256[31] ^= 1),
             ("model_digest", |c| c.model_digest = [9; 32]),
             ("prompt_tokens", |c| c.prompt_tokens += 1),
             ("output_tokens", |c| c.output_tokens -= 1),
@@ -1107,6 +1211,8 @@ mod tests {
             repetition_penalty in arb_f32(),
             seed in any::<u64>(),
             fingerprint in proptest::collection::vec(any::<u8>(), 0..600),
+            request in proptest::collection::vec(any::<u8>(), 0..200),
+            end in 0u64..4,
         ) -> Transcript {
             Transcript {
                 job_id,
@@ -1115,6 +1221,8 @@ mod tests {
                 output_ids,
                 sampling: SamplingParams { temperature, top_p, top_k, max_tokens, repetition_penalty, seed },
                 fingerprint,
+                request,
+                end: JobEnd::from_code(end).unwrap(),
             }
         }
     }

@@ -186,7 +186,8 @@ fn main() {
         let issued = issuer
             .issue(enclave::receipts::JobFacts {
                 job_id: enclave::receipts::new_job_id(),
-                request_sha256: [1; 32],
+                request: b"{}".to_vec(),
+                end: attestation::transcript::JobEnd::Length,
                 response_sha256: [2; 32],
                 prompt_ids: prompt.clone(),
                 output_ids: (0..new_tokens as u32).map(|t| t + i).collect(),

@@ -9,6 +9,7 @@ use crate::receipts::{new_job_id, Issued, Issuer, JobFacts};
 use crate::server::{ConnState, Phase};
 use attestation::binding::NONCE_LEN;
 use attestation::receipt::{self, RECEIPT_EVENT, RECEIPT_HEADER};
+use attestation::transcript;
 use aws_lc_rs::digest;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -523,20 +524,18 @@ async fn chat_completions(
     start: Instant,
 ) -> Response<ApiBody> {
     match prepare_chat(&state, req, start).await {
-        Ok((chat, prompt_ids, request_sha256)) => {
-            run_chat(state, chat, prompt_ids, request_sha256, start).await
-        }
+        Ok((chat, prompt_ids, request)) => run_chat(state, chat, prompt_ids, request, start).await,
         Err(e) => error_response(&e),
     }
 }
 
 /// Read, parse and check a request, and turn its messages into prompt ids. Also returns
-/// the SHA-256 of the body bytes (the receipt's request hash).
+/// the body bytes (sealed in the transcript; their SHA-256 is the receipt's request hash).
 async fn prepare_chat(
     state: &AppState,
     req: Request<Incoming>,
     started: Instant,
-) -> Result<(openai::ChatRequest, Vec<u32>, [u8; 32]), ApiError> {
+) -> Result<(openai::ChatRequest, Vec<u32>, Vec<u8>), ApiError> {
     let limit = state.limits.max_body_bytes;
     let declared = req
         .headers()
@@ -593,7 +592,7 @@ async fn prepare_chat(
         Some(_) => {}
         None => chat.params.max_tokens = chat.params.max_tokens.min(room),
     }
-    Ok((chat, prompt_ids, crate::sha256(&body)))
+    Ok((chat, prompt_ids, body.to_vec()))
 }
 
 /// How long after its headers a body may send nothing before the minimum rate applies.
@@ -671,7 +670,8 @@ async fn read_body(
 /// What a job's receipt needs besides the engine's summary and the response hash.
 struct ReceiptInputs {
     job_id: [u8; 16],
-    request_sha256: [u8; 32],
+    /// The request body as received.
+    request: Vec<u8>,
     prompt_ids: Vec<u32>,
     sampling: receipt::SamplingParams,
     audited: bool,
@@ -690,12 +690,18 @@ async fn durable_receipt(
     };
     let facts = JobFacts {
         job_id: inputs.job_id,
-        request_sha256: inputs.request_sha256,
+        request: inputs.request,
         response_sha256,
         prompt_ids: inputs.prompt_ids,
         output_ids: summary.output_ids,
         sampling: inputs.sampling,
         fingerprint: summary.fingerprint,
+        end: match summary.end {
+            JobEnd::Stop => transcript::JobEnd::Stop,
+            JobEnd::Length => transcript::JobEnd::Length,
+            JobEnd::TimedOut => transcript::JobEnd::TimedOut,
+            JobEnd::Cancelled => transcript::JobEnd::Cancelled,
+        },
         metering: summary.metering,
         audited: inputs.audited,
     };
@@ -741,13 +747,13 @@ async fn run_chat(
     state: Arc<AppState>,
     chat: openai::ChatRequest,
     prompt_ids: Vec<u32>,
-    request_sha256: [u8; 32],
+    request: Vec<u8>,
     start: Instant,
 ) -> Response<ApiBody> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let inputs = ReceiptInputs {
         job_id: new_job_id(),
-        request_sha256,
+        request,
         prompt_ids: prompt_ids.clone(),
         sampling: receipt_sampling(&chat.params),
         audited: chat.audited,

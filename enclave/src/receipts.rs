@@ -37,13 +37,16 @@ pub struct Metering {
 #[derive(Debug, Clone)]
 pub struct JobFacts {
     pub job_id: [u8; 16],
-    pub request_sha256: [u8; 32],
+    /// The request body as received (sealed in the transcript; its SHA-256 is signed).
+    pub request: Vec<u8>,
     pub response_sha256: [u8; 32],
     pub prompt_ids: Vec<u32>,
     pub output_ids: Vec<u32>,
     pub sampling: SamplingParams,
     /// Activation fingerprint bytes (`inference::fingerprint`).
     pub fingerprint: Vec<u8>,
+    /// How the job ended (in the transcript, for the auditor's stop check).
+    pub end: transcript::JobEnd,
     pub metering: Metering,
     /// False when the request opted out of auditing. The receipt says `audited` only when
     /// a transcript was sealed: with no auditor key nothing is, whatever the request asked.
@@ -126,6 +129,8 @@ impl Issuer {
             output_ids: facts.output_ids,
             sampling: facts.sampling,
             fingerprint: facts.fingerprint,
+            request: facts.request,
+            end: facts.end,
         };
         let commitment = transcript.commitment();
         let sealed = match (&self.auditor, facts.audited) {
@@ -139,7 +144,7 @@ impl Issuer {
             job_id: facts.job_id,
             issued_at: m.wall_end_ms / 1000,
             model_digest: self.model_digest,
-            request_sha256: facts.request_sha256,
+            request_sha256: transcript.request_sha256(),
             response_sha256: facts.response_sha256,
             prompt_tokens: transcript.prompt_ids.len() as u64,
             output_tokens: transcript.output_ids.len() as u64,
@@ -191,7 +196,7 @@ mod tests {
     fn facts(audited: bool) -> JobFacts {
         JobFacts {
             job_id: new_job_id(),
-            request_sha256: [1; 32],
+            request: b"{}".to_vec(),
             response_sha256: [2; 32],
             prompt_ids: vec![1, 2, 3],
             output_ids: vec![4, 5],
@@ -204,6 +209,7 @@ mod tests {
                 seed: 7,
             },
             fingerprint: vec![9; 16],
+            end: transcript::JobEnd::Length,
             metering: Metering {
                 wall_start_ms: 1_000,
                 wall_end_ms: 2_000,

@@ -222,7 +222,7 @@ mod fixture {
         let start = SIM_TIME.unix() as u64 * 1000 - 60_000 + u64::from(n) * 1000;
         JobFacts {
             job_id: [0xf0 | n; 16],
-            request_sha256: x509::sha256(request),
+            request: request.to_vec(),
             response_sha256: x509::sha256(response),
             prompt_ids: (0..prompt as u32).map(|i| 1 + i * 7).collect(),
             output_ids: (0..output as u32).map(|i| 100 + i).collect(),
@@ -235,6 +235,7 @@ mod fixture {
                 seed: 7 + u64::from(n),
             },
             fingerprint: fingerprint(output),
+            end: attestation::transcript::JobEnd::Length,
             metering: Metering {
                 queue_wait_ms: 3,
                 wall_start_ms: start,

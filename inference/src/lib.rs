@@ -17,6 +17,7 @@ pub mod gguf;
 pub mod kernels;
 pub mod metering;
 pub mod model;
+pub mod request;
 pub mod safetensors;
 pub mod sampling;
 pub mod score;

@@ -151,6 +151,17 @@ impl Sampler {
     /// used only by the repetition penalty). Errors on empty or non-finite logits
     /// (`-inf` is allowed: a masked token).
     pub fn sample(&mut self, logits: &[f32], context: &[u32]) -> Result<u32> {
+        Ok(self.decide(logits, context, None)?.token)
+    }
+
+    /// The auditor's replay of one step: samples exactly as [`Self::sample`] does (the
+    /// random stream advances the same way, so later steps stay in step whatever the
+    /// result) and says how far `claimed` was from being the choice ([`Replay`]).
+    pub fn replay(&mut self, logits: &[f32], context: &[u32], claimed: u32) -> Result<Replay> {
+        self.decide(logits, context, Some(claimed))
+    }
+
+    fn decide(&mut self, logits: &[f32], context: &[u32], claimed: Option<u32>) -> Result<Replay> {
         if logits.is_empty() {
             return Err(InferenceError::Compute("empty logits".into()));
         }
@@ -190,8 +201,17 @@ impl Sampler {
         } else {
             logits
         };
+        let claimed_logit = claimed.and_then(|c| logits.get(c as usize).copied());
         if p.is_greedy() {
-            return Ok(argmax(logits));
+            let token = argmax(logits);
+            let gap = match (claimed, claimed_logit) {
+                (Some(c), _) if c == token => 0.0,
+                (_, Some(l)) if l != f32::NEG_INFINITY => {
+                    f64::from(logits[token as usize]) - f64::from(l)
+                }
+                _ => f64::INFINITY,
+            };
+            return Ok(Replay { token, gap });
         }
         let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
         let mut cands: Vec<(u32, f32)> = logits
@@ -228,14 +248,47 @@ impl Sampler {
         }
         let u: f64 = self.rng.random::<f64>() * kept_mass;
         let mut acc = 0.0;
+        let mut token = cands[kept - 1].0;
+        // The claimed token's slice of the cumulative weights, [lo, hi).
+        let mut claimed_slice = None;
+        let mut chosen = false;
         for (i, w) in weights[..kept].iter().enumerate() {
+            let lo = acc;
             acc += w;
-            if acc > u {
-                return Ok(cands[i].0);
+            if !chosen && acc > u {
+                token = cands[i].0;
+                chosen = true;
+            }
+            if Some(cands[i].0) == claimed {
+                claimed_slice = Some((lo, acc));
+            }
+            if chosen && (claimed.is_none() || claimed_slice.is_some()) {
+                break;
             }
         }
-        Ok(cands[kept - 1].0)
+        let gap = match claimed_slice {
+            _ if Some(token) == claimed => 0.0,
+            Some((lo, hi)) => {
+                let d = if u < lo { lo - u } else { u - hi };
+                d.max(0.0) / kept_mass
+            }
+            None => f64::INFINITY,
+        };
+        Ok(Replay { token, gap })
     }
+}
+
+/// One replayed sampling step ([`Sampler::replay`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Replay {
+    /// What the sampler picks.
+    pub token: u32,
+    /// How far the claimed token was from being picked; 0 when it is `token`. Greedy: the
+    /// winning logit minus the claimed one (after the repetition penalty). Sampled: the
+    /// distance of the random draw from the claimed token's slice of the cumulative
+    /// distribution, as a fraction of the kept probability mass. Infinite when the claimed
+    /// token could not be chosen at all (masked, outside top-k/top-p, or out of range).
+    pub gap: f64,
 }
 
 #[cfg(test)]
@@ -283,6 +336,47 @@ mod tests {
         assert!(a.iter().all(|t| allowed.contains(t)), "{a:?}");
         let b = run(&SamplingParams { seed: 43, ..p });
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn replay_picks_what_sample_picks_and_measures_the_gap() {
+        let logits: Vec<f32> = (0..50).map(|i| ((i * 37) % 11) as f32 * 0.2).collect();
+        for (temperature, top_k) in [(0.0, 0), (0.8, 0), (1.0, 5)] {
+            let p = SamplingParams {
+                temperature,
+                top_k,
+                repetition_penalty: 1.3,
+                seed: 11,
+                ..Default::default()
+            };
+            let (mut a, mut b) = (Sampler::new(&p).unwrap(), Sampler::new(&p).unwrap());
+            for step in 0..40u32 {
+                let context = [step % 50, 3];
+                let want = a.sample(&logits, &context).unwrap();
+                // Claim something else every other step: the stream must not drift.
+                let claimed = if step % 2 == 0 { want } else { (want + 1) % 50 };
+                let r = b.replay(&logits, &context, claimed).unwrap();
+                assert_eq!(r.token, want, "t={temperature} step {step}");
+                if claimed == want {
+                    assert_eq!(r.gap, 0.0);
+                } else {
+                    assert!(r.gap > 0.0, "t={temperature} step {step}: {r:?}");
+                }
+            }
+        }
+        // Greedy gap is the logit difference; a token outside top-k cannot be chosen.
+        let mut g = Sampler::new(&SamplingParams::default()).unwrap();
+        let r = g.replay(&[0.0, 2.0, 1.5], &[], 2).unwrap();
+        assert_eq!((r.token, r.gap), (1, 0.5));
+        let p = SamplingParams {
+            temperature: 1.0,
+            top_k: 1,
+            ..Default::default()
+        };
+        let r = Sampler::new(&p).unwrap().replay(&[0.0, 2.0, 1.5], &[], 2).unwrap();
+        assert_eq!(r.token, 1);
+        assert!(r.gap.is_infinite());
+        assert!(g.replay(&[0.0, 2.0], &[], 9).unwrap().gap.is_infinite());
     }
 
     #[test]

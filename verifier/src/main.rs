@@ -2,9 +2,15 @@
 //!
 //! Exit status: 0 accepted, 1 rejected, 2 bad usage or unreadable input.
 
+mod audit_cmd;
+mod cost_model;
 mod evidence_cmd;
+mod fraud_proof;
+mod fraud_proof_cmd;
+mod inputs;
 mod keygen_cmd;
 mod receipts_cmd;
+mod reexec;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -83,6 +89,92 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Re-execute a random sample of the audited jobs and look for fraud.
+    ///
+    /// First everything `receipts` checks; then each sampled job's transcript is opened
+    /// and re-executed with the model file in one teacher-forced pass: the prompt against
+    /// the request the client sent, the token counts, every output token against the
+    /// seeded sampler, the activation fingerprint, where the answer stopped and (with
+    /// --cost-model) the device time. Exit 0: no fraud found; 1: fraud found (or the
+    /// receipts rejected); 2: bad usage or input.
+    Audit {
+        /// The audit bundle file.
+        bundle: PathBuf,
+        /// The model file (GGUF) the receipts name; its digest must be theirs.
+        #[arg(long)]
+        model: PathBuf,
+        /// The auditor's X25519 secret key (64 hex digits) that opens the transcripts.
+        #[arg(long, value_name = "FILE")]
+        auditor_key: PathBuf,
+        /// Policy file (TOML, with a [runtime] section). Required, unless
+        /// --dangerous-any-runtime.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Instead of --policy: accept ANY runtime claims (inspection only).
+        #[arg(long, conflicts_with = "policy")]
+        dangerous_any_runtime: bool,
+        /// Verification time (RFC 3339) for the evidence's certificates and collateral.
+        #[arg(long)]
+        at: String,
+        /// Re-execute this fraction of the audited jobs, in (0, 1] (default 0.05).
+        #[arg(long, conflicts_with = "sample")]
+        sample_rate: Option<f64>,
+        /// Re-execute this many audited jobs (all when fewer).
+        #[arg(long)]
+        sample: Option<usize>,
+        /// Seed of the random sample (hex, up to 32 bytes); default fresh randomness,
+        /// printed so that the run can be repeated.
+        #[arg(long)]
+        seed: Option<String>,
+        /// The auditor's cost model (TOML, `veritee-verify cost-model`) for the device-time
+        /// check; without it time is not checked, and the report says so.
+        #[arg(long, value_name = "FILE")]
+        cost_model: Option<PathBuf>,
+        /// Write one self-contained fraud proof per failing job into this directory.
+        #[arg(long, value_name = "DIR")]
+        fraud_dir: Option<PathBuf>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-check one fraud proof (`audit --fraud-dir`) independently: the evidence, the
+    /// receipt's signature, the transcript's commitment, then the job's re-execution.
+    /// Exit 1: fraud confirmed; 0: not confirmed; 2: the proof is malformed or its signed
+    /// parts do not verify (refused).
+    FraudProof {
+        /// The fraud proof file.
+        proof: PathBuf,
+        /// The model file (GGUF) the receipt names.
+        #[arg(long)]
+        model: PathBuf,
+        /// Check the evidence with this policy instead of the one in the proof.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fit a cost model (device time per job) on an honest bundle from the reference
+    /// platform, for `audit --cost-model`.
+    CostModel {
+        /// An audit bundle of honest jobs on the reference platform.
+        bundle: PathBuf,
+        /// Policy file (TOML, with a [runtime] section).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Instead of --policy: accept ANY runtime claims.
+        #[arg(long, conflicts_with = "policy")]
+        dangerous_any_runtime: bool,
+        /// Verification time (RFC 3339).
+        #[arg(long)]
+        at: String,
+        /// What the platform is (CPU model, GPU, TEE), written into the model.
+        #[arg(long)]
+        platform: String,
+        /// Where to write the cost model (TOML); must not exist yet.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// Write the whole output to stdout. A reader that went away early (`| head`) is not an
@@ -130,5 +222,55 @@ fn main() -> ExitCode {
             auditor_key: auditor_key.as_deref(),
             json,
         }),
+        Command::Audit {
+            bundle,
+            model,
+            auditor_key,
+            policy,
+            dangerous_any_runtime,
+            at,
+            sample_rate,
+            sample,
+            seed,
+            cost_model,
+            fraud_dir,
+            json,
+        } => audit_cmd::run(&audit_cmd::Args {
+            bundle: &bundle,
+            model: &model,
+            auditor_key: &auditor_key,
+            policy: policy.as_deref(),
+            dangerous_any_runtime,
+            at: &at,
+            sample: match (sample, sample_rate) {
+                (Some(n), _) => audit_cmd::Sample::Count(n),
+                (None, rate) => audit_cmd::Sample::Rate(rate.unwrap_or(0.05)),
+            },
+            seed: seed.as_deref(),
+            cost_model: cost_model.as_deref(),
+            fraud_dir: fraud_dir.as_deref(),
+            json,
+        }),
+        Command::FraudProof {
+            proof,
+            model,
+            policy,
+            json,
+        } => fraud_proof_cmd::run(&proof, &model, policy.as_deref(), json),
+        Command::CostModel {
+            bundle,
+            policy,
+            dangerous_any_runtime,
+            at,
+            platform,
+            out,
+        } => cost_model::run(
+            &bundle,
+            policy.as_deref(),
+            dangerous_any_runtime,
+            &at,
+            &platform,
+            &out,
+        ),
     }
 }
