@@ -34,7 +34,8 @@
 //! [`FingerprintError::UnsupportedVersion`].
 //!
 //! The check ([`check`]) compares token by token, with the tolerances [`ABS_TOL`] and
-//! [`REL_TOL`] calibrated on the real model (`tests/fingerprint.rs`): see the function.
+//! [`REL_TOL`] and the job rule [`MAX_FAILING_FRACTION`] calibrated on the real model
+//! (`tests/fingerprint.rs`): see the function.
 
 use crate::error::Result;
 use crate::model::Model;
@@ -56,9 +57,11 @@ pub const ENTRY_LEN: usize = 4;
 pub const BYTES_PER_32_TOKENS: usize = 32 * TOP_M * ENTRY_LEN;
 
 /// Absolute part of the per-value tolerance of [`check`]: `ABS_TOL + REL_TOL · |value|`.
-pub const ABS_TOL: f32 = 0.05;
+pub const ABS_TOL: f32 = 0.2;
 /// Relative part of the per-value tolerance of [`check`].
-pub const REL_TOL: f32 = 0.02;
+pub const REL_TOL: f32 = 0.08;
+/// A job passes [`check`] when at most this fraction of its positions fail.
+pub const MAX_FAILING_FRACTION: f64 = 0.1;
 
 /// Why a fingerprint could not be built or parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -352,13 +355,14 @@ impl TokenCheck {
 /// The result of [`check`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActivationCheck {
-    /// Hidden sizes and token counts agree, and every token passed.
+    /// Hidden sizes and token counts agree, and at most [`MAX_FAILING_FRACTION`] of the
+    /// positions failed.
     pub passed: bool,
     /// Why the fingerprints cannot be compared position by position (different hidden
     /// sizes or token counts), if they cannot.
     pub mismatch: Option<String>,
-    /// Output positions (0-based) whose token failed; with a `mismatch`, every position
-    /// of the longer fingerprint that the shorter lacks.
+    /// Output positions (0-based) whose token failed; with a `mismatch`, also every
+    /// position of the longer fingerprint that the shorter lacks.
     pub failing_positions: Vec<usize>,
     /// One per position both fingerprints have (none when the hidden sizes differ).
     pub positions: Vec<TokenCheck>,
@@ -385,6 +389,17 @@ impl ActivationCheck {
     /// The largest per-token score (0 when no position was compared).
     pub fn max_score(&self) -> f32 {
         self.positions.iter().fold(0.0, |m, t| m.max(t.score))
+    }
+
+    /// The median per-token score (the upper one for an even count; 0 when no position
+    /// was compared): the job-level summary the calibration reports.
+    pub fn median_score(&self) -> f32 {
+        let mut s: Vec<f32> = self.positions.iter().map(|t| t.score).collect();
+        if s.is_empty() {
+            return 0.0;
+        }
+        s.sort_unstable_by(f32::total_cmp);
+        s[s.len() / 2]
     }
 }
 
@@ -460,15 +475,21 @@ fn check_token(position: usize, claimed: &[Entry], recomputed: &[Entry]) -> Toke
 
 /// Checks a claimed fingerprint against the auditor's recomputation, token by token.
 ///
-/// For each output position, every dimension kept on both sides must agree within the
-/// tolerance `ABS_TOL + REL_TOL·|recomputed value|`; a dimension kept on one side only
-/// passes only as a near tie at the top-[`TOP_M`] cut (its magnitude within tolerance of
-/// the smallest magnitude the other side kept), which is what honest re-execution with a
-/// few units of rounding difference can produce. [`TokenCheck::score`] is the worst
-/// deviation in units of tolerance. The job passes when the hidden sizes and token counts
-/// agree and no position fails: honest re-execution on one CPU is bit-identical (score
-/// 0), and the tolerances leave room for other hardware while every cheaper variant of
-/// the model measured fails on most positions (numbers in `tests/fingerprint.rs`).
+/// Per position: every dimension kept on both sides must agree within the tolerance
+/// `ABS_TOL + REL_TOL·|recomputed value|`; a dimension kept on one side only is accepted
+/// only as a near tie at the top-[`TOP_M`] cut (its magnitude within tolerance of the
+/// smallest magnitude the other side kept), which is all that honest rounding differences
+/// can produce. [`TokenCheck::score`] is the worst deviation in units of tolerance; the
+/// position fails above 1. The job passes when the hidden sizes and token counts agree
+/// and at most [`MAX_FAILING_FRACTION`] of the positions fail.
+///
+/// Calibration (SmolLM2-135M Q4_1, 22 greedy and sampled jobs, `tests/fingerprint.rs`):
+/// on one CPU, generation and the auditor's prefill agree bit for bit (score 0 on every
+/// kernel and thread count). Recomputing with other arithmetic (f32 weights without
+/// activation quantization, a stand-in for other hardware) moves scores to at most ~1.4
+/// (median ≤ 0.25), failing at most one position per job; every cheaper variant
+/// ([`crate::model::Variant`]) fails most positions of every job (3-bit weights: job
+/// medians 2 and up; skipping every third block or 2-bit weights: 5 and up).
 pub fn check(claimed: &Fingerprint, recomputed: &Fingerprint) -> ActivationCheck {
     let mut mismatch = Vec::new();
     if claimed.hidden_size != recomputed.hidden_size {
@@ -497,8 +518,9 @@ pub fn check(claimed: &Fingerprint, recomputed: &Fingerprint) -> ActivationCheck
         .map(|t| t.position)
         .collect();
     failing_positions.extend(compared..claimed.tokens.max(recomputed.tokens));
+    let failing_ok = failing_positions.len() as f64 <= MAX_FAILING_FRACTION * compared as f64;
     ActivationCheck {
-        passed: mismatch.is_empty() && failing_positions.is_empty(),
+        passed: mismatch.is_empty() && failing_ok,
         mismatch: (!mismatch.is_empty()).then(|| mismatch.join("; ")),
         failing_positions,
         positions,
@@ -535,7 +557,8 @@ mod tests {
                         s ^= s << 13;
                         s ^= s >> 7;
                         s ^= s << 17;
-                        ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 8.0
+                        // Spiky, like real hidden states: a few large values.
+                        ((s >> 40) as f32 / (1u64 << 23) as f32 - 1.0).powi(5) * 8.0
                     })
                     .collect()
             })
@@ -829,16 +852,24 @@ mod tests {
             .unwrap();
         moved[30][runner_up] = lo.value().abs() * 1.001 + 1e-3;
         let c = check(&a, &fp(&moved, 32));
-        assert!(!c.passed);
         assert!(c.mismatch.is_none());
         assert_eq!(c.failing_positions, vec![3, 17]);
         assert!(c.positions[30].passed() && c.positions[30].shared == 1);
         assert_eq!(c.positions[17].shared, 1);
         assert!((c.failing_fraction() - 2.0 / 40.0).abs() < 1e-12);
+        // 2 of 40 is within MAX_FAILING_FRACTION; 5 of 40 is not.
+        assert!(c.passed);
+        for p in [8, 20, 33] {
+            moved[p].iter_mut().for_each(|v| *v = -*v * 2.0);
+        }
+        let c = check(&a, &fp(&moved, 32));
+        assert_eq!(c.failing_positions, vec![3, 8, 17, 20, 33]);
+        assert!(!c.passed);
         // Unrelated states fail nearly everywhere.
         let other = check(&a, &fp(&rows(40, 32, 12), 32));
+        assert!(!other.passed);
         assert!(
-            other.failing_positions.len() >= 36,
+            other.failing_positions.len() >= 34,
             "{:?}",
             other.failing_positions
         );

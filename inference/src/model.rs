@@ -368,9 +368,11 @@ pub enum Variant {
     SkipLayers { every: usize },
     /// The same weights with every block matrix (attention and feed-forward; not the
     /// embeddings, output projection or norms) dequantized and requantized to `bits` bits
-    /// per weight (2..=4) with fresh per-32-value scales and minimums, stored in `Q4_1`'s
-    /// layout so it runs on the same kernels: a real precision loss (3 bits still gives
-    /// coherent text on SmolLM2-135M) that a cheaper, smaller model file would carry.
+    /// per weight (2 or 3) with fresh per-32-value scales and minimums, stored in `Q4_1`'s
+    /// layout so it runs on the same kernels: a real precision loss that a cheaper,
+    /// smaller model file would carry (3 bits still gives coherent text on SmolLM2-135M; 2
+    /// bits does not). 4 bits is refused: it is no variant of a `Q4_1` model (ggml's `Q4_1`
+    /// quantizer is this same min/max one; on SmolLM2-135M the outputs were bit-identical).
     Requantized { bits: u8 },
 }
 
@@ -447,7 +449,7 @@ impl Model {
     /// computed as [`Weights::Quantized`].
     ///
     /// Errors: those of [`Model::load`], and `InvalidParameter("variant")` for a variant
-    /// out of range (`every < 2`, `bits` outside 2..=4).
+    /// out of range (`every < 2`, `bits` other than 2 or 3).
     ///
     /// [`digest`]: Model::digest
     pub fn load_variant(file: &GgufFile, device: &Device, variant: Variant) -> Result<Model> {
@@ -456,10 +458,10 @@ impl Model {
                 name: "variant",
                 detail: format!("SkipLayers every {every}: must be at least 2"),
             }),
-            Variant::Requantized { bits } if !(2..=4).contains(&bits) => {
+            Variant::Requantized { bits } if !(2..=3).contains(&bits) => {
                 Err(InferenceError::InvalidParameter {
                     name: "variant",
-                    detail: format!("Requantized to {bits} bits: must be 2..=4"),
+                    detail: format!("Requantized to {bits} bits: must be 2 or 3"),
                 })
             }
             _ => Self::load_inner(file, device, Weights::Quantized, Some(variant)),
