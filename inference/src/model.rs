@@ -358,6 +358,64 @@ pub enum Weights {
     DequantizedF32,
 }
 
+/// A cheaper model than the one in the file, **for testing the audit** (and the runtime's
+/// `--dangerous-cheat` mode): what a dishonest provider could serve while claiming the
+/// attested model. [`Model::load_variant`] builds it; its digest stays the file's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// The same weights with every `every`-th transformer block removed (blocks
+    /// `every-1, 2·every-1, …`; `every ≥ 2`): `1/every` less compute per token.
+    SkipLayers { every: usize },
+    /// The same weights with every block matrix (attention and feed-forward; not the
+    /// embeddings, output projection or norms) dequantized and requantized to `bits` bits
+    /// per weight (2 or 3) with fresh per-32-value scales and minimums, stored in `Q4_1`'s
+    /// layout so it runs on the same kernels: a real precision loss that a cheaper,
+    /// smaller model file would carry (3 bits still gives coherent text on SmolLM2-135M; 2
+    /// bits does not). 4 bits is refused: it is no variant of a `Q4_1` model (ggml's `Q4_1`
+    /// quantizer is this same min/max one; on SmolLM2-135M the outputs were bit-identical).
+    Requantized { bits: u8 },
+}
+
+/// `t` (any supported type, `rows × cols`, `cols` a multiple of 32) dequantized and
+/// requantized to `bits` bits per value in `Q4_1` blocks: per 32 values, the f16 minimum
+/// `m` and step `d = (max − min) / (2^bits − 1)`, and `q = round((x − m) / d)` in
+/// `0..2^bits` (computed with the f16-rounded `d` and `m`, clamped).
+fn requantize(t: &QTensor, bits: u8, device: &Device) -> Result<QTensor> {
+    const RAW_BLOCK: usize = 20;
+    let (rows, cols) = t.shape().dims2()?;
+    if !cols.is_multiple_of(32) {
+        return Err(InferenceError::InvalidParameter {
+            name: "variant",
+            detail: format!("cannot requantize rows of {cols} values in 32-value blocks"),
+        });
+    }
+    let x = t.dequantize(device)?.flatten_all()?.to_vec1::<f32>()?;
+    let top = ((1u32 << bits) - 1) as f32;
+    let mut raw = Vec::with_capacity(rows * cols / 32 * RAW_BLOCK);
+    for block in x.chunks_exact(32) {
+        let lo = block.iter().copied().fold(f32::INFINITY, f32::min);
+        let hi = block.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let d = half::f16::from_f32((hi - lo) / top);
+        let m = half::f16::from_f32(lo);
+        let (df, mf) = (d.to_f32(), m.to_f32());
+        let inv = if df > 0.0 { 1.0 / df } else { 0.0 };
+        let q: Vec<u8> = block
+            .iter()
+            .map(|&v| ((v - mf) * inv).round().clamp(0.0, top) as u8)
+            .collect();
+        raw.extend_from_slice(&d.to_bits().to_le_bytes());
+        raw.extend_from_slice(&m.to_bits().to_le_bytes());
+        // Q4_1 nibbles: byte j holds value j (low) and value j + 16 (high).
+        raw.extend((0..16).map(|j| q[j] | (q[j + 16] << 4)));
+    }
+    Ok(candle_core::quantized::ggml_file::qtensor_from_ggml(
+        GgmlDType::Q4_1,
+        &raw,
+        vec![rows, cols],
+        device,
+    )?)
+}
+
 /// Tensor types the forward pass computes with. `Q8_1` and `Q8_K` are ggml's activation
 /// (dot-product partner) formats, never weight formats: refused.
 fn supported(dtype: GgmlDType) -> bool {
@@ -381,6 +439,41 @@ impl Model {
 
     /// [`Model::load`] with a choice of how matrix weights are computed with.
     pub fn load_with(file: &GgufFile, device: &Device, weights: Weights) -> Result<Model> {
+        Self::load_inner(file, device, weights, None)
+    }
+
+    /// A cheaper stand-in for the model in `file`, **for testing the audit only**: what a
+    /// cheating provider would serve while claiming the attested model. Its [`digest`]
+    /// is still the file's (that is the claim the audit must see through), but its
+    /// outputs and hidden states are those of `variant`; see [`Variant`]. Matrices are
+    /// computed as [`Weights::Quantized`].
+    ///
+    /// Errors: those of [`Model::load`], and `InvalidParameter("variant")` for a variant
+    /// out of range (`every < 2`, `bits` other than 2 or 3).
+    ///
+    /// [`digest`]: Model::digest
+    pub fn load_variant(file: &GgufFile, device: &Device, variant: Variant) -> Result<Model> {
+        match variant {
+            Variant::SkipLayers { every } if every < 2 => Err(InferenceError::InvalidParameter {
+                name: "variant",
+                detail: format!("SkipLayers every {every}: must be at least 2"),
+            }),
+            Variant::Requantized { bits } if !(2..=3).contains(&bits) => {
+                Err(InferenceError::InvalidParameter {
+                    name: "variant",
+                    detail: format!("Requantized to {bits} bits: must be 2 or 3"),
+                })
+            }
+            _ => Self::load_inner(file, device, Weights::Quantized, Some(variant)),
+        }
+    }
+
+    fn load_inner(
+        file: &GgufFile,
+        device: &Device,
+        weights: Weights,
+        variant: Option<Variant>,
+    ) -> Result<Model> {
         file.architecture()?;
         let content = file.content();
         let mut names: Vec<&String> = content.tensor_infos.keys().collect();
@@ -407,7 +500,7 @@ impl Model {
                 ))
             }
         };
-        let config = LlamaConfig::from_gguf(file, vocab_rows)?;
+        let mut config = LlamaConfig::from_gguf(file, vocab_rows)?;
         let c = &config;
         let dim = c.embedding_length;
         let q_dim = c.n_head * c.head_dim;
@@ -469,6 +562,39 @@ impl Model {
                 down: tensor(&format!("{p}.ffn_down.weight"), &[dim, ffn])?,
             });
         }
+
+        match variant {
+            None => {}
+            Some(Variant::SkipLayers { every }) => {
+                // Block i is dropped when i + 1 is a multiple of `every` (never the first).
+                layers = layers
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| !(i + 1).is_multiple_of(every))
+                    .map(|(_, l)| l)
+                    .collect();
+                config.n_layer = layers.len();
+            }
+            Some(Variant::Requantized { bits }) => {
+                let rq = |t: QTensor| requantize(&t, bits, device);
+                layers = layers
+                    .into_iter()
+                    .map(|l| {
+                        Ok(Layer {
+                            wq: rq(l.wq)?,
+                            wk: rq(l.wk)?,
+                            wv: rq(l.wv)?,
+                            wo: rq(l.wo)?,
+                            gate: rq(l.gate)?,
+                            up: rq(l.up)?,
+                            down: rq(l.down)?,
+                            ..l
+                        })
+                    })
+                    .collect::<Result<_>>()?;
+            }
+        }
+        let c = &config;
 
         // Our kernels when every matrix has one (and we run on the CPU, as stored).
         let has_kernel = |t: &QTensor| matches!(t.dtype(), GgmlDType::Q4_1 | GgmlDType::Q8_0);
@@ -665,6 +791,30 @@ impl Model {
     /// candle's ops.
     pub fn uses_cpu_kernels(&self) -> bool {
         matches!(self.backend, Backend::Cpu(_))
+    }
+
+    /// The kernel implementation the CPU forward uses (`None` on candle's ops).
+    pub fn kernel(&self) -> Option<Isa> {
+        match &self.backend {
+            Backend::Cpu(m) => Some(m.isa),
+            Backend::Candle(_) => None,
+        }
+    }
+
+    /// Switches the CPU forward to `isa` (all give bit-identical results; for comparing
+    /// them in one process, where [`Isa::best`] is fixed once). `InvalidParameter("isa")`
+    /// when this CPU cannot run it or the model is not on our CPU kernels.
+    pub fn set_kernel(&mut self, isa: Isa) -> Result<()> {
+        match &mut self.backend {
+            Backend::Cpu(m) if isa.is_available() => {
+                m.isa = isa;
+                Ok(())
+            }
+            _ => Err(InferenceError::InvalidParameter {
+                name: "isa",
+                detail: format!("{isa:?} is not available for this model on this CPU"),
+            }),
+        }
     }
 
     /// Runs `tokens` at positions `start_pos..` (which must equal `cache.len()`), appends
