@@ -18,7 +18,25 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== fuzz targets compile (their own workspace, sharing this target directory)"
 cargo clippy --manifest-path fuzz/Cargo.toml --target-dir target --bins --no-default-features -- -D warnings
-echo "== release-image build of the runtime: no simulated TEE compiled in"
-cargo check -q -p veritee-enclave --no-default-features
+echo "== release-image build of the runtime: no simulated TEE and no cheating runtime compiled in"
+# The library's metadata names every item it compiles: the release build's must name
+# neither the simulated TEE's source nor the cheating runtime, and the default build's
+# must name both (so that this check can fail).
+enclave_rmeta() {
+    cargo check -q -p veritee-enclave "$@" --message-format=json \
+        | grep -o '"filenames":\["[^"]*libenclave-[^"]*\.rmeta"' | sed 's/.*\["//; s/"$//'
+}
+release_rmeta=$(enclave_rmeta --no-default-features)
+default_rmeta=$(enclave_rmeta)
+for item in SimulatedSource CheatMode; do
+    if grep -aq "$item" "$release_rmeta"; then
+        echo "the release build of veritee-enclave contains $item" >&2
+        exit 1
+    fi
+    if ! grep -aq "$item" "$default_rmeta"; then
+        echo "the check is blind: the default build's metadata does not name $item" >&2
+        exit 1
+    fi
+done
 echo "== cargo test"
 cargo test --workspace --no-fail-fast

@@ -56,6 +56,7 @@ fn main() {
                 config,
                 simulate: true,
                 dangerous_no_receipts: false,
+                dangerous_cheat: None,
             }))
             .expect("runtime starts");
         let addr = runtime.local_addr().unwrap();

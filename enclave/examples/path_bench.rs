@@ -54,6 +54,7 @@ fn main() {
                 config,
                 simulate: true,
                 dangerous_no_receipts: no_receipts,
+                dangerous_cheat: None,
             }))
             .expect("runtime starts");
         let addr = runtime.local_addr().unwrap();
@@ -188,6 +189,7 @@ fn main() {
                 job_id: enclave::receipts::new_job_id(),
                 request: b"{}".to_vec(),
                 end: attestation::transcript::JobEnd::Length,
+                dangerous_cheat: None,
                 response_sha256: [2; 32],
                 prompt_ids: prompt.clone(),
                 output_ids: (0..new_tokens as u32).map(|t| t + i).collect(),

@@ -702,6 +702,8 @@ async fn durable_receipt(
             JobEnd::TimedOut => transcript::JobEnd::TimedOut,
             JobEnd::Cancelled => transcript::JobEnd::Cancelled,
         },
+        #[cfg(feature = "simulate")]
+        dangerous_cheat: summary.dangerous_cheat,
         metering: summary.metering,
         audited: inputs.audited,
     };

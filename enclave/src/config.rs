@@ -26,6 +26,9 @@ pub struct Config {
     /// configfs-tsm report directory and the SEV guest device (real TEEs only).
     pub tsm_report_dir: PathBuf,
     pub sev_guest_device: PathBuf,
+    /// The CPU kernels the engine uses: `scalar`, `avx2` or `avx512` (must be available);
+    /// default: the fastest this CPU has. Results are bit-identical on every path.
+    pub cpu_kernel: Option<String>,
     pub limits: Limits,
 }
 
@@ -40,6 +43,7 @@ impl Default for Config {
             collateral_dir: None,
             tsm_report_dir: PathBuf::from("/sys/kernel/config/tsm/report"),
             sev_guest_device: PathBuf::from("/dev/sev-guest"),
+            cpu_kernel: None,
             limits: Limits::default(),
         }
     }

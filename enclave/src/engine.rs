@@ -34,6 +34,9 @@ pub struct LoadedModel {
     pub id: String,
     pub digest: [u8; 32],
     pub context_len: usize,
+    /// DANGEROUS: cheat on jobs (`--dangerous-cheat`; never in a release build).
+    #[cfg(feature = "simulate")]
+    pub cheat: Option<Arc<crate::cheat::Cheat>>,
 }
 
 impl LoadedModel {
@@ -57,7 +60,28 @@ impl LoadedModel {
             tokenizer,
             template,
             id,
+            #[cfg(feature = "simulate")]
+            cheat: None,
         })
+    }
+
+    /// Computes with the CPU kernels `name` names (`scalar`, `avx2`, `avx512`) instead of
+    /// the fastest available.
+    pub fn force_cpu_kernel(&mut self, name: &str) -> Result<(), String> {
+        use inference::kernels::Isa;
+        let isa = match name {
+            "scalar" => Isa::Scalar,
+            "avx2" => Isa::Avx2,
+            "avx512" => Isa::Avx512Vnni,
+            other => {
+                return Err(format!(
+                    "cpu_kernel '{other}' is not one of scalar, avx2, avx512"
+                ))
+            }
+        };
+        self.model
+            .set_kernel(isa)
+            .map_err(|e| format!("cpu_kernel '{name}': {e}"))
     }
 
     /// Prompt token ids for chat messages, through the model's own template.
@@ -106,6 +130,9 @@ pub struct JobSummary {
     pub metering: Metering,
     /// The activation fingerprint of the output (`inference::fingerprint` bytes).
     pub fingerprint: Vec<u8>,
+    /// DANGEROUS: the cheat applied to this job, if any.
+    #[cfg(feature = "simulate")]
+    pub dangerous_cheat: Option<crate::cheat::CheatMode>,
 }
 
 pub struct Job {
@@ -275,9 +302,54 @@ fn run_job(model: &LoadedModel, stats: &EngineStats, job: Job) {
             fingerprint: FingerprintBuilder::new(model.model.config().embedding_length)
                 .map(|b| b.finish().to_bytes())
                 .unwrap_or_default(),
+            #[cfg(feature = "simulate")]
+            dangerous_cheat: None,
         }));
         return;
     }
+    #[cfg(feature = "simulate")]
+    let cheat = model.cheat.as_deref().filter(|c| c.roll());
+    #[cfg(feature = "simulate")]
+    if let Some(c) = cheat {
+        if let Some(answer) = cheat_without_generating(model, c, &job.prompt_ids, &job.params) {
+            let n = answer.output_ids.len();
+            let _ = events.send(JobEvent::Text(answer.text));
+            stats.completed.fetch_add(1, Ordering::Relaxed);
+            let last_ends = answer.output_ids.last().is_some_and(|&t| model.tokenizer.is_eog(t));
+            let _ = events.send(JobEvent::Finished(JobSummary {
+                end: if last_ends { JobEnd::Stop } else { JobEnd::Length },
+                prompt_tokens: job.prompt_ids.len(),
+                completion_tokens: n,
+                output_ids: answer.output_ids,
+                queue_wait,
+                prefill_secs: 0.0,
+                decode_secs: 0.0,
+                metering: meter.finish(),
+                fingerprint: answer.fingerprint,
+                dangerous_cheat: Some(c.mode),
+            }));
+            return;
+        }
+    }
+    // The model that generates: the loaded one, or a cheater's cheaper one.
+    let generating: &inference::model::Model = {
+        #[cfg(feature = "simulate")]
+        {
+            cheat
+                .and_then(|c| c.variant.as_ref())
+                .unwrap_or(&model.model)
+        }
+        #[cfg(not(feature = "simulate"))]
+        {
+            &model.model
+        }
+    };
+    #[cfg(feature = "simulate")]
+    let truncate_at = cheat
+        .filter(|c| c.mode == crate::cheat::CheatMode::Truncate)
+        .map(|_| (job.params.max_tokens / 2).max(1));
+    #[cfg(feature = "simulate")]
+    let mut truncated = false;
     let mut fingerprint = match FingerprintBuilder::new(model.model.config().embedding_length) {
         Ok(f) => f,
         Err(e) => {
@@ -320,7 +392,7 @@ fn run_job(model: &LoadedModel, stats: &EngineStats, job: Job) {
         },
     };
     let result = generate_chunked(
-        &model.model,
+        generating,
         &job.prompt_ids,
         &engine_params,
         tok.eog_ids(),
@@ -357,6 +429,12 @@ fn run_job(model: &LoadedModel, stats: &EngineStats, job: Job) {
                 end_override.set(Some(JobEnd::Stop));
                 return ControlFlow::Break(());
             }
+            #[cfg(feature = "simulate")]
+            if truncate_at == Some(step.index + 1) {
+                truncated = true;
+                end_override.set(Some(JobEnd::Stop));
+                return ControlFlow::Break(());
+            }
             ControlFlow::Continue(())
         },
     );
@@ -390,6 +468,36 @@ fn run_job(model: &LoadedModel, stats: &EngineStats, job: Job) {
             let _ = events.send(JobEvent::Text(text[emitted..cut].to_owned()));
         }
     }
+    #[allow(unused_mut)]
+    let mut metering = meter.finish();
+    let fingerprint = fingerprint.finish().to_bytes();
+    #[allow(unused_mut)]
+    let mut completion_tokens = generation.output_ids.len();
+    #[cfg(feature = "simulate")]
+    let dangerous_cheat = match cheat.map(|c| c.mode) {
+        Some(crate::cheat::CheatMode::Truncate) if !truncated => None,
+        Some(crate::cheat::CheatMode::InflateTime) => {
+            metering.device_ms *= crate::cheat::TIME_FACTOR;
+            Some(crate::cheat::CheatMode::InflateTime)
+        }
+        Some(crate::cheat::CheatMode::InflateTokens) => {
+            completion_tokens = crate::cheat::inflated(completion_tokens as u64) as usize;
+            Some(crate::cheat::CheatMode::InflateTokens)
+        }
+        // Replay with no earlier answer yet ran honestly.
+        Some(crate::cheat::CheatMode::Replay) | None => None,
+        other => other,
+    };
+    #[cfg(feature = "simulate")]
+    if let Some(c) = model.cheat.as_deref() {
+        if c.mode == crate::cheat::CheatMode::Replay && dangerous_cheat.is_none() {
+            *c.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(crate::cheat::Recorded {
+                output_ids: generation.output_ids.clone(),
+                fingerprint: fingerprint.clone(),
+                text: text.clone(),
+            });
+        }
+    }
     stats.completed.fetch_add(1, Ordering::Relaxed);
     stats
         .prompt_tokens
@@ -400,14 +508,46 @@ fn run_job(model: &LoadedModel, stats: &EngineStats, job: Job) {
     let _ = events.send(JobEvent::Finished(JobSummary {
         end,
         prompt_tokens: generation.prompt_tokens,
-        completion_tokens: generation.output_ids.len(),
+        completion_tokens,
         output_ids: generation.output_ids,
         queue_wait,
         prefill_secs: generation.prefill_secs,
         decode_secs: generation.decode_secs,
-        metering: meter.finish(),
-        fingerprint: fingerprint.finish().to_bytes(),
+        metering,
+        fingerprint,
+        #[cfg(feature = "simulate")]
+        dangerous_cheat,
     }));
+}
+
+/// DANGEROUS: the answer of a job that is cheated without generating (`Fabricate`, and
+/// `Replay` once there is an answer to replay), or `None` to generate.
+#[cfg(feature = "simulate")]
+fn cheat_without_generating(
+    model: &LoadedModel,
+    cheat: &crate::cheat::Cheat,
+    prompt_ids: &[u32],
+    params: &SamplingParams,
+) -> Option<crate::cheat::Recorded> {
+    use crate::cheat::{Cheat, CheatMode};
+    match cheat.mode {
+        CheatMode::Fabricate => Cheat::fabricate(
+            &model.model,
+            &model.tokenizer,
+            prompt_ids,
+            params.max_tokens,
+            prompt_ids.len(),
+        )
+        .ok(),
+        // A longer answer than this job may have is not replayed (the job runs honestly).
+        CheatMode::Replay => cheat
+            .last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .filter(|a| a.output_ids.len() <= params.max_tokens),
+        _ => None,
+    }
 }
 
 /// How much of `text` may go to the client, of which `emitted` bytes already went (and

@@ -16,10 +16,14 @@
 //! - [`receipts`]: per-job metering facts into signed, chained receipts;
 //!   [`receipt_log`]: their durable log; [`audit_export`]: audit bundles from it.
 //! - [`server`]: accept, handshake, HTTP/1.1, graceful shutdown.
+//! - `cheat` (feature `simulate` only): a DANGEROUS cheating provider for testing the
+//!   auditor's re-execution (`serve --simulate --dangerous-cheat MODE`).
 
 pub mod api;
 pub mod attester;
 pub mod audit_export;
+#[cfg(feature = "simulate")]
+pub mod cheat;
 pub mod config;
 mod durable_fs;
 pub mod engine;

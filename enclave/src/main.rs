@@ -65,6 +65,9 @@ struct ServeArgs {
     /// Jobs generating at once.
     #[arg(long, value_name = "N")]
     parallel_jobs: Option<usize>,
+    /// CPU kernels: scalar, avx2 or avx512 [default: the fastest available].
+    #[arg(long, value_name = "NAME")]
+    cpu_kernel: Option<String>,
     /// Jobs waiting beyond which requests are refused with 503.
     #[arg(long, value_name = "N")]
     queue_depth: Option<usize>,
@@ -81,6 +84,16 @@ struct ServeArgs {
     /// usage, and auditors nothing to check).
     #[arg(long)]
     dangerous_no_receipts: bool,
+    /// DANGEROUS, for testing the auditor only (needs --simulate; absent from release
+    /// builds): cheat on jobs in this way and sign their receipts as if honest. One of
+    /// model-swap, quantize, truncate, fabricate, inflate-tokens, inflate-time, replay.
+    #[cfg(feature = "simulate")]
+    #[arg(long, value_name = "MODE")]
+    dangerous_cheat: Option<String>,
+    /// The fraction of jobs cheated on, in (0, 1] [default: 1].
+    #[cfg(feature = "simulate")]
+    #[arg(long, value_name = "F", requires = "dangerous_cheat")]
+    dangerous_cheat_rate: Option<f64>,
 }
 
 fn main() -> ExitCode {
@@ -117,6 +130,9 @@ fn main() -> ExitCode {
     if let Some(v) = args.collateral_dir {
         config.collateral_dir = Some(v);
     }
+    if let Some(v) = args.cpu_kernel.clone() {
+        config.cpu_kernel = Some(v);
+    }
     if let Some(v) = args.parallel_jobs {
         config.limits.parallel_jobs = v;
     }
@@ -137,6 +153,17 @@ fn main() -> ExitCode {
         eprintln!("veritee-enclave: {e}");
         return ExitCode::from(2);
     }
+    #[cfg(feature = "simulate")]
+    let dangerous_cheat = match &args.dangerous_cheat {
+        None => None,
+        Some(mode) => match enclave::cheat::CheatMode::parse(mode) {
+            Ok(mode) => Some((mode, args.dangerous_cheat_rate.unwrap_or(1.0))),
+            Err(e) => {
+                eprintln!("veritee-enclave: --dangerous-cheat: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("veritee-io")
@@ -153,6 +180,8 @@ fn main() -> ExitCode {
             config,
             simulate: args.simulate,
             dangerous_no_receipts: args.dangerous_no_receipts,
+            #[cfg(feature = "simulate")]
+            dangerous_cheat,
         };
         let rt = match startup::start(opts).await {
             Ok(rt) => rt,

@@ -47,6 +47,9 @@ pub struct JobFacts {
     pub fingerprint: Vec<u8>,
     /// How the job ended (in the transcript, for the auditor's stop check).
     pub end: transcript::JobEnd,
+    /// DANGEROUS: the cheat applied to the job (`InflateTokens` changes the receipt).
+    #[cfg(feature = "simulate")]
+    pub dangerous_cheat: Option<crate::cheat::CheatMode>,
     pub metering: Metering,
     /// False when the request opted out of auditing. The receipt says `audited` only when
     /// a transcript was sealed: with no auditor key nothing is, whatever the request asked.
@@ -82,6 +85,9 @@ pub struct Issuer {
     auditor: Option<HpkeKey>,
     head: Mutex<ChainHead>,
     log: ReceiptLog,
+    /// DANGEROUS: the jobs a cheating runtime cheated on (ground truth for its tests).
+    #[cfg(feature = "simulate")]
+    cheated: Mutex<Vec<([u8; 16], crate::cheat::CheatMode)>>,
 }
 
 impl Issuer {
@@ -104,7 +110,15 @@ impl Issuer {
                 prev: [0; 32],
             }),
             log,
+            #[cfg(feature = "simulate")]
+            cheated: Mutex::new(Vec::new()),
         }
+    }
+
+    /// DANGEROUS: the jobs this runtime cheated on so far, with how.
+    #[cfg(feature = "simulate")]
+    pub fn dangerous_cheated_jobs(&self) -> Vec<([u8; 16], crate::cheat::CheatMode)> {
+        self.cheated.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn instance(&self) -> [u8; 16] {
@@ -162,6 +176,22 @@ impl Issuer {
             prev_receipt_sha256: [0; 32],
             runtime_instance: self.instance,
         };
+        #[cfg(feature = "simulate")]
+        if let Some(mode) = facts.dangerous_cheat {
+            if mode == crate::cheat::CheatMode::InflateTokens {
+                claims.output_tokens = crate::cheat::inflated(claims.output_tokens);
+            }
+            // Ground truth for the tests of the audit.
+            self.cheated
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((claims.job_id, mode));
+            eprintln!(
+                "veritee-enclave: DANGEROUS: cheated ({}) on job {}",
+                mode.as_str(),
+                hex::encode(claims.job_id)
+            );
+        }
         // The sequence number, the link and the log order are decided together.
         let mut head = self.head.lock().expect("receipt chain lock");
         claims.seq = head.next_seq;
@@ -210,6 +240,7 @@ mod tests {
             },
             fingerprint: vec![9; 16],
             end: transcript::JobEnd::Length,
+            dangerous_cheat: None,
             metering: Metering {
                 wall_start_ms: 1_000,
                 wall_end_ms: 2_000,

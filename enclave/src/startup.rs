@@ -21,6 +21,9 @@ pub struct Options {
     pub simulate: bool,
     /// Sign no receipts and keep no log (benchmarks only).
     pub dangerous_no_receipts: bool,
+    /// DANGEROUS: cheat on this fraction of the jobs in this way (tests of the auditor).
+    #[cfg(feature = "simulate")]
+    pub dangerous_cheat: Option<(crate::cheat::CheatMode, f64)>,
 }
 
 /// The receipt log's directory under the state directory.
@@ -53,10 +56,31 @@ pub async fn start(opts: Options) -> Result<Runtime, String> {
         .clone()
         .unwrap_or_else(inference::gguf::default_model_path);
     let model_id = config.model_id.clone();
-    let model =
-        tokio::task::spawn_blocking(move || LoadedModel::load(&model_path, model_id.as_deref()))
-            .await
-            .map_err(|e| format!("loading the model: {e}"))??;
+    #[cfg(feature = "simulate")]
+    if opts.dangerous_cheat.is_some() && !opts.simulate {
+        return Err("--dangerous-cheat needs --simulate: a cheating runtime is for testing the auditor, never for a real TEE".into());
+    }
+    #[cfg(feature = "simulate")]
+    let cheat = opts.dangerous_cheat;
+    let cpu_kernel = config.cpu_kernel.clone();
+    let model = tokio::task::spawn_blocking(move || {
+        let mut model = LoadedModel::load(&model_path, model_id.as_deref())?;
+        if let Some(name) = &cpu_kernel {
+            model.force_cpu_kernel(name)?;
+        }
+        #[cfg(feature = "simulate")]
+        if let Some((mode, rate)) = cheat {
+            eprintln!(
+                "veritee-enclave: DANGEROUS: --dangerous-cheat {}: cheating on {:.0}% of the jobs, with receipts signed as if honest (for testing the auditor only)",
+                mode.as_str(),
+                rate * 100.0
+            );
+            model.cheat = Some(Arc::new(crate::cheat::Cheat::load(mode, rate, &model_path)?));
+        }
+        Ok::<_, String>(model)
+    })
+    .await
+    .map_err(|e| format!("loading the model: {e}"))??;
     if let Some(expected) = launch.model_digest {
         if expected != model.digest {
             return Err(format!(

@@ -236,6 +236,7 @@ mod fixture {
             },
             fingerprint: fingerprint(output),
             end: attestation::transcript::JobEnd::Length,
+            dangerous_cheat: None,
             metering: Metering {
                 queue_wait_ms: 3,
                 wall_start_ms: start,

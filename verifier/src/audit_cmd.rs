@@ -71,6 +71,10 @@ struct JobReport {
     output_tokens: u64,
     temperature: f32,
     verdict: &'static str,
+    /// Wall time of this job's re-execution and checks here.
+    reexec_ms: f64,
+    /// The job's metered device time (its receipt).
+    device_ms: u64,
     #[serde(flatten)]
     audit: JobAudit,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -159,10 +163,24 @@ pub fn run(args: &Args<'_>) -> ExitCode {
         Ok(p) => p,
         Err(message) => return usage_error(args.json, &message),
     };
+    // A file that is no audit bundle at all (truncated, another format) is bad input.
+    let bundle = match AuditBundle::from_cbor(&p.bundle_bytes) {
+        Ok(b) => b,
+        Err(r) => {
+            return usage_error(
+                args.json,
+                &format!(
+                    "{} is not an audit bundle: {} ({})",
+                    args.bundle.display(),
+                    r.detail,
+                    r.reason.code()
+                ),
+            )
+        }
+    };
     // The receipts first: a bundle that fails them is rejected before any re-execution.
-    let verified = AuditBundle::from_cbor(&p.bundle_bytes).and_then(|bundle| {
-        verify_receipts(&bundle, &p.policy, p.at).map(|(report, jobs)| (bundle, report, jobs))
-    });
+    let verified =
+        verify_receipts(&bundle, &p.policy, p.at).map(|(report, jobs)| (bundle, report, jobs));
     let (bundle, report, mut jobs) = match verified {
         Ok(v) => v,
         Err(r) => {
@@ -200,6 +218,41 @@ pub fn run(args: &Args<'_>) -> ExitCode {
             Some(sealed) => transcript::open(sealed, &p.secret)
                 .map_err(|r| format!("the transcript does not open: {} ({})", r.detail, r.reason.code())),
         };
+    }
+    // Not one transcript opens although some are there: the auditor's key is not the one
+    // they were sealed to (a usage error), not a provider withholding every transcript.
+    let present = jobs
+        .iter()
+        .filter(|j| bundle.sections[j.section].transcripts[j.index].is_some())
+        .count();
+    if present > 0 && jobs.iter().all(|j| j.transcript.is_err()) {
+        return usage_error(
+            args.json,
+            &format!(
+                "none of the {present} transcripts opens with the auditor key {} (public key {}): is it the key of this runtime's launch configuration? First: {}",
+                args.auditor_key.display(),
+                hex::encode(transcript::auditor_public_key(&p.secret)),
+                jobs.iter().find_map(|j| j.transcript.as_ref().err()).cloned().unwrap_or_default()
+            ),
+        );
+    }
+    // A fingerprint format this verifier does not know cannot be judged: upgrade it.
+    if let Some((job, v)) = jobs.iter().find_map(|j| {
+        let t = j.transcript.as_ref().ok()?;
+        match inference::fingerprint::Fingerprint::from_bytes(&t.fingerprint) {
+            Err(inference::fingerprint::FingerprintError::UnsupportedVersion(v)) => Some((j, v)),
+            _ => None,
+        }
+    }) {
+        return usage_error(
+            args.json,
+            &format!(
+                "job {} (seq {}) has an activation fingerprint of version {v}, which this verifier does not know (it reads version {}): audit with a verifier that does",
+                hex::encode(job.claims.job_id),
+                job.claims.seq,
+                inference::fingerprint::VERSION
+            ),
+        );
     }
     let model = match ReferenceModel::load(args.model) {
         Ok(m) => m,
@@ -241,7 +294,7 @@ pub fn run(args: &Args<'_>) -> ExitCode {
             j.transcript.as_ref().ok().map(|t| EarlierOutput {
                 job_id: j.claims.job_id,
                 request_sha256: j.claims.request_sha256,
-                output_ids: &t.output_ids,
+                transcript: t,
             })
         })
         .collect();
@@ -251,10 +304,12 @@ pub fn run(args: &Args<'_>) -> ExitCode {
     let mut proof_errors = Vec::new();
     for &k in &chosen {
         let job = &jobs[k];
+        let started = std::time::Instant::now();
         let audit = match &job.transcript {
             Err(why) => JobAudit::withheld(why.clone()),
             Ok(t) => model.audit(&job.claims, t, cost, &others),
         };
+        let reexec_ms = started.elapsed().as_secs_f64() * 1e3;
         let mut fraud_proof = None;
         if let (Some(dir), Some(class), Ok(t)) = (args.fraud_dir, audit.class, &job.transcript) {
             let related = audit
@@ -299,6 +354,8 @@ pub fn run(args: &Args<'_>) -> ExitCode {
             output_tokens: job.claims.output_tokens,
             temperature: job.claims.sampling.temperature,
             verdict: audit.class.map_or("honest", FraudClass::code),
+            reexec_ms,
+            device_ms: job.claims.device_ms,
             audit,
             fraud_proof,
         });

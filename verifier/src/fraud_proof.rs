@@ -190,7 +190,7 @@ impl FraudProof {
             .map(|r| EarlierOutput {
                 job_id: r.claims.job_id,
                 request_sha256: r.claims.request_sha256,
-                output_ids: &r.transcript.output_ids,
+                transcript: &r.transcript,
             })
             .collect();
         let audit = model.audit(&job.claims, &job.transcript, cost.as_ref(), &others);

@@ -11,7 +11,7 @@
 //! | prompt | the request bytes hash to the receipt's request hash; re-parsed, rendered and tokenized they give the prompt ids; their sampling parameters are the ones run | `prompt_mismatch` |
 //! | counts | the receipt's token counts are the transcript's | `count_inflation` |
 //! | tokens | one teacher-forced pass; at every position the seeded sampler (arg-max when greedy) is replayed and must pick the claimed token, except at a near-tie ([`GREEDY_TIE_LOGITS`], [`SAMPLED_TIE_MASS`]) | `replayed_output` when the output is another request's, else `fabricated_tokens` when the activations agree, else see activations |
-//! | activations | the fingerprint recomputed from the same pass against the claimed one | `model_substitution` when most positions fail ([`SUBSTITUTION_FRACTION`]), else `wrong_computation` |
+//! | activations | the fingerprint recomputed from the same pass against the claimed one ([`inference::fingerprint::check`]) | `model_substitution` when most positions fail ([`SUBSTITUTION_FRACTION`]), else `wrong_computation` |
 //! | stop | the answer ends where the model, the request's stop strings or `max_tokens` end it, and not before | `truncation` (ended early) or `count_inflation` (went on past its end) |
 //! | time | the claimed device time within the auditor's cost model | `time_inflation` |
 //!
@@ -175,11 +175,11 @@ impl JobAudit {
     }
 }
 
-/// Another job's output, for telling a replayed answer from a fabricated one.
+/// Another audited job, for telling a replayed answer from a fabricated one.
 pub struct EarlierOutput<'a> {
     pub job_id: [u8; 16],
     pub request_sha256: [u8; 32],
-    pub output_ids: &'a [u32],
+    pub transcript: &'a Transcript,
 }
 
 /// The model the receipts name, loaded for re-execution.
@@ -244,16 +244,7 @@ impl ReferenceModel {
         }
         let request = self.check_prompt(receipt, transcript, &mut findings);
         check_counts(receipt, transcript, &mut findings);
-        let params = SamplingParams {
-            temperature: transcript.sampling.temperature,
-            top_p: transcript.sampling.top_p,
-            top_k: transcript.sampling.top_k as usize,
-            max_tokens: transcript.sampling.max_tokens as usize,
-            repetition_penalty: transcript.sampling.repetition_penalty,
-            seed: transcript.sampling.seed,
-            stop: Vec::new(),
-            stop_token_ids: Vec::new(),
-        };
+        let params = sampling_of(transcript);
         if !transcript.output_ids.is_empty() {
             self.check_tokens_and_activations(
                 receipt,
@@ -465,11 +456,14 @@ impl ReferenceModel {
         if !tokens_fail && !activations_fail {
             return;
         }
-        // An output that is another request's output, and not this prompt's: replayed.
+        // An output that is another request's genuine answer (the model's own for that
+        // prompt), and not this prompt's: replayed. Two fabricated or substituted answers
+        // that happen to be equal are not a replay of either.
         let replayed = others.iter().find(|o| {
             o.job_id != receipt.job_id
                 && o.request_sha256 != receipt.request_sha256
-                && o.output_ids == t.output_ids.as_slice()
+                && o.transcript.output_ids == t.output_ids
+                && self.tokens_agree(o.transcript)
         });
         if let Some(o) = replayed {
             findings.push(
@@ -549,6 +543,36 @@ impl ReferenceModel {
                 ),
             ));
         }
+    }
+
+    /// Whether every token of `t` is what the seeded sampler picks on the model's logits
+    /// (within the near-tie margins): the answer is the model's own for its prompt.
+    fn tokens_agree(&self, t: &Transcript) -> bool {
+        let params = sampling_of(t);
+        let Ok(mut sampler) = Sampler::new(&params) else {
+            return false;
+        };
+        let tie = if params.is_greedy() {
+            GREEDY_TIE_LOGITS
+        } else {
+            SAMPLED_TIE_MASS
+        };
+        let mut context = t.prompt_ids.clone();
+        let mut agree = true;
+        let scored = inference::score::score_with(
+            &self.model,
+            &t.prompt_ids,
+            &t.output_ids,
+            0,
+            |j, logits| {
+                let claimed = t.output_ids[j];
+                agree &= sampler
+                    .replay(logits, &context, claimed)
+                    .is_ok_and(|r| r.gap <= tie);
+                context.push(claimed);
+            },
+        );
+        scored.is_ok() && agree
     }
 
     /// Did the answer end where it should have, and not before or after?
@@ -644,6 +668,21 @@ impl ReferenceModel {
     }
 }
 
+/// The engine parameters the transcript says the job ran with (stop strings play no part
+/// in the sampler).
+fn sampling_of(t: &Transcript) -> SamplingParams {
+    SamplingParams {
+        temperature: t.sampling.temperature,
+        top_p: t.sampling.top_p,
+        top_k: t.sampling.top_k as usize,
+        max_tokens: t.sampling.max_tokens as usize,
+        repetition_penalty: t.sampling.repetition_penalty,
+        seed: t.sampling.seed,
+        stop: Vec::new(),
+        stop_token_ids: Vec::new(),
+    }
+}
+
 fn check_counts(receipt: &ReceiptClaims, t: &Transcript, findings: &mut Vec<Finding>) {
     let (p, n) = (t.prompt_ids.len() as u64, t.output_ids.len() as u64);
     if receipt.prompt_tokens != p || receipt.output_tokens != n {
@@ -691,40 +730,33 @@ fn activation_check(model: &Model, t: &Transcript, hidden: &[Vec<f32>]) -> Activ
         Ok(f) => f,
         Err(e) => return broken(format!("recomputing the fingerprint failed: {e}")),
     };
-    if claimed.hidden_size() != recomputed.hidden_size() || claimed.tokens() != n {
-        return broken(format!(
-            "the claimed fingerprint covers {} tokens of width {}; the output is {n} tokens of width {}",
-            claimed.tokens(),
-            claimed.hidden_size(),
-            recomputed.hidden_size()
-        ));
+    let c = fingerprint::check(&claimed, &recomputed);
+    if c.passed {
+        return ActivationResult {
+            failing: Vec::new(),
+            broken: None,
+            values: Value::Null,
+        };
     }
-    let c = fingerprint::compare(&claimed, &recomputed);
-    let mut failing = Vec::new();
-    let mut values = Vec::new();
-    for (i, chunk) in c.chunks.iter().enumerate() {
-        let ok = chunk.shared == chunk.claimed && chunk.max_abs_diff <= ACTIVATION_TOLERANCE;
-        if !ok {
-            let start = i * fingerprint::CHUNK_TOKENS;
-            let end = (start + fingerprint::CHUNK_TOKENS).min(n);
-            failing.extend(start..end);
-            if values.len() < MAX_LISTED {
-                values.push(json!({
-                    "chunk": i,
-                    "positions": [start, end],
-                    "shared": chunk.shared,
-                    "claimed": chunk.claimed,
-                    "max_abs_diff": if chunk.max_abs_diff.is_finite() { json!(chunk.max_abs_diff) } else { json!("inf") },
-                }));
-            }
-        }
-    }
+    let values = c
+        .positions
+        .iter()
+        .filter(|t| !t.passed())
+        .take(MAX_LISTED)
+        .map(|t| {
+            json!({
+                "position": t.position,
+                "shared_dims": t.shared,
+                "max_abs_diff": if t.max_abs_diff.is_finite() { json!(t.max_abs_diff) } else { json!("inf") },
+                "score": if t.score.is_finite() { json!(t.score) } else { json!("inf") },
+            })
+        })
+        .collect();
     ActivationResult {
-        failing,
-        broken: None,
+        failing: c.failing_positions,
+        broken: c
+            .mismatch
+            .map(|m| format!("the claimed fingerprint does not match the output's shape: {m}")),
         values: Value::Array(values),
     }
 }
-
-/// Largest |claimed − recomputed| of a shared fingerprint entry that still passes.
-const ACTIVATION_TOLERANCE: f32 = 0.05;

@@ -87,7 +87,7 @@ impl Fixture {
             let start = T0_MS + j * 1_500_000; // 25 minutes apart
             let mut facts = JobFacts {
                 job_id: enclave::receipts::new_job_id(),
-                request_sha256: [j as u8; 32],
+                request: format!("{{\"job\": {j}}}").into_bytes(),
                 response_sha256: [!(j as u8); 32],
                 prompt_ids: vec![1, 2, 3, j as u32],
                 output_ids: (0..(5 + j as u32)).collect(),
@@ -100,6 +100,8 @@ impl Fixture {
                     seed: j,
                 },
                 fingerprint: vec![j as u8; 40],
+                end: transcript::JobEnd::Length,
+                dangerous_cheat: None,
                 metering: Metering {
                     queue_wait_ms: 3,
                     wall_start_ms: start,
