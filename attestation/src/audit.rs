@@ -764,6 +764,226 @@ mod tests {
         assert_eq!(totals, TranscriptTotals::default(), "nothing was present");
     }
 
+    // ---- verify_bundle_detailed on the simulated runtime's bundle (fuzz/fixtures) ----
+
+    const SIM_BUNDLE: &[u8] = include_bytes!("../../fuzz/fixtures/sim-audit-bundle.cbor");
+
+    fn open_sim(sealed: &[u8], claims: &receipt::ReceiptClaims) -> Result<(), Rejection> {
+        crate::transcript::check_against_receipt(
+            &crate::transcript::open(sealed, &crate::fuzzing::SIM_AUDITOR_SECRET)?,
+            claims,
+        )
+    }
+
+    const STRICT: VerifyOptions = VerifyOptions {
+        every_signature: false,
+        withheld_transcripts_are_findings: false,
+    };
+    const FINDINGS: VerifyOptions = VerifyOptions {
+        every_signature: false,
+        withheld_transcripts_are_findings: true,
+    };
+
+    fn detailed(
+        bundle: &AuditBundle,
+        opener: Option<TranscriptOpener<'_>>,
+        options: &VerifyOptions,
+    ) -> Result<VerifiedBundle, Rejection> {
+        verify_bundle_detailed(
+            bundle,
+            &crate::fuzzing::sim_policy(),
+            crate::fuzzing::SIM_TIME,
+            opener,
+            options,
+        )
+    }
+
+    #[test]
+    fn the_detailed_verification_returns_the_authenticated_receipts() {
+        let bundle = AuditBundle::from_cbor(SIM_BUNDLE).unwrap();
+        let section = &bundle.sections[0];
+        let n = section.receipts.len();
+        let v = detailed(&bundle, Some(&open_sim), &VerifyOptions::default()).unwrap();
+        assert_eq!(
+            Ok(v.report.clone()),
+            verify_bundle(
+                &bundle,
+                &crate::fuzzing::sim_policy(),
+                crate::fuzzing::SIM_TIME,
+                Some(&open_sim)
+            )
+        );
+        assert!(v.withheld.is_empty());
+        assert_eq!(v.receipts.len(), 1);
+        assert_eq!(v.receipts[0].len(), n);
+        for (r, bytes) in v.receipts[0].iter().zip(&section.receipts) {
+            assert_eq!(r.sha256(), crate::x509::sha256(bytes));
+        }
+        let s = &v.report.sections[0];
+        assert_eq!(
+            (s.signatures.every_signature, s.signatures.verified),
+            (false, 1),
+            "one signature (the last receipt's) authenticates a log this short"
+        );
+        assert_eq!(s.signatures.chain_authenticated, n as u64 - 1);
+        assert_eq!(s.transcripts.withheld, 0);
+        let every = VerifyOptions {
+            every_signature: true,
+            ..VerifyOptions::default()
+        };
+        let all = detailed(&bundle, Some(&open_sim), &every).unwrap();
+        assert_eq!(all.receipts, v.receipts);
+        let s = &all.report.sections[0];
+        assert_eq!(
+            (s.signatures.verified, s.signatures.chain_authenticated),
+            (n as u64, 0)
+        );
+
+        // A receipt in the middle altered: refused in both modes, named.
+        let mut forged = bundle.clone();
+        *forged.sections[0].receipts[1].last_mut().unwrap() ^= 1;
+        for options in [VerifyOptions::default(), every] {
+            let e = detailed(&forged, None, &options).unwrap_err();
+            assert_eq!(e.reason, Reason::ReceiptSignatureInvalid);
+            assert!(e.detail.starts_with("section 0: receipt 1: "), "{}", e.detail);
+        }
+    }
+
+    #[test]
+    fn withheld_transcripts_are_findings_when_asked_and_refusals_otherwise() {
+        let bundle = AuditBundle::from_cbor(SIM_BUNDLE).unwrap();
+        let genuine = detailed(&bundle, Some(&open_sim), &STRICT).unwrap();
+        let receipts = &genuine.receipts[0];
+        let audited: Vec<usize> = (0..receipts.len())
+            .filter(|&j| receipts[j].claims().audited)
+            .collect();
+        let audited_jobs = audited.len() as u64;
+        let [a, b] = audited[..2] else {
+            panic!("the fixture has {audited_jobs} audited jobs, fewer than 2")
+        };
+        let job = |j: usize| receipts[j].claims().job_id;
+        let (a_sealed, b_sealed) = {
+            let t = &bundle.sections[0].transcripts;
+            (t[a].clone(), t[b].clone())
+        };
+        // The auditor's opener refuses job b's transcript.
+        let b_job = job(b);
+        let refusing = |sealed: &[u8], claims: &receipt::ReceiptClaims| {
+            if claims.job_id == b_job {
+                return Err(Rejection::new(
+                    Reason::TranscriptUndecryptable,
+                    "the auditor's key does not open it",
+                ));
+            }
+            open_sim(sealed, claims)
+        };
+        let edit = |edits: &[(usize, Option<Vec<u8>>)]| {
+            let mut bundle = bundle.clone();
+            for (j, t) in edits {
+                bundle.sections[0].transcripts[*j] = t.clone();
+            }
+            bundle
+        };
+        let malformed = Some(vec![0xa0]); // an empty map: no sealed transcript
+        let genuine_opener: TranscriptOpener<'_> = &open_sim;
+        let cases = [
+            (edit(&[(a, None)]), genuine_opener, a, Reason::TranscriptMissing),
+            (
+                edit(&[(a, malformed.clone())]),
+                genuine_opener,
+                a,
+                Reason::TranscriptMalformed,
+            ),
+            // Addressed to another job.
+            (
+                edit(&[(a, b_sealed.clone())]),
+                genuine_opener,
+                a,
+                Reason::TranscriptMismatch,
+            ),
+            (bundle.clone(), &refusing, b, Reason::TranscriptUndecryptable),
+        ];
+        // Strict (the default): each refuses the bundle, naming the receipt.
+        for (bundle, opener, j, reason) in &cases {
+            let e = detailed(bundle, Some(*opener), &STRICT).unwrap_err();
+            assert_eq!(e.reason, *reason);
+            assert!(
+                e.detail.starts_with(&format!("section 0: receipt {j}: ")),
+                "{}",
+                e.detail
+            );
+        }
+        // As findings: each one recorded with its indices and job.
+        for (bundle, opener, j, reason) in &cases {
+            let v = detailed(bundle, Some(*opener), &FINDINGS).unwrap();
+            let w = &v.withheld[..];
+            assert_eq!(w.len(), 1, "{w:?}");
+            assert_eq!(
+                (w[0].section, w[0].index, w[0].job_id, w[0].rejection.reason),
+                (0, *j, job(*j), *reason)
+            );
+            assert_eq!(v.report.sections[0].transcripts.withheld, 1);
+            assert_eq!(v.receipts, genuine.receipts, "the receipts are all there");
+            assert_eq!(v.report.jobs, genuine.report.jobs);
+        }
+        let findings = |v: &VerifiedBundle| -> Vec<(usize, usize, [u8; 16], Reason)> {
+            v.withheld
+                .iter()
+                .map(|w| (w.section, w.index, w.job_id, w.rejection.reason))
+                .collect()
+        };
+        // Two at once; the counts say what was delivered.
+        let v = detailed(&edit(&[(a, None)]), Some(&refusing), &FINDINGS).unwrap();
+        assert_eq!(
+            findings(&v),
+            vec![
+                (0, a, job(a), Reason::TranscriptMissing),
+                (0, b, job(b), Reason::TranscriptUndecryptable)
+            ]
+        );
+        let t = &v.report.sections[0].transcripts;
+        assert_eq!(
+            (t.audited_jobs, t.present, t.opened, t.withheld),
+            (audited_jobs, audited_jobs - 1, audited_jobs - 2, 2),
+            "a's transcript is not present; b's is, but it did not open"
+        );
+        let swapped = edit(&[(a, malformed.clone()), (b, a_sealed.clone())]);
+        let v = detailed(&swapped, Some(&open_sim), &FINDINGS).unwrap();
+        assert_eq!(
+            findings(&v),
+            vec![
+                (0, a, job(a), Reason::TranscriptMalformed),
+                (0, b, job(b), Reason::TranscriptMismatch)
+            ]
+        );
+        let t = &v.report.sections[0].transcripts;
+        assert_eq!(
+            (t.present, t.opened, t.withheld),
+            (audited_jobs - 2, audited_jobs - 2, 2)
+        );
+        // Without the auditor's key only the envelopes are checked.
+        let v = detailed(&swapped, None, &FINDINGS).unwrap();
+        let t = &v.report.sections[0].transcripts;
+        assert_eq!((t.present, t.opened, t.withheld), (audited_jobs - 2, 0, 2));
+        // Strict, the first of them refuses the bundle.
+        let e = detailed(&swapped, None, &STRICT).unwrap_err();
+        assert_eq!(e.reason, Reason::TranscriptMalformed);
+
+        // Everything else still refuses the bundle: a forged receipt, and a transcript
+        // stored for a job that was not audited.
+        let mut forged = swapped.clone();
+        *forged.sections[0].receipts[b].last_mut().unwrap() ^= 1;
+        let e = detailed(&forged, Some(&refusing), &FINDINGS).unwrap_err();
+        assert_eq!(e.reason, Reason::ReceiptSignatureInvalid);
+        let not_audited = (0..receipts.len())
+            .find(|&j| !receipts[j].claims().audited)
+            .expect("the fixture has a job that was not audited");
+        let stored = edit(&[(not_audited, a_sealed)]);
+        let e = detailed(&stored, None, &FINDINGS).unwrap_err();
+        assert_eq!(e.reason, Reason::TranscriptMalformed);
+        assert!(e.detail.contains("not audited"), "{}", e.detail);
+    }
+
     #[test]
     fn an_empty_bundle_is_refused() {
         let policy = PolicyFile {
