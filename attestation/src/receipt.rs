@@ -8,6 +8,14 @@
 //! so a log with a receipt removed, repeated, reordered, forked or spliced in from another
 //! instance is refused ([`verify_chain`]).
 //!
+//! **Logs.** An auditor checks a whole log with [`verify_log`]: every receipt is parsed and
+//! its claims checked, the chain is checked, and every receipt is authenticated, either
+//! through the hash chain into the signatures the chain needs (each receipt's hash is in
+//! the next one's signed payload) or by its own signature; see [`verify_log`] for why a
+//! forged receipt cannot pass either way. Parsing and encoding go directly over the bytes
+//! (the formats are canonical, so there is one encoding to expect); anything the direct
+//! parse does not accept goes through the general one (coset, ciborium) for its reason.
+//!
 //! **Envelope.** Written tagged (CBOR tag 18), accepted tagged or untagged. Protected
 //! header: exactly `{1: alg, 3: "application/vnd.veritee.receipt+cbor"}` with alg EdDSA
 //! (-8) or ES256 (-7); the unprotected header is empty; no external AAD. The signature is
