@@ -865,10 +865,18 @@ struct Parsed<'a> {
     sha256: [u8; 32],
 }
 
+/// The parts of a receipt in the canonical envelope.
+struct Envelope<'a> {
+    alg: i64,
+    protected: &'static [u8],
+    payload: &'a [u8],
+    signature: &'a [u8],
+}
+
 /// The parts of a receipt that is exactly the envelope [`sign`] writes (tagged or not)
-/// around a protected header this verifier knows: (alg, protected, payload, signature).
-/// `None` for anything else, which [`parse_general`] then explains.
-fn split_canonical(receipt: &[u8]) -> Option<(i64, &'static [u8], &[u8], &[u8])> {
+/// around a protected header this verifier knows. `None` for anything else, which
+/// [`parse_general`] then explains.
+fn split_canonical(receipt: &[u8]) -> Option<Envelope<'_>> {
     let body = match receipt.split_first() {
         Some((&COSE_SIGN1_TAG_BYTE, rest)) => rest,
         _ => receipt,
@@ -886,7 +894,12 @@ fn split_canonical(receipt: &[u8]) -> Option<(i64, &'static [u8], &[u8], &[u8])>
     r.expect_head(MAJOR_MAP, 0)?;
     let payload = r.bstr()?;
     let signature = r.bstr()?;
-    r.at_end().then_some((alg, known, payload, signature))
+    r.at_end().then_some(Envelope {
+        alg,
+        protected: known,
+        payload,
+        signature,
+    })
 }
 
 /// SHA-256 of the tagged encoding of a receipt received untagged.
@@ -910,7 +923,13 @@ fn parse(receipt: &[u8]) -> Result<Parsed<'_>, Rejection> {
             receipt.len()
         )));
     }
-    let Some((alg, protected, payload, signature)) = split_canonical(receipt) else {
+    let Some(Envelope {
+        alg,
+        protected,
+        payload,
+        signature,
+    }) = split_canonical(receipt)
+    else {
         return parse_general(receipt);
     };
     // A canonical envelope passes every check of `parse_general` but the claims'.

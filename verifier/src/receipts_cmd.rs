@@ -46,12 +46,12 @@ pub fn run(args: &Args<'_>) -> ExitCode {
             transcript::check_against_receipt(&t, claims)
         }
     });
-    // A bundle that does not parse is a verdict (rejected), not a usage error: the file
-    // is the thing under audit.
     let options = VerifyOptions {
         every_signature: args.every_signature,
         withheld_transcripts_are_findings: false,
     };
+    // A bundle that does not parse is a verdict (rejected), not a usage error: the file
+    // is the thing under audit.
     let result = AuditBundle::from_cbor(&bytes).and_then(|bundle| {
         audit::verify_bundle_detailed(
             &bundle,

@@ -566,7 +566,8 @@ fn a_forged_receipt_is_refused_and_named_in_both_modes() {
     let f = Fixture::new("forged");
     let a = f.instance(5);
     let other = Ed25519KeyPair::from_seed_unchecked(&[7; 32]).unwrap();
-    let forgeries: [(&str, usize, Box<dyn Fn(&mut Section)>); 4] = [
+    type Forge<'a> = Box<dyn Fn(&mut Section) + 'a>;
+    let forgeries: [(&str, usize, Forge<'_>); 4] = [
         (
             "re-signed by another key",
             2,
