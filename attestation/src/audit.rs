@@ -845,7 +845,11 @@ mod tests {
         for options in [VerifyOptions::default(), every] {
             let e = detailed(&forged, None, &options).unwrap_err();
             assert_eq!(e.reason, Reason::ReceiptSignatureInvalid);
-            assert!(e.detail.starts_with("section 0: receipt 1: "), "{}", e.detail);
+            assert!(
+                e.detail.starts_with("section 0: receipt 1: "),
+                "{}",
+                e.detail
+            );
         }
     }
 
@@ -887,7 +891,12 @@ mod tests {
         let malformed = Some(vec![0xa0]); // an empty map: no sealed transcript
         let genuine_opener: TranscriptOpener<'_> = &open_sim;
         let cases = [
-            (edit(&[(a, None)]), genuine_opener, a, Reason::TranscriptMissing),
+            (
+                edit(&[(a, None)]),
+                genuine_opener,
+                a,
+                Reason::TranscriptMissing,
+            ),
             (
                 edit(&[(a, malformed.clone())]),
                 genuine_opener,
@@ -901,7 +910,12 @@ mod tests {
                 a,
                 Reason::TranscriptMismatch,
             ),
-            (bundle.clone(), &refusing, b, Reason::TranscriptUndecryptable),
+            (
+                bundle.clone(),
+                &refusing,
+                b,
+                Reason::TranscriptUndecryptable,
+            ),
         ];
         // Strict (the default): each refuses the bundle, naming the receipt.
         for (bundle, opener, j, reason) in &cases {
