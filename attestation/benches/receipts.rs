@@ -103,6 +103,38 @@ fn receipts(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    const LOG: u64 = 10_000;
+    let bytes: Vec<Vec<u8>> = {
+        let mut prev = [0u8; 32];
+        (0..LOG)
+            .map(|seq| {
+                let b = receipt::sign(&claims(seq, prev), &key);
+                prev = receipt::verify(&b, &bound, &[5; 32]).unwrap().sha256();
+                b
+            })
+            .collect()
+    };
+    let mut group = c.benchmark_group("receipt_log");
+    group.throughput(Throughput::Elements(LOG));
+    group.sample_size(10);
+    for (name, every_signature) in [("chain_10000", false), ("every_signature_10000", true)] {
+        let log = receipt::verify_log(&bytes, &bound, &[5; 32], &[6; 16], every_signature).unwrap();
+        assert_eq!(log.receipts.len() as u64, LOG);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                receipt::verify_log(
+                    black_box(&bytes),
+                    &bound,
+                    &[5; 32],
+                    &[6; 16],
+                    every_signature,
+                )
+                .unwrap()
+            })
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, receipts);

@@ -15,17 +15,24 @@
 //! Maps use deterministic encoding (keys in order, definite lengths, shortest forms); the
 //! parser refuses anything else, so one bundle has one encoding.
 //!
-//! [`verify_bundle`] checks, per section: the evidence (chain, policy, binding of the
-//! runtime claims: [`crate::bundle::EvidenceBundle::verify_with`]); every receipt's
-//! instance, evidence digest and signature with the key those claims bind
-//! ([`receipt::verify_many`]: Ed25519 batch verification, every signature checked); the model digest against the attested one; the
-//! chain from seq 0 ([`receipt::verify_chain`]); and each transcript's envelope (or, given
-//! the auditor's secret key, its contents against the receipt). A log cut short at the
-//! end cannot be told from a log that ended there; a client holding a later receipt can.
+//! [`verify_bundle`] checks, per section, in this order: the evidence (chain, policy,
+//! binding of the runtime claims: [`crate::bundle::EvidenceBundle::verify_with`]); the
+//! receipt log ([`receipt::verify_log`]: every receipt parsed strictly and checked for its
+//! instance, evidence digest and algorithm, the chain from seq 0, and every receipt
+//! authenticated by the key those claims bind: through the hash chain into the signatures
+//! the chain needs, or every signature with [`VerifyOptions::every_signature`]); then each
+//! receipt's model digest against the attested one and its transcript's envelope (or,
+//! given the auditor's secret key, its contents against the receipt). A log cut short at
+//! the end cannot be told from a log that ended there; a client holding a later receipt
+//! can.
+//!
+//! [`verify_bundle_detailed`] returns the authenticated receipts too, and with
+//! [`VerifyOptions::withheld_transcripts_are_findings`] records an audited job whose
+//! transcript is missing or does not open as a finding instead of refusing the bundle.
 
 use crate::binding::PolicyFile;
 use crate::bundle::EvidenceBundle;
-use crate::receipt::{self, ChainSummary, HourTotals, VerifiedReceipt};
+use crate::receipt::{self, ChainSummary, HourTotals, SignatureTotals, VerifiedReceipt};
 use crate::{Reason, Rejection, Timestamp};
 use ciborium::Value;
 use serde::Serialize;
@@ -188,8 +195,8 @@ fn fields<const N: usize>(
         .collect()
 }
 
-/// How far a section's transcripts were checked. In an accepted bundle every audited job
-/// has its transcript (`present == audited_jobs`).
+/// How far a section's transcripts were checked. In a bundle accepted without findings every
+/// audited job has its transcript (`present == audited_jobs`, `withheld == 0`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TranscriptTotals {
     /// Receipts whose job was audited (the receipt says so).
@@ -201,6 +208,11 @@ pub struct TranscriptTotals {
     /// Transcripts decrypted with the auditor's key and matched against their receipts
     /// (0 without the key).
     pub opened: u64,
+    /// Audited jobs recorded as withheld-transcript findings
+    /// ([`VerifyOptions::withheld_transcripts_are_findings`]; 0 otherwise): no transcript,
+    /// a malformed envelope or one addressed to another job (none of these is `present`),
+    /// or one present that the opener refused (not `opened`).
+    pub withheld: u64,
 }
 
 /// What one verified section adds up to.
@@ -218,6 +230,9 @@ pub struct SectionReport {
     pub receipt_key: Vec<u8>,
     /// `None` for an instance that issued no receipt.
     pub chain: Option<ChainSummary>,
+    /// How the receipts were authenticated: signatures checked, and receipts authenticated
+    /// through the hash chain.
+    pub signatures: SignatureTotals,
     pub transcripts: TranscriptTotals,
 }
 
@@ -242,14 +257,75 @@ fn in_section(i: usize, r: Rejection) -> Rejection {
     Rejection::new(r.reason, format!("section {i}: {}", r.detail))
 }
 
-/// Verify a whole bundle against `policy` at `at` (see the module doc for what is
-/// checked). The first failure is returned with the section and receipt it concerns.
+/// How [`verify_bundle_detailed`] checks a bundle. The default: receipts authenticated
+/// through the hash chain (the signatures the chain needs), and every failure refuses the
+/// bundle.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VerifyOptions {
+    /// Check every receipt's own signature ([`receipt::verify_log`]'s every-signature
+    /// mode) rather than those the chain needs.
+    pub every_signature: bool,
+    /// Record an audited job whose sealed transcript is missing, malformed, addressed to
+    /// another job, or refused by the opener as a [`WithheldTranscript`] finding instead of
+    /// refusing the bundle (the re-execution audit's `transcript_withheld`). Everything
+    /// else still refuses the bundle, a transcript stored for a job that was not audited
+    /// included.
+    pub withheld_transcripts_are_findings: bool,
+}
+
+/// An audited job whose transcript the bundle does not deliver (see
+/// [`VerifyOptions::withheld_transcripts_are_findings`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WithheldTranscript {
+    /// Index of the section in the bundle.
+    pub section: usize,
+    /// Index of the receipt (and transcript slot) in the section.
+    pub index: usize,
+    pub job_id: [u8; 16],
+    /// What is wrong: [`Reason::TranscriptMissing`], [`Reason::TranscriptMalformed`],
+    /// [`Reason::TranscriptMismatch`] (addressed to another job), or the opener's reason.
+    pub rejection: Rejection,
+}
+
+/// A verified bundle with what the re-execution audit needs beyond the totals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedBundle {
+    pub report: AuditReport,
+    /// Per section, index-aligned with the section's `receipts` and `transcripts`: every
+    /// receipt, authenticated.
+    pub receipts: Vec<Vec<VerifiedReceipt>>,
+    /// Withheld-transcript findings, in bundle order (empty unless asked for).
+    pub withheld: Vec<WithheldTranscript>,
+}
+
+/// Verify a whole bundle against `policy` at `at` with the default [`VerifyOptions`] (see
+/// the module doc for what is checked). The first failure is returned with the section and
+/// receipt it concerns.
 pub fn verify_bundle(
     bundle: &AuditBundle,
     policy: &PolicyFile,
     at: Timestamp,
     open_transcript: Option<TranscriptOpener<'_>>,
 ) -> Result<AuditReport, Rejection> {
+    verify_bundle_detailed(
+        bundle,
+        policy,
+        at,
+        open_transcript,
+        &VerifyOptions::default(),
+    )
+    .map(|v| v.report)
+}
+
+/// [`verify_bundle`] with options, returning the authenticated receipts and any
+/// withheld-transcript findings with the report.
+pub fn verify_bundle_detailed(
+    bundle: &AuditBundle,
+    policy: &PolicyFile,
+    at: Timestamp,
+    open_transcript: Option<TranscriptOpener<'_>>,
+    options: &VerifyOptions,
+) -> Result<VerifiedBundle, Rejection> {
     if bundle.sections.is_empty() {
         return Err(malformed("the audit bundle holds no runtime instance"));
     }
@@ -262,6 +338,8 @@ pub fn verify_bundle(
         billed_device_seconds: 0,
         per_hour: BTreeMap::new(),
     };
+    let mut receipts = Vec::with_capacity(bundle.sections.len());
+    let mut withheld = Vec::new();
     let mut seen_instances = std::collections::HashSet::new();
     for (i, section) in bundle.sections.iter().enumerate() {
         if !seen_instances.insert(section.instance) {
@@ -273,14 +351,27 @@ pub fn verify_bundle(
                 ),
             ));
         }
-        let s =
-            verify_section(section, policy, at, open_transcript).map_err(|r| in_section(i, r))?;
+        let (s, verified) = verify_section(section, policy, at, open_transcript, options)
+            .map_err(|r| in_section(i, r))?;
         if let Some(chain) = &s.chain {
             add_chain(&mut report, chain).map_err(|r| in_section(i, r))?;
         }
         report.sections.push(s);
+        withheld.extend(verified.withheld.into_iter().map(|(index, rejection)| {
+            WithheldTranscript {
+                section: i,
+                index,
+                job_id: verified.receipts[index].claims().job_id,
+                rejection,
+            }
+        }));
+        receipts.push(verified.receipts);
     }
-    Ok(report)
+    Ok(VerifiedBundle {
+        report,
+        receipts,
+        withheld,
+    })
 }
 
 impl AuditReport {
@@ -345,27 +436,49 @@ fn add_chain(report: &mut AuditReport, chain: &ChainSummary) -> Result<(), Rejec
     Ok(())
 }
 
+/// One section's authenticated receipts and its findings (receipt index, why).
+struct SectionReceipts {
+    receipts: Vec<VerifiedReceipt>,
+    withheld: Vec<(usize, Rejection)>,
+}
+
 fn verify_section(
     section: &Section,
     policy: &PolicyFile,
     at: Timestamp,
     open_transcript: Option<TranscriptOpener<'_>>,
-) -> Result<SectionReport, Rejection> {
+    options: &VerifyOptions,
+) -> Result<(SectionReport, SectionReceipts), Rejection> {
     let evidence = EvidenceBundle::from_cbor(&section.evidence)?;
     let attested = evidence.verify_with(policy, at)?;
     let claims = attested.claims();
     let evidence_sha256 = attested.evidence_sha256();
     let at_receipt =
         |j: usize, r: Rejection| Rejection::new(r.reason, format!("receipt {j}: {}", r.detail));
-    let verified: Vec<VerifiedReceipt> = receipt::verify_many(
+    // Authenticity and completeness of the log first, then what the receipts say.
+    let log = receipt::verify_log(
         &section.receipts,
         &claims.receipt_key,
         &evidence_sha256,
         &section.instance,
+        options.every_signature,
     )
     .map_err(|(j, r)| at_receipt(j, r))?;
+    if let Some(chain) = &log.chain {
+        if chain.first_seq != 0 {
+            return Err(Rejection::new(
+                Reason::ReceiptGap,
+                format!(
+                    "the log starts at seq {}: receipts 0 to {} are missing",
+                    chain.first_seq,
+                    chain.first_seq - 1
+                ),
+            ));
+        }
+    }
     let mut transcripts = TranscriptTotals::default();
-    for (j, (r, sealed)) in verified.iter().zip(&section.transcripts).enumerate() {
+    let mut withheld = Vec::new();
+    for (j, (r, sealed)) in log.receipts.iter().zip(&section.transcripts).enumerate() {
         let c = r.claims();
         if c.model_digest != claims.model_digest {
             return Err(at_receipt(
@@ -386,57 +499,55 @@ fn verify_section(
         } else {
             transcripts.not_audited += 1;
         }
-        check_transcript(
+        let checked = check_transcript(
             c,
             sealed.as_deref(),
             claims.auditor_hpke_key.is_some(),
             open_transcript,
-        )
-        .map_err(|r| at_receipt(j, r))?;
-        if sealed.is_some() {
-            transcripts.present += 1;
-            if open_transcript.is_some() {
-                transcripts.opened += 1;
+            &mut transcripts,
+        );
+        match checked {
+            Ok(()) => {}
+            // Only an audited job's transcript can be withheld; a transcript stored for a
+            // job that was not audited is a malformed bundle.
+            Err(r) if options.withheld_transcripts_are_findings && c.audited => {
+                transcripts.withheld += 1;
+                withheld.push((j, r));
             }
+            Err(r) => return Err(at_receipt(j, r)),
         }
     }
-    let chain = if verified.is_empty() {
-        None
-    } else {
-        let chain = receipt::verify_chain(&verified)?;
-        if chain.first_seq != 0 {
-            return Err(Rejection::new(
-                Reason::ReceiptGap,
-                format!(
-                    "the log starts at seq {}: receipts 0 to {} are missing",
-                    chain.first_seq,
-                    chain.first_seq - 1
-                ),
-            ));
-        }
-        Some(chain)
-    };
-    Ok(SectionReport {
+    let report = SectionReport {
         instance: section.instance,
         evidence_sha256,
         platform: attested.evidence().platform().as_str(),
         model_digest: claims.model_digest,
         runtime_version: claims.runtime_version.clone(),
         receipt_key: claims.receipt_key.public_key.clone(),
-        chain,
+        chain: log.chain,
+        signatures: log.signatures,
         transcripts,
-    })
+    };
+    Ok((
+        report,
+        SectionReceipts {
+            receipts: log.receipts,
+            withheld,
+        },
+    ))
 }
 
 /// An audited job has a transcript addressed to it; any other job has none. A receipt
 /// that says `audited` for a runtime with no auditor key is a receipt whose flag is false:
 /// no transcript could have been sealed, so it is `transcript_missing`, never counted as
-/// audited.
+/// audited. `totals` counts the transcript as present once its envelope is addressed to
+/// the job, and as opened once the opener accepts it.
 fn check_transcript(
     claims: &receipt::ReceiptClaims,
     sealed: Option<&[u8]>,
     auditor_configured: bool,
     open_transcript: Option<TranscriptOpener<'_>>,
+    totals: &mut TranscriptTotals,
 ) -> Result<(), Rejection> {
     match (claims.audited, sealed) {
         (false, None) => Ok(()),
@@ -481,10 +592,12 @@ fn check_transcript(
                     ),
                 ));
             }
-            match open_transcript {
-                Some(open) => open(sealed, claims),
-                None => Ok(()),
+            totals.present += 1;
+            if let Some(open) = open_transcript {
+                open(sealed, claims)?;
+                totals.opened += 1;
             }
+            Ok(())
         }
     }
 }
@@ -623,9 +736,10 @@ mod tests {
     fn an_audited_receipt_needs_its_transcript() {
         let mut c = crate::receipt::tests::claims(0, [0; 32]);
         c.audited = true;
+        let mut totals = TranscriptTotals::default();
         for auditor_configured in [false, true] {
             assert_eq!(
-                check_transcript(&c, None, auditor_configured, None)
+                check_transcript(&c, None, auditor_configured, None, &mut totals)
                     .unwrap_err()
                     .reason,
                 Reason::TranscriptMissing
@@ -633,20 +747,255 @@ mod tests {
         }
         let sealed = [0u8; 8];
         assert_eq!(
-            check_transcript(&c, Some(&sealed), false, None)
+            check_transcript(&c, Some(&sealed), false, None, &mut totals)
                 .unwrap_err()
                 .reason,
             Reason::TranscriptMalformed
         );
         c.audited = false;
-        assert_eq!(check_transcript(&c, None, false, None), Ok(()));
-        assert_eq!(check_transcript(&c, None, true, None), Ok(()));
+        assert_eq!(check_transcript(&c, None, false, None, &mut totals), Ok(()));
+        assert_eq!(check_transcript(&c, None, true, None, &mut totals), Ok(()));
         assert_eq!(
-            check_transcript(&c, Some(&sealed), true, None)
+            check_transcript(&c, Some(&sealed), true, None, &mut totals)
                 .unwrap_err()
                 .reason,
             Reason::TranscriptMalformed
         );
+        assert_eq!(totals, TranscriptTotals::default(), "nothing was present");
+    }
+
+    // ---- verify_bundle_detailed on the simulated runtime's bundle (fuzz/fixtures) ----
+
+    const SIM_BUNDLE: &[u8] = include_bytes!("../../fuzz/fixtures/sim-audit-bundle.cbor");
+
+    fn open_sim(sealed: &[u8], claims: &receipt::ReceiptClaims) -> Result<(), Rejection> {
+        crate::transcript::check_against_receipt(
+            &crate::transcript::open(sealed, &crate::fuzzing::SIM_AUDITOR_SECRET)?,
+            claims,
+        )
+    }
+
+    const STRICT: VerifyOptions = VerifyOptions {
+        every_signature: false,
+        withheld_transcripts_are_findings: false,
+    };
+    const FINDINGS: VerifyOptions = VerifyOptions {
+        every_signature: false,
+        withheld_transcripts_are_findings: true,
+    };
+
+    fn detailed(
+        bundle: &AuditBundle,
+        opener: Option<TranscriptOpener<'_>>,
+        options: &VerifyOptions,
+    ) -> Result<VerifiedBundle, Rejection> {
+        verify_bundle_detailed(
+            bundle,
+            &crate::fuzzing::sim_policy(),
+            crate::fuzzing::SIM_TIME,
+            opener,
+            options,
+        )
+    }
+
+    #[test]
+    fn the_detailed_verification_returns_the_authenticated_receipts() {
+        let bundle = AuditBundle::from_cbor(SIM_BUNDLE).unwrap();
+        let section = &bundle.sections[0];
+        let n = section.receipts.len();
+        let v = detailed(&bundle, Some(&open_sim), &VerifyOptions::default()).unwrap();
+        assert_eq!(
+            Ok(v.report.clone()),
+            verify_bundle(
+                &bundle,
+                &crate::fuzzing::sim_policy(),
+                crate::fuzzing::SIM_TIME,
+                Some(&open_sim)
+            )
+        );
+        assert!(v.withheld.is_empty());
+        assert_eq!(v.receipts.len(), 1);
+        assert_eq!(v.receipts[0].len(), n);
+        for (r, bytes) in v.receipts[0].iter().zip(&section.receipts) {
+            assert_eq!(r.sha256(), crate::x509::sha256(bytes));
+        }
+        let s = &v.report.sections[0];
+        assert_eq!(
+            (s.signatures.every_signature, s.signatures.verified),
+            (false, 1),
+            "one signature (the last receipt's) authenticates a log this short"
+        );
+        assert_eq!(s.signatures.chain_authenticated, n as u64 - 1);
+        assert_eq!(s.transcripts.withheld, 0);
+        let every = VerifyOptions {
+            every_signature: true,
+            ..VerifyOptions::default()
+        };
+        let all = detailed(&bundle, Some(&open_sim), &every).unwrap();
+        assert_eq!(all.receipts, v.receipts);
+        let s = &all.report.sections[0];
+        assert_eq!(
+            (s.signatures.verified, s.signatures.chain_authenticated),
+            (n as u64, 0)
+        );
+
+        // A receipt in the middle altered: refused in both modes, named.
+        let mut forged = bundle.clone();
+        *forged.sections[0].receipts[1].last_mut().unwrap() ^= 1;
+        for options in [VerifyOptions::default(), every] {
+            let e = detailed(&forged, None, &options).unwrap_err();
+            assert_eq!(e.reason, Reason::ReceiptSignatureInvalid);
+            assert!(
+                e.detail.starts_with("section 0: receipt 1: "),
+                "{}",
+                e.detail
+            );
+        }
+    }
+
+    #[test]
+    fn withheld_transcripts_are_findings_when_asked_and_refusals_otherwise() {
+        let bundle = AuditBundle::from_cbor(SIM_BUNDLE).unwrap();
+        let genuine = detailed(&bundle, Some(&open_sim), &STRICT).unwrap();
+        let receipts = &genuine.receipts[0];
+        let audited: Vec<usize> = (0..receipts.len())
+            .filter(|&j| receipts[j].claims().audited)
+            .collect();
+        let audited_jobs = audited.len() as u64;
+        let [a, b] = audited[..2] else {
+            panic!("the fixture has {audited_jobs} audited jobs, fewer than 2")
+        };
+        let job = |j: usize| receipts[j].claims().job_id;
+        let (a_sealed, b_sealed) = {
+            let t = &bundle.sections[0].transcripts;
+            (t[a].clone(), t[b].clone())
+        };
+        // The auditor's opener refuses job b's transcript.
+        let b_job = job(b);
+        let refusing = |sealed: &[u8], claims: &receipt::ReceiptClaims| {
+            if claims.job_id == b_job {
+                return Err(Rejection::new(
+                    Reason::TranscriptUndecryptable,
+                    "the auditor's key does not open it",
+                ));
+            }
+            open_sim(sealed, claims)
+        };
+        let edit = |edits: &[(usize, Option<Vec<u8>>)]| {
+            let mut bundle = bundle.clone();
+            for (j, t) in edits {
+                bundle.sections[0].transcripts[*j] = t.clone();
+            }
+            bundle
+        };
+        let malformed = Some(vec![0xa0]); // an empty map: no sealed transcript
+        let genuine_opener: TranscriptOpener<'_> = &open_sim;
+        let cases = [
+            (
+                edit(&[(a, None)]),
+                genuine_opener,
+                a,
+                Reason::TranscriptMissing,
+            ),
+            (
+                edit(&[(a, malformed.clone())]),
+                genuine_opener,
+                a,
+                Reason::TranscriptMalformed,
+            ),
+            // Addressed to another job.
+            (
+                edit(&[(a, b_sealed.clone())]),
+                genuine_opener,
+                a,
+                Reason::TranscriptMismatch,
+            ),
+            (
+                bundle.clone(),
+                &refusing,
+                b,
+                Reason::TranscriptUndecryptable,
+            ),
+        ];
+        // Strict (the default): each refuses the bundle, naming the receipt.
+        for (bundle, opener, j, reason) in &cases {
+            let e = detailed(bundle, Some(*opener), &STRICT).unwrap_err();
+            assert_eq!(e.reason, *reason);
+            assert!(
+                e.detail.starts_with(&format!("section 0: receipt {j}: ")),
+                "{}",
+                e.detail
+            );
+        }
+        // As findings: each one recorded with its indices and job.
+        for (bundle, opener, j, reason) in &cases {
+            let v = detailed(bundle, Some(*opener), &FINDINGS).unwrap();
+            let w = &v.withheld[..];
+            assert_eq!(w.len(), 1, "{w:?}");
+            assert_eq!(
+                (w[0].section, w[0].index, w[0].job_id, w[0].rejection.reason),
+                (0, *j, job(*j), *reason)
+            );
+            assert_eq!(v.report.sections[0].transcripts.withheld, 1);
+            assert_eq!(v.receipts, genuine.receipts, "the receipts are all there");
+            assert_eq!(v.report.jobs, genuine.report.jobs);
+        }
+        let findings = |v: &VerifiedBundle| -> Vec<(usize, usize, [u8; 16], Reason)> {
+            v.withheld
+                .iter()
+                .map(|w| (w.section, w.index, w.job_id, w.rejection.reason))
+                .collect()
+        };
+        // Two at once; the counts say what was delivered.
+        let v = detailed(&edit(&[(a, None)]), Some(&refusing), &FINDINGS).unwrap();
+        assert_eq!(
+            findings(&v),
+            vec![
+                (0, a, job(a), Reason::TranscriptMissing),
+                (0, b, job(b), Reason::TranscriptUndecryptable)
+            ]
+        );
+        let t = &v.report.sections[0].transcripts;
+        assert_eq!(
+            (t.audited_jobs, t.present, t.opened, t.withheld),
+            (audited_jobs, audited_jobs - 1, audited_jobs - 2, 2),
+            "a's transcript is not present; b's is, but it did not open"
+        );
+        let swapped = edit(&[(a, malformed.clone()), (b, a_sealed.clone())]);
+        let v = detailed(&swapped, Some(&open_sim), &FINDINGS).unwrap();
+        assert_eq!(
+            findings(&v),
+            vec![
+                (0, a, job(a), Reason::TranscriptMalformed),
+                (0, b, job(b), Reason::TranscriptMismatch)
+            ]
+        );
+        let t = &v.report.sections[0].transcripts;
+        assert_eq!(
+            (t.present, t.opened, t.withheld),
+            (audited_jobs - 2, audited_jobs - 2, 2)
+        );
+        // Without the auditor's key only the envelopes are checked.
+        let v = detailed(&swapped, None, &FINDINGS).unwrap();
+        let t = &v.report.sections[0].transcripts;
+        assert_eq!((t.present, t.opened, t.withheld), (audited_jobs - 2, 0, 2));
+        // Strict, the first of them refuses the bundle.
+        let e = detailed(&swapped, None, &STRICT).unwrap_err();
+        assert_eq!(e.reason, Reason::TranscriptMalformed);
+
+        // Everything else still refuses the bundle: a forged receipt, and a transcript
+        // stored for a job that was not audited.
+        let mut forged = swapped.clone();
+        *forged.sections[0].receipts[b].last_mut().unwrap() ^= 1;
+        let e = detailed(&forged, Some(&refusing), &FINDINGS).unwrap_err();
+        assert_eq!(e.reason, Reason::ReceiptSignatureInvalid);
+        let not_audited = (0..receipts.len())
+            .find(|&j| !receipts[j].claims().audited)
+            .expect("the fixture has a job that was not audited");
+        let stored = edit(&[(not_audited, a_sealed)]);
+        let e = detailed(&stored, None, &FINDINGS).unwrap_err();
+        assert_eq!(e.reason, Reason::TranscriptMalformed);
+        assert!(e.detail.contains("not audited"), "{}", e.detail);
     }
 
     #[test]

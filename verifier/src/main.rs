@@ -63,7 +63,7 @@ enum Command {
         out: PathBuf,
     },
     /// Verify an audit bundle (`veritee-enclave export-audit` or `GET /v1/audit/bundle`):
-    /// each runtime instance's evidence, every receipt's signature and key binding, the
+    /// each runtime instance's evidence, every receipt's key binding and authenticity, the
     /// chain (gaps, forks, reordering, duplicates), the transcripts; then print the
     /// verified totals (jobs, tokens, device-seconds) per hour and overall.
     Receipts {
@@ -85,6 +85,12 @@ enum Command {
         /// decrypt every transcript and check it against its receipt.
         #[arg(long, value_name = "FILE")]
         auditor_key: Option<PathBuf>,
+        /// Check every receipt's signature. By default only the signatures the hash chain
+        /// needs are checked (each instance's last receipt, and every 1,024th): each
+        /// receipt names the SHA-256 of the one before, so a verified signature
+        /// authenticates every receipt chained into it.
+        #[arg(long)]
+        every_signature: bool,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -213,6 +219,7 @@ fn main() -> ExitCode {
             policy,
             dangerous_any_runtime,
             auditor_key,
+            every_signature,
             json,
         } => receipts_cmd::run(&receipts_cmd::Args {
             bundle: &bundle,
@@ -220,6 +227,7 @@ fn main() -> ExitCode {
             policy: policy.as_deref(),
             dangerous_any_runtime,
             auditor_key: auditor_key.as_deref(),
+            every_signature,
             json,
         }),
         Command::Audit {

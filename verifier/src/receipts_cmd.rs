@@ -1,6 +1,6 @@
 //! `veritee-verify receipts`: check an audit bundle offline and total the verified usage.
 
-use attestation::audit::{self, AuditBundle, AuditReport, TranscriptOpener};
+use attestation::audit::{self, AuditBundle, AuditReport, TranscriptOpener, VerifyOptions};
 use attestation::binding::PolicyFile;
 use attestation::policy::Policy;
 use attestation::receipt::{HourTotals, ReceiptClaims};
@@ -20,6 +20,8 @@ pub struct Args<'a> {
     /// Without a policy: accept any runtime claims (clap refuses both together).
     pub dangerous_any_runtime: bool,
     pub auditor_key: Option<&'a Path>,
+    /// Check every receipt's signature, not only those the hash chain needs.
+    pub every_signature: bool,
     pub json: bool,
 }
 
@@ -44,15 +46,21 @@ pub fn run(args: &Args<'_>) -> ExitCode {
             transcript::check_against_receipt(&t, claims)
         }
     });
+    let options = VerifyOptions {
+        every_signature: args.every_signature,
+        withheld_transcripts_are_findings: false,
+    };
     // A bundle that does not parse is a verdict (rejected), not a usage error: the file
     // is the thing under audit.
     let result = AuditBundle::from_cbor(&bytes).and_then(|bundle| {
-        audit::verify_bundle(
+        audit::verify_bundle_detailed(
             &bundle,
             &policy,
             at,
             opener.as_ref().map(|o| o as TranscriptOpener<'_>),
+            &options,
         )
+        .map(|verified| verified.report)
     });
     let text = if args.json {
         let mut v = match &result {
@@ -67,6 +75,7 @@ pub fn run(args: &Args<'_>) -> ExitCode {
         v["at"] = json!(at.to_rfc3339());
         v["policy"] = json!(policy_name);
         v["transcripts_opened"] = json!(secret.is_some());
+        v["every_signature"] = json!(args.every_signature);
         format!("{}\n", serde_json::to_string_pretty(&v).expect("JSON"))
     } else {
         render_text(&result, &policy_name, at, secret.is_some())
@@ -186,12 +195,25 @@ fn render_text(
         writeln!(w, "  receipt key:     {}", hex::encode(&sec.receipt_key)).unwrap();
         match &sec.chain {
             None => writeln!(w, "  receipts: none (the instance ran no job)").unwrap(),
-            Some(c) => writeln!(
-                w,
-                "  receipts: seq {}..={} ({} jobs), every signature by the bound key, chain unbroken",
-                c.first_seq, c.last_seq, c.jobs
-            )
-            .unwrap(),
+            Some(c) => {
+                let sig = &sec.signatures;
+                let how = if sig.chain_authenticated == 0 {
+                    format!("{} signature(s) checked, every one", sig.verified)
+                } else {
+                    format!(
+                        "{} signature(s) checked (the last receipt's and every {}th), {} receipt(s) authenticated through the hash chain into them",
+                        sig.verified,
+                        attestation::receipt::CHECKPOINT_INTERVAL,
+                        sig.chain_authenticated
+                    )
+                };
+                writeln!(
+                    w,
+                    "  receipts: seq {}..={} ({} jobs), all by the bound key, chain unbroken; {how}",
+                    c.first_seq, c.last_seq, c.jobs
+                )
+                .unwrap()
+            }
         }
         let t = &sec.transcripts;
         writeln!(

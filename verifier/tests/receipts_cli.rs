@@ -146,12 +146,25 @@ impl Fixture {
         (out.status.code().unwrap(), json)
     }
 
+    /// The reason code of a rejected bundle, the same with and without
+    /// `--every-signature`.
     fn reason(&self, bundle: &AuditBundle, extra: &[&str]) -> String {
         let path = self.write("tampered.cbor", bundle);
-        let (code, v) = self.verify(&path, extra);
-        assert_eq!(v["verdict"], "rejected", "{v}");
-        assert_eq!(code, 1);
-        v["reason"].as_str().unwrap().to_owned()
+        let mut reasons = [false, true].map(|every| {
+            let mut args = extra.to_vec();
+            if every {
+                args.push("--every-signature");
+            }
+            let (code, v) = self.verify(&path, &args);
+            assert_eq!(v["verdict"], "rejected", "{v}");
+            assert_eq!(code, 1);
+            (
+                v["reason"].as_str().unwrap().to_owned(),
+                v["detail"].clone(),
+            )
+        });
+        assert_eq!(reasons[0], reasons[1], "the modes disagree");
+        std::mem::take(&mut reasons[0].0)
     }
 }
 
@@ -480,4 +493,120 @@ fn each_tampering_is_refused_with_its_reason() {
     std::fs::write(&junk, b"\xa1\x01\x02").unwrap();
     let (code, v) = f.verify(&junk, &[]);
     assert_eq!((code, v["reason"].as_str()), (1, Some("receipt_malformed")));
+}
+
+/// Issue 11: by default the signatures the hash chain needs are checked (here the last
+/// receipt's), the others authenticated through the chain; `--every-signature` checks
+/// them all. Both say so, in JSON and in text.
+#[test]
+fn every_signature_checks_every_receipt_and_the_output_says_how_many() {
+    let f = Fixture::new("every-signature");
+    let path = f.write(
+        "audit.cbor",
+        &AuditBundle {
+            sections: vec![f.instance(6)],
+        },
+    );
+    let (code, v) = f.verify(&path, &[]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["every_signature"], false);
+    let s = &v["report"]["sections"][0]["signatures"];
+    assert_eq!(
+        (
+            &s["every_signature"],
+            &s["verified"],
+            &s["chain_authenticated"]
+        ),
+        (&Value::from(false), &Value::from(1), &Value::from(5)),
+        "{v}"
+    );
+    let (code, v) = f.verify(&path, &["--every-signature"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["every_signature"], true);
+    let s = &v["report"]["sections"][0]["signatures"];
+    assert_eq!(
+        (
+            &s["every_signature"],
+            &s["verified"],
+            &s["chain_authenticated"]
+        ),
+        (&Value::from(true), &Value::from(6), &Value::from(0)),
+        "{v}"
+    );
+
+    let text = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_veritee-verify"))
+            .arg("receipts")
+            .arg(&path)
+            .args(["--at", &now(), "--policy"])
+            .arg(&f.policy)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let chain = text(&[]);
+    assert!(
+        chain.contains("receipts: seq 0..=5 (6 jobs), all by the bound key, chain unbroken; 1 signature(s) checked (the last receipt's and every 1024th), 5 receipt(s) authenticated through the hash chain into them"),
+        "{chain}"
+    );
+    let every = text(&["--every-signature"]);
+    assert!(
+        every.contains(
+            "(6 jobs), all by the bound key, chain unbroken; 6 signature(s) checked, every one"
+        ),
+        "{every}"
+    );
+}
+
+/// Issue 11: a forged receipt is refused in both modes and named, wherever it is: one in
+/// the middle whose signature chain mode does not check itself (its changed bytes break
+/// the next receipt's link, and the receipt itself is named), and the last.
+#[test]
+fn a_forged_receipt_is_refused_and_named_in_both_modes() {
+    let f = Fixture::new("forged");
+    let a = f.instance(5);
+    let other = Ed25519KeyPair::from_seed_unchecked(&[7; 32]).unwrap();
+    type Forge<'a> = Box<dyn Fn(&mut Section) + 'a>;
+    let forgeries: [(&str, usize, Forge<'_>); 4] = [
+        (
+            "re-signed by another key",
+            2,
+            Box::new(|s| s.receipts[2] = receipt::sign(&claims_of(&s.receipts[2]), &other)),
+        ),
+        (
+            "claims altered, signature kept",
+            1,
+            Box::new(|s| s.receipts[1] = edit_claims(&s.receipts[1], |c| c.output_tokens += 100)),
+        ),
+        (
+            "a signature bit flipped",
+            3,
+            Box::new(|s| *s.receipts[3].last_mut().unwrap() ^= 1),
+        ),
+        (
+            "the last signature bit flipped",
+            4,
+            Box::new(|s| *s.receipts[4].last_mut().unwrap() ^= 1),
+        ),
+    ];
+    for (what, at, forge) in &forgeries {
+        let mut s = a.clone();
+        forge(&mut s);
+        let path = f.write("forged.cbor", &AuditBundle { sections: vec![s] });
+        for extra in [&[][..], &["--every-signature"][..]] {
+            let (code, v) = f.verify(&path, extra);
+            assert_eq!(code, 1, "{what} {extra:?}: {v}");
+            assert_eq!(
+                v["reason"], "receipt_signature_invalid",
+                "{what} {extra:?}: {v}"
+            );
+            let detail = v["detail"].as_str().unwrap();
+            assert!(
+                detail.starts_with(&format!("section 0: receipt {at}: ")),
+                "{what} {extra:?}: {detail}"
+            );
+        }
+    }
 }
