@@ -47,6 +47,7 @@ pub struct Args<'a> {
     pub seed: Option<&'a str>,
     pub cost_model: Option<&'a Path>,
     pub fraud_dir: Option<&'a Path>,
+    pub every_signature: bool,
     pub json: bool,
 }
 
@@ -179,8 +180,8 @@ pub fn run(args: &Args<'_>) -> ExitCode {
         }
     };
     // The receipts first: a bundle that fails them is rejected before any re-execution.
-    let verified =
-        verify_receipts(&bundle, &p.policy, p.at).map(|(report, jobs)| (bundle, report, jobs));
+    let verified = verify_receipts(&bundle, &p.policy, p.at, args.every_signature)
+        .map(|(report, jobs)| (bundle, report, jobs));
     let (bundle, report, mut jobs) = match verified {
         Ok(v) => v,
         Err(r) => {
@@ -212,6 +213,9 @@ pub fn run(args: &Args<'_>) -> ExitCode {
         }
     };
     for job in &mut jobs {
+        if matches!(&job.transcript, Err(why) if !why.is_empty()) {
+            continue; // withheld: the bundle does not deliver it
+        }
         let sealed = bundle.sections[job.section].transcripts[job.index].as_deref();
         job.transcript = match sealed {
             None => Err("the receipt says the job was audited, but the bundle holds no transcript for it".into()),
@@ -530,35 +534,49 @@ fn thresholds() -> serde_json::Value {
     })
 }
 
-/// Every check `receipts` makes, then each audited job's verified claims and receipt bytes.
+/// Every check `receipts` makes (a withheld transcript is a finding here, not a
+/// rejection), then each audited job's verified claims and receipt bytes; a job whose
+/// transcript the bundle does not deliver carries why.
 fn verify_receipts(
     bundle: &AuditBundle,
     policy: &PolicyFile,
     at: Timestamp,
+    every_signature: bool,
 ) -> Result<(AuditReport, Vec<AuditedJob>), Rejection> {
-    let report = audit::verify_bundle(bundle, policy, at, None)?;
+    let verified = audit::verify_bundle_detailed(
+        bundle,
+        policy,
+        at,
+        None,
+        &audit::VerifyOptions {
+            every_signature,
+            withheld_transcripts_are_findings: true,
+        },
+    )?;
     let mut jobs = Vec::new();
-    for (s, section) in bundle.sections.iter().enumerate() {
-        let evidence = attestation::bundle::EvidenceBundle::from_cbor(&section.evidence)?;
-        let attested = evidence.verify_with(policy, at)?;
-        for (i, bytes) in section.receipts.iter().enumerate() {
-            let r = attestation::receipt::verify(
-                bytes,
-                &attested.claims().receipt_key,
-                &attested.evidence_sha256(),
-            )?;
-            if r.claims().audited {
-                jobs.push(AuditedJob {
-                    section: s,
-                    index: i,
-                    claims: r.claims().clone(),
-                    receipt: bytes.clone(),
-                    transcript: Err(String::new()),
-                });
+    for (s, receipts) in verified.receipts.iter().enumerate() {
+        for (i, r) in receipts.iter().enumerate() {
+            if !r.claims().audited {
+                continue;
             }
+            let withheld = verified
+                .withheld
+                .iter()
+                .find(|w| w.section == s && w.index == i)
+                .map(|w| format!("{} ({})", w.rejection.detail, w.rejection.reason.code()));
+            jobs.push(AuditedJob {
+                section: s,
+                index: i,
+                claims: r.claims().clone(),
+                receipt: bundle.sections[s].receipts[i].clone(),
+                transcript: match withheld {
+                    Some(why) => Err(why),
+                    None => Err(String::new()), // opened by the caller
+                },
+            });
         }
     }
-    Ok((report, jobs))
+    Ok((verified.report, jobs))
 }
 
 /// `k` distinct indices below `n`, uniformly, from the seed (a partial Fisher-Yates

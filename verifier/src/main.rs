@@ -139,6 +139,9 @@ enum Command {
         /// Write one self-contained fraud proof per failing job into this directory.
         #[arg(long, value_name = "DIR")]
         fraud_dir: Option<PathBuf>,
+        /// Verify every receipt's signature, not only those the chain needs.
+        #[arg(long)]
+        every_signature: bool,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -242,6 +245,7 @@ fn main() -> ExitCode {
             seed,
             cost_model,
             fraud_dir,
+            every_signature,
             json,
         } => audit_cmd::run(&audit_cmd::Args {
             bundle: &bundle,
@@ -257,6 +261,7 @@ fn main() -> ExitCode {
             seed: seed.as_deref(),
             cost_model: cost_model.as_deref(),
             fraud_dir: fraud_dir.as_deref(),
+            every_signature,
             json,
         }),
         Command::FraudProof {

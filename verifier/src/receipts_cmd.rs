@@ -2,7 +2,6 @@
 
 use attestation::audit::{self, AuditBundle, AuditReport, TranscriptOpener, VerifyOptions};
 use attestation::binding::PolicyFile;
-use attestation::policy::Policy;
 use attestation::receipt::{HourTotals, ReceiptClaims};
 use attestation::{transcript, Rejection, Timestamp};
 use serde_json::json;
@@ -92,59 +91,13 @@ type Prepared = (Vec<u8>, PolicyFile, String, Timestamp, Option<[u8; 32]>);
 
 /// Usage-level work (exit 2): the time, the policy, the key, reading the bundle.
 fn prepare(args: &Args<'_>) -> Result<Prepared, String> {
-    let at = Timestamp::parse_rfc3339(args.at).map_err(|e| format!("--at: {}", e.detail))?;
-    let (policy, policy_name) = match args.policy {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("policy {}: {e}", path.display()))?;
-            let policy = PolicyFile::from_toml(&text)
-                .map_err(|e| format!("policy {}: {}", path.display(), e.detail))?;
-            (policy, path.display().to_string())
-        }
-        None if !args.dangerous_any_runtime => {
-            return Err("--policy FILE is required: it names the runtime code (model, launch configuration, version, auditor key) whose receipts count; without it receipts from any runtime in any genuine CVM would be accepted (--dangerous-any-runtime, for inspection only)".into())
-        }
-        None => {
-            eprintln!(
-                "veritee-verify: WARNING: --dangerous-any-runtime: receipts from ANY runtime code in any genuine CVM are accepted (no model, launch configuration, runtime version or auditor key is checked); audit with --policy"
-            );
-            (
-                PolicyFile {
-                    evidence: Policy::default_verifier(),
-                    runtime: attestation::binding::RuntimePolicy::dangerous_any(),
-                },
-                "DANGEROUS: default evidence policy (pins no measurement, forbids debug; TDX: TCB status UpToDate only; SEV-SNP: no TCB minimum, revocation checked only if an AMD CRL is given) and any runtime claims (--dangerous-any-runtime)".to_string(),
-            )
-        }
-    };
-    let secret = match args.auditor_key {
-        None => None,
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("auditor key {}: {e}", path.display()))?;
-            let bytes = hex::decode(text.trim())
-                .ok()
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                .ok_or_else(|| {
-                    format!(
-                        "auditor key {}: expected 64 hex digits (an X25519 secret key)",
-                        path.display()
-                    )
-                })?;
-            Some(bytes)
-        }
-    };
-    let size = std::fs::metadata(args.bundle)
-        .map_err(|e| format!("{}: {e}", args.bundle.display()))?
-        .len();
-    if size > MAX_BUNDLE_BYTES {
-        return Err(format!(
-            "{}: {size} bytes, more than the {MAX_BUNDLE_BYTES} this command reads",
-            args.bundle.display()
-        ));
-    }
-    let bytes =
-        std::fs::read(args.bundle).map_err(|e| format!("{}: {e}", args.bundle.display()))?;
+    let at = crate::inputs::time(args.at)?;
+    let (policy, policy_name) = crate::inputs::policy(args.policy, args.dangerous_any_runtime)?;
+    let secret = args
+        .auditor_key
+        .map(crate::inputs::auditor_key)
+        .transpose()?;
+    let bytes = crate::inputs::bounded_file(args.bundle, MAX_BUNDLE_BYTES)?;
     Ok((bytes, policy, policy_name, at, secret))
 }
 

@@ -88,6 +88,20 @@ fn serve(
     cheat: Option<CheatMode>,
     fixed_max_tokens: Option<u32>,
 ) -> Run {
+    serve_then(name, n, parallel, kernel, cheat, fixed_max_tokens, |_| 0)
+}
+
+/// [`serve`], then `after` may sign more jobs with the runtime's own issuer (it returns
+/// how many) before the bundle is exported.
+fn serve_then(
+    name: &str,
+    n: usize,
+    parallel: usize,
+    kernel: Option<&str>,
+    cheat: Option<CheatMode>,
+    fixed_max_tokens: Option<u32>,
+    after: impl FnOnce(&enclave::receipts::Issuer) -> usize,
+) -> Run {
     let dir = std::env::temp_dir().join(format!("veritee-audit-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -172,6 +186,7 @@ fn serve(
         }
     });
     let issuer = state.issuer.as_ref().expect("receipts are on");
+    let n = n + after(issuer);
     let cheated = issuer
         .dangerous_cheated_jobs()
         .into_iter()
@@ -208,6 +223,10 @@ fn now() -> String {
             .as_secs() as i64,
     )
     .to_rfc3339()
+}
+
+fn os(v: &[std::ffi::OsString]) -> Vec<&std::ffi::OsStr> {
+    v.iter().map(|s| s.as_os_str()).collect()
 }
 
 fn verifier(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
@@ -247,7 +266,40 @@ fn audit(run: &Run, extra: &[&str]) -> (i32, Value) {
     let (code, out, err) = verifier(&args);
     let v: Value = serde_json::from_str(&out)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {out}\nstderr: {err}"));
+    calibration_line(&run.dir, &v);
     (code, v)
+}
+
+/// The score distributions of a run (quoted in the README's calibration table): per job
+/// the fraction of output positions whose token or activations failed, and the claimed
+/// over predicted device time; min / median / max over the run's jobs.
+fn calibration_line(dir: &Path, report: &Value) {
+    let Some(results) = report["results"].as_array() else {
+        return;
+    };
+    let stats = |f: &dyn Fn(&Value) -> Option<f64>| {
+        let mut v: Vec<f64> = results.iter().filter_map(f).collect();
+        if v.is_empty() {
+            return "-".to_owned();
+        }
+        v.sort_by(f64::total_cmp);
+        format!("{:.2}/{:.2}/{:.2}", v[0], v[v.len() / 2], v[v.len() - 1])
+    };
+    let fraction = |key: &'static str| {
+        move |r: &Value| {
+            let n = r["scores"]["output_tokens"].as_f64()?.max(1.0);
+            Some(r["scores"][key].as_f64()? / n)
+        }
+    };
+    eprintln!(
+        "calibration {}: jobs {}, token-failure fraction {}, activation-failure fraction {}, time ratio {}, reexec/device ms {}",
+        dir.file_name().unwrap().to_string_lossy(),
+        results.len(),
+        stats(&fraction("token_failures")),
+        stats(&fraction("activation_failures")),
+        stats(&|r: &Value| r["scores"]["time_ratio"].as_f64()),
+        stats(&|r: &Value| Some(r["reexec_ms"].as_f64()? / r["device_ms"].as_f64()?.max(1.0))),
+    );
 }
 
 /// The named jobs' verdicts, scores and findings, one line each.
@@ -493,4 +545,109 @@ fn inflate_time_is_caught() {
 fn replay_is_caught() {
     // One length for all, so that every answer fits every later job.
     cheating_mode_is_caught(CheatMode::Replay, "replayed_output", Some(24));
+}
+
+/// Bad input is a usage error (exit 2) with a clear message; a withheld transcript is a
+/// finding (exit 1).
+#[test]
+fn bad_input_is_refused_with_exit_2() {
+    // Six real jobs, and a seventh signed by the same runtime whose fingerprint claims a
+    // version this verifier does not know.
+    let run = serve_then("bad-input", 6, 1, None, None, None, |issuer| {
+        let mut fingerprint = vec![3u8, 2, 64, 2, 1, 0, 0, 0];
+        fingerprint.extend_from_slice(&[0; 8]);
+        let issued = issuer
+            .issue(enclave::receipts::JobFacts {
+                job_id: enclave::receipts::new_job_id(),
+                request: job(0, None).to_string().into_bytes(),
+                response_sha256: [0; 32],
+                prompt_ids: vec![1, 2, 3],
+                output_ids: vec![4],
+                sampling: attestation::receipt::SamplingParams {
+                    temperature: 0.0,
+                    top_p: 1.0,
+                    top_k: 0,
+                    max_tokens: 1,
+                    repetition_penalty: 1.0,
+                    seed: 0,
+                },
+                fingerprint,
+                end: attestation::transcript::JobEnd::Length,
+                dangerous_cheat: None,
+                metering: enclave::receipts::Metering::default(),
+                audited: true,
+            })
+            .unwrap();
+        issued.durable.wait_blocking().unwrap();
+        1
+    });
+    let (code, report) = audit(&run, &[]);
+    assert_eq!(code, 2, "{report}");
+    assert!(
+        report["error"].as_str().unwrap().contains("fingerprint of version 3"),
+        "{report}"
+    );
+    // The same bundle without the seventh job's transcript: it is withheld, a finding.
+    let bytes = std::fs::read(&run.bundle).unwrap();
+    let mut bundle = AuditBundle::from_cbor(&bytes).unwrap();
+    bundle.sections[0].transcripts[6] = None;
+    std::fs::write(&run.bundle, bundle.to_cbor()).unwrap();
+    let (code, report) = audit(&run, &[]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["classes"]["transcript_withheld"], json!(1));
+    let withheld: Vec<_> = verdicts(&report)
+        .into_iter()
+        .filter(|(_, v)| v == "transcript_withheld")
+        .collect();
+    assert_eq!(withheld.len(), 1, "{report}");
+    assert_eq!(
+        verdicts(&report).iter().filter(|(_, v)| v == "honest").count(),
+        6
+    );
+    // A model file with another digest (one byte of its last tensor changed).
+    let model = inference::gguf::model_for_tests();
+    let mut other = std::fs::read(&model).unwrap();
+    *other.last_mut().unwrap() ^= 1;
+    let other_model = run.dir.join("other.gguf");
+    std::fs::write(&other_model, other).unwrap();
+    let usage = |args: &[&std::ffi::OsStr], want: &str| {
+        let (code, out, err) = verifier(args);
+        assert_eq!(code, 2, "{want}: {out}\n{err}");
+        assert!(err.contains(want), "{want}: {err}");
+    };
+    let at = now();
+    let base = |bundle: &Path, model: &Path, key: &Path| -> Vec<std::ffi::OsString> {
+        vec![
+            "audit".into(),
+            bundle.into(),
+            "--model".into(),
+            model.into(),
+            "--auditor-key".into(),
+            key.into(),
+            "--policy".into(),
+            run.policy.clone().into(),
+            "--at".into(),
+            at.clone().into(),
+        ]
+    };
+    let a = base(&run.bundle, &other_model, &run.key);
+    usage(&os(&a), "has digest");
+    // Another auditor key: not one transcript opens.
+    let wrong_key = run.dir.join("wrong.key");
+    std::fs::write(&wrong_key, hex::encode([7u8; 32])).unwrap();
+    let a = base(&run.bundle, &model, &wrong_key);
+    usage(&os(&a), "opens with the auditor key");
+    // A truncated bundle.
+    let truncated = run.dir.join("truncated.cbor");
+    let bytes = std::fs::read(&run.bundle).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let a = base(&truncated, &model, &run.key);
+    usage(&os(&a), "is not an audit bundle");
+    // Sample rates outside (0, 1].
+    for rate in ["0", "1.5", "NaN"] {
+        let mut a = base(&run.bundle, &model, &run.key);
+        a.extend(["--sample-rate".into(), rate.into()]);
+        usage(&os(&a), "--sample-rate must be in (0, 1]");
+    }
+    let _ = std::fs::remove_dir_all(&run.dir);
 }
