@@ -35,7 +35,8 @@
 //!
 //! The check ([`check`]) compares token by token, with the tolerances [`ABS_TOL`] and
 //! [`REL_TOL`] and the job rule [`MAX_FAILING_FRACTION`] calibrated on the real model
-//! (`tests/fingerprint.rs`): see the function.
+//! (`tests/fingerprint.rs`): see the function. [`check_with`] takes other thresholds, such
+//! as [`Thresholds::EXACT`] for re-execution on the provider's kind of hardware.
 
 use crate::error::Result;
 use crate::model::Model;
@@ -62,6 +63,35 @@ pub const ABS_TOL: f32 = 0.2;
 pub const REL_TOL: f32 = 0.08;
 /// A job passes [`check`] when at most this fraction of its positions fail.
 pub const MAX_FAILING_FRACTION: f64 = 0.1;
+
+/// The tolerances and job rule of a check ([`check_with`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// Per value: `abs_tol + rel_tol · |reference|`.
+    pub abs_tol: f32,
+    pub rel_tol: f32,
+    /// Most failing positions a passing job may have, as a fraction of its positions.
+    pub max_failing_fraction: f64,
+}
+
+impl Thresholds {
+    /// [`ABS_TOL`], [`REL_TOL`], [`MAX_FAILING_FRACTION`]: room for other hardware
+    /// ([`check`]'s thresholds).
+    pub const CALIBRATED: Thresholds = Thresholds {
+        abs_tol: ABS_TOL,
+        rel_tol: REL_TOL,
+        max_failing_fraction: MAX_FAILING_FRACTION,
+    };
+    /// Bit-identical or fail: for an auditor that re-executes on the provider's kind of
+    /// hardware (the same CPU kernels are bit-identical across kernels, thread counts and
+    /// batch shapes). Catches changes too small for [`Thresholds::CALIBRATED`], such as one
+    /// changed token early in a long prompt.
+    pub const EXACT: Thresholds = Thresholds {
+        abs_tol: 0.0,
+        rel_tol: 0.0,
+        max_failing_fraction: 0.0,
+    };
+}
 
 /// Why a fingerprint could not be built or parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -341,8 +371,9 @@ pub struct TokenCheck {
     pub max_abs_diff: f32,
     /// Mean of the same differences; 0 when none shared.
     pub mean_abs_diff: f32,
-    /// The worst deviation in units of the tolerance `ABS_TOL + REL_TOL·|reference|`
-    /// (see [`check`]); the token passes when it is at most 1.
+    /// The worst deviation in units of the tolerance `abs_tol + rel_tol·|reference|`
+    /// (see [`check_with`]; infinite for any deviation under a zero tolerance); the token
+    /// passes when it is at most 1.
     pub score: f32,
 }
 
@@ -352,10 +383,10 @@ impl TokenCheck {
     }
 }
 
-/// The result of [`check`].
+/// The result of [`check`] and [`check_with`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActivationCheck {
-    /// Hidden sizes and token counts agree, and at most [`MAX_FAILING_FRACTION`] of the
+    /// Hidden sizes and token counts agree, and at most the thresholds' fraction of the
     /// positions failed.
     pub passed: bool,
     /// Why the fingerprints cannot be compared position by position (different hidden
@@ -403,23 +434,27 @@ impl ActivationCheck {
     }
 }
 
-/// The tolerance for a value whose reference is `r`.
-fn tolerance(r: f32) -> f32 {
-    ABS_TOL + REL_TOL * r.abs()
-}
-
-/// `x / tol`, with a NaN (from a NaN value) counted as infinitely bad.
-fn ratio(x: f32, tol: f32) -> f32 {
-    let r = x / tol;
-    if r.is_nan() {
+/// `x` (a deviation ≥ 0, or NaN) in units of the tolerance for reference `r`: 0 for no
+/// deviation (even under a zero tolerance), infinite for a NaN.
+fn ratio(x: f32, r: f32, t: &Thresholds) -> f32 {
+    if x == 0.0 {
+        return 0.0;
+    }
+    let q = x / (t.abs_tol + t.rel_tol * r.abs());
+    if q.is_nan() {
         f32::INFINITY
     } else {
-        r
+        q
     }
 }
 
 /// Compares one token's entries (both sorted by dimension).
-fn check_token(position: usize, claimed: &[Entry], recomputed: &[Entry]) -> TokenCheck {
+fn check_token(
+    position: usize,
+    claimed: &[Entry],
+    recomputed: &[Entry],
+    t: &Thresholds,
+) -> TokenCheck {
     let (mut shared, mut max, mut sum, mut score) = (0usize, 0f32, 0f64, 0f32);
     for c in claimed {
         if let Some(r) = recomputed.iter().find(|r| r.dim == c.dim) {
@@ -436,7 +471,7 @@ fn check_token(position: usize, claimed: &[Entry], recomputed: &[Entry]) -> Toke
             shared += 1;
             max = max.max(d);
             sum += f64::from(d);
-            score = score.max(ratio(d, tolerance(r.value())));
+            score = score.max(ratio(d, r.value(), t));
         }
     }
     // A dimension kept on one side only is honest only as a near tie at the cut: it must
@@ -455,7 +490,7 @@ fn check_token(position: usize, claimed: &[Entry], recomputed: &[Entry]) -> Toke
         for e in side {
             if !other.iter().any(|o| o.dim == e.dim) {
                 let excess = (e.value().abs() - cut).max(0.0);
-                score = score.max(ratio(excess, tolerance(cut)));
+                score = score.max(ratio(excess, cut, t));
             }
         }
     }
@@ -473,24 +508,37 @@ fn check_token(position: usize, claimed: &[Entry], recomputed: &[Entry]) -> Toke
     }
 }
 
-/// Checks a claimed fingerprint against the auditor's recomputation, token by token.
-///
-/// Per position: every dimension kept on both sides must agree within the tolerance
-/// `ABS_TOL + REL_TOL·|recomputed value|`; a dimension kept on one side only is accepted
-/// only as a near tie at the top-[`TOP_M`] cut (its magnitude within tolerance of the
-/// smallest magnitude the other side kept), which is all that honest rounding differences
-/// can produce. [`TokenCheck::score`] is the worst deviation in units of tolerance; the
-/// position fails above 1. The job passes when the hidden sizes and token counts agree
-/// and at most [`MAX_FAILING_FRACTION`] of the positions fail.
+/// Checks a claimed fingerprint against the auditor's recomputation, token by token, with
+/// [`Thresholds::CALIBRATED`] (room for other hardware); see [`check_with`].
 ///
 /// Calibration (SmolLM2-135M Q4_1, 22 greedy and sampled jobs, `tests/fingerprint.rs`):
 /// on one CPU, generation and the auditor's prefill agree bit for bit (score 0 on every
 /// kernel and thread count). Recomputing with other arithmetic (f32 weights without
-/// activation quantization, a stand-in for other hardware) moves scores to at most ~1.4
-/// (median ≤ 0.25), failing at most one position per job; every cheaper variant
-/// ([`crate::model::Variant`]) fails most positions of every job (3-bit weights: job
-/// medians 2 and up; skipping every third block or 2-bit weights: 5 and up).
+/// activation quantization, a stand-in for other hardware) gives job median scores of
+/// 0.08 to 0.30 and at most 1.13, failing at most 1 position of a job (2.8%); every
+/// cheaper variant ([`crate::model::Variant`]) fails at least 80% of the positions of
+/// every job (3-bit weights: job medians 2.1 to 6.4; skipping every third block or 2-bit
+/// weights: 8.5 and up), and so does another prompt (44% and up). What it does not see:
+/// a change as small as one token early in a long prompt moves the states by about as
+/// much as other arithmetic does; [`Thresholds::EXACT`] catches that on same hardware.
 pub fn check(claimed: &Fingerprint, recomputed: &Fingerprint) -> ActivationCheck {
+    check_with(claimed, recomputed, &Thresholds::CALIBRATED)
+}
+
+/// [`check`] with chosen thresholds.
+///
+/// Per position: every dimension kept on both sides must agree within the tolerance
+/// `abs_tol + rel_tol·|recomputed value|`; a dimension kept on one side only is accepted
+/// only as a near tie at the top-[`TOP_M`] cut (its magnitude within tolerance of the
+/// smallest magnitude the other side kept), which is all that honest rounding differences
+/// can produce. [`TokenCheck::score`] is the worst deviation in units of tolerance; the
+/// position fails above 1. The job passes when the hidden sizes and token counts agree
+/// and at most `max_failing_fraction` of the positions fail.
+pub fn check_with(
+    claimed: &Fingerprint,
+    recomputed: &Fingerprint,
+    t: &Thresholds,
+) -> ActivationCheck {
     let mut mismatch = Vec::new();
     if claimed.hidden_size != recomputed.hidden_size {
         mismatch.push(format!(
@@ -510,7 +558,7 @@ pub fn check(claimed: &Fingerprint, recomputed: &Fingerprint) -> ActivationCheck
         0
     };
     let positions: Vec<TokenCheck> = (0..compared)
-        .map(|i| check_token(i, claimed.token(i), recomputed.token(i)))
+        .map(|i| check_token(i, claimed.token(i), recomputed.token(i), t))
         .collect();
     let mut failing_positions: Vec<usize> = positions
         .iter()
@@ -518,7 +566,7 @@ pub fn check(claimed: &Fingerprint, recomputed: &Fingerprint) -> ActivationCheck
         .map(|t| t.position)
         .collect();
     failing_positions.extend(compared..claimed.tokens.max(recomputed.tokens));
-    let failing_ok = failing_positions.len() as f64 <= MAX_FAILING_FRACTION * compared as f64;
+    let failing_ok = failing_positions.len() as f64 <= t.max_failing_fraction * compared as f64;
     ActivationCheck {
         passed: mismatch.is_empty() && failing_ok,
         mismatch: (!mismatch.is_empty()).then(|| mismatch.join("; ")),
@@ -818,6 +866,21 @@ mod tests {
             .positions
             .iter()
             .all(|t| t.mean_abs_diff <= t.max_abs_diff));
+        assert_eq!(check_with(&a, &fp(&nudged, 32), &Thresholds::CALIBRATED), c);
+
+        // Exact thresholds: identical passes, any moved value fails its position.
+        assert!(check_with(&a, &a, &Thresholds::EXACT).passed);
+        let exact = check_with(&a, &fp(&nudged, 32), &Thresholds::EXACT);
+        assert!(!exact.passed);
+        let moved: Vec<usize> = c
+            .positions
+            .iter()
+            .filter(|t| t.max_abs_diff > 0.0)
+            .map(|t| t.position)
+            .collect();
+        assert!(moved.len() > 60);
+        assert_eq!(exact.failing_positions, moved);
+        assert!(exact.max_score().is_infinite());
     }
 
     #[test]

@@ -364,7 +364,7 @@ pub enum Weights {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Variant {
     /// The same weights with every `every`-th transformer block removed (blocks
-    /// `every-1, 2·every-1, …`; `every ≥ 2`): `1/every` less compute per token.
+    /// `every-1, 2·every-1, …`; `every ≥ 2`): about `1/every` less compute per token.
     SkipLayers { every: usize },
     /// The same weights with every block matrix (attention and feed-forward; not the
     /// embeddings, output projection or norms) dequantized and requantized to `bits` bits
@@ -376,17 +376,20 @@ pub enum Variant {
     Requantized { bits: u8 },
 }
 
-/// `t` (any supported type, `rows × cols`, `cols` a multiple of 32) dequantized and
+/// `t` (any supported type, `rows × cols`, `cols` a multiple of 64) dequantized and
 /// requantized to `bits` bits per value in `Q4_1` blocks: per 32 values, the f16 minimum
 /// `m` and step `d = (max − min) / (2^bits − 1)`, and `q = round((x − m) / d)` in
 /// `0..2^bits` (computed with the f16-rounded `d` and `m`, clamped).
 fn requantize(t: &QTensor, bits: u8, device: &Device) -> Result<QTensor> {
     const RAW_BLOCK: usize = 20;
     let (rows, cols) = t.shape().dims2()?;
-    if !cols.is_multiple_of(32) {
+    // Whole blocks, and an even number of them (candle's Q4_1 dot product needs that).
+    if !cols.is_multiple_of(64) {
         return Err(InferenceError::InvalidParameter {
             name: "variant",
-            detail: format!("cannot requantize rows of {cols} values in 32-value blocks"),
+            detail: format!(
+                "cannot requantize rows of {cols} values into pairs of 32-value blocks"
+            ),
         });
     }
     let x = t.dequantize(device)?.flatten_all()?.to_vec1::<f32>()?;
@@ -1062,4 +1065,62 @@ fn rope_values(c: &LlamaConfig) -> (Vec<f32>, Vec<f32>) {
         }
     }
     (cos, sin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Requantized blocks hold at most `2^bits` levels, each value within half a step of
+    /// the original (plus the f16 rounding of the step and minimum).
+    #[test]
+    fn requantize_keeps_bits_levels_per_block() {
+        let (rows, cols) = (3, 128);
+        let x: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * (1.0 + (i % 5) as f32))
+            .collect();
+        let t = Tensor::from_vec(x.clone(), (rows, cols), &Device::Cpu).unwrap();
+        let q = QTensor::quantize(&t, GgmlDType::Q8_0).unwrap();
+        let orig = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap();
+        let orig = orig.to_vec1::<f32>().unwrap();
+        let mut errors = Vec::new();
+        for bits in [2u8, 3] {
+            let r = requantize(&q, bits, &Device::Cpu).unwrap();
+            assert_eq!(r.dtype(), GgmlDType::Q4_1);
+            assert_eq!(r.shape().dims(), &[rows, cols]);
+            let y = r.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap();
+            let y = y.to_vec1::<f32>().unwrap();
+            for (a, b) in orig.chunks(32).zip(y.chunks(32)) {
+                let mut levels: Vec<u32> = b.iter().map(|v| v.to_bits()).collect();
+                levels.sort_unstable();
+                levels.dedup();
+                assert!(
+                    levels.len() <= 1 << bits,
+                    "{bits} bits: {} levels",
+                    levels.len()
+                );
+                let lo = a.iter().copied().fold(f32::INFINITY, f32::min);
+                let hi = a.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let step = (hi - lo) / ((1u32 << bits) - 1) as f32;
+                for (u, v) in a.iter().zip(b) {
+                    assert!(
+                        (u - v).abs() <= step * 0.51 + 2e-3,
+                        "{bits} bits: {u} → {v}"
+                    );
+                }
+            }
+            errors.push(orig.iter().zip(&y).map(|(u, v)| (u - v).abs()).sum::<f32>());
+        }
+        // A real precision loss, larger with fewer bits.
+        assert!(errors[0] > errors[1] && errors[1] > 0.0, "{errors:?}");
+        let odd = Tensor::zeros((2, 96), DType::F32, &Device::Cpu).unwrap();
+        let odd = QTensor::quantize(&odd, GgmlDType::Q8_0).unwrap();
+        assert!(matches!(
+            requantize(&odd, 3, &Device::Cpu),
+            Err(InferenceError::InvalidParameter {
+                name: "variant",
+                ..
+            })
+        ));
+    }
 }
