@@ -120,7 +120,10 @@ pub struct ChatRequest {
 }
 
 /// Parse and validate a request body against the limits.
-pub fn parse_chat_request(body: &[u8], limits: &RequestLimits) -> Result<ChatRequest, RequestError> {
+pub fn parse_chat_request(
+    body: &[u8],
+    limits: &RequestLimits,
+) -> Result<ChatRequest, RequestError> {
     let wire: WireRequest = serde_json::from_slice(body).map_err(|e| {
         RequestError::invalid(
             None,
@@ -215,7 +218,10 @@ pub fn parse_chat_request(body: &[u8], limits: &RequestLimits) -> Result<ChatReq
         ));
     }
     if wire.tools.as_ref().is_some_and(|t| !t.is_empty()) {
-        return Err(RequestError::invalid(Some("tools"), "tools are not supported"));
+        return Err(RequestError::invalid(
+            Some("tools"),
+            "tools are not supported",
+        ));
     }
     if wire.functions.as_ref().is_some_and(|f| !f.is_empty()) {
         return Err(RequestError::invalid(

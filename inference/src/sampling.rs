@@ -373,7 +373,10 @@ mod tests {
             top_k: 1,
             ..Default::default()
         };
-        let r = Sampler::new(&p).unwrap().replay(&[0.0, 2.0, 1.5], &[], 2).unwrap();
+        let r = Sampler::new(&p)
+            .unwrap()
+            .replay(&[0.0, 2.0, 1.5], &[], 2)
+            .unwrap();
         assert_eq!(r.token, 1);
         assert!(r.gap.is_infinite());
         assert!(g.replay(&[0.0, 2.0], &[], 9).unwrap().gap.is_infinite());

@@ -74,6 +74,9 @@ struct JobReport {
     verdict: &'static str,
     /// Wall time of this job's re-execution and checks here.
     reexec_ms: f64,
+    /// CPU time of the same (this thread and its forward workers): the auditor's device
+    /// time, in the unit of the receipt's `device_ms`.
+    reexec_device_ms: f64,
     /// The job's metered device time (its receipt).
     device_ms: u64,
     #[serde(flatten)]
@@ -103,9 +106,7 @@ fn prepare(args: &Args<'_>) -> Result<Prepared, String> {
     };
     match args.sample {
         Sample::Rate(r) if !(r > 0.0 && r <= 1.0) => {
-            return Err(format!(
-                "--sample-rate must be in (0, 1], got {r}"
-            ))
+            return Err(format!("--sample-rate must be in (0, 1], got {r}"))
         }
         Sample::Count(0) => return Err("--sample must be at least 1".into()),
         _ => {}
@@ -218,9 +219,17 @@ pub fn run(args: &Args<'_>) -> ExitCode {
         }
         let sealed = bundle.sections[job.section].transcripts[job.index].as_deref();
         job.transcript = match sealed {
-            None => Err("the receipt says the job was audited, but the bundle holds no transcript for it".into()),
-            Some(sealed) => transcript::open(sealed, &p.secret)
-                .map_err(|r| format!("the transcript does not open: {} ({})", r.detail, r.reason.code())),
+            None => Err(
+                "the receipt says the job was audited, but the bundle holds no transcript for it"
+                    .into(),
+            ),
+            Some(sealed) => transcript::open(sealed, &p.secret).map_err(|r| {
+                format!(
+                    "the transcript does not open: {} ({})",
+                    r.detail,
+                    r.reason.code()
+                )
+            }),
         };
     }
     // Not one transcript opens although some are there: the auditor's key is not the one
@@ -262,7 +271,11 @@ pub fn run(args: &Args<'_>) -> ExitCode {
         Ok(m) => m,
         Err(e) => return usage_error(args.json, &e),
     };
-    if let Some(s) = report.sections.iter().find(|s| s.model_digest != model.digest) {
+    if let Some(s) = report
+        .sections
+        .iter()
+        .find(|s| s.model_digest != model.digest)
+    {
         return usage_error(
             args.json,
             &format!(
@@ -309,11 +322,14 @@ pub fn run(args: &Args<'_>) -> ExitCode {
     for &k in &chosen {
         let job = &jobs[k];
         let started = std::time::Instant::now();
+        let cpu_start = inference::metering::job_cpu_time();
         let audit = match &job.transcript {
             Err(why) => JobAudit::withheld(why.clone()),
             Ok(t) => model.audit(&job.claims, t, cost, &others),
         };
         let reexec_ms = started.elapsed().as_secs_f64() * 1e3;
+        let reexec_device_ms =
+            (inference::metering::job_cpu_time().saturating_sub(cpu_start)).as_secs_f64() * 1e3;
         let mut fraud_proof = None;
         if let (Some(dir), Some(class), Ok(t)) = (args.fraud_dir, audit.class, &job.transcript) {
             let related = audit
@@ -321,7 +337,8 @@ pub fn run(args: &Args<'_>) -> ExitCode {
                 .iter()
                 .find_map(|f| f.values.get("replayed_from_job").and_then(|v| v.as_str()))
                 .and_then(|id| {
-                    jobs.iter().find(|o| hex::encode(o.claims.job_id) == id && o.transcript.is_ok())
+                    jobs.iter()
+                        .find(|o| hex::encode(o.claims.job_id) == id && o.transcript.is_ok())
                 });
             let proof = FraudProof {
                 format: fraud_proof::FORMAT.into(),
@@ -342,7 +359,8 @@ pub fn run(args: &Args<'_>) -> ExitCode {
                 findings: serde_json::to_value(&audit.findings).expect("JSON"),
             };
             let path = dir.join(format!("fraud-{}.json", hex::encode(job.claims.job_id)));
-            match std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, proof.to_json())) {
+            match std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, proof.to_json()))
+            {
                 Ok(()) => {
                     proofs_written += 1;
                     fraud_proof = Some(path.display().to_string());
@@ -359,6 +377,7 @@ pub fn run(args: &Args<'_>) -> ExitCode {
             temperature: job.claims.sampling.temperature,
             verdict: audit.class.map_or("honest", FraudClass::code),
             reexec_ms,
+            reexec_device_ms,
             device_ms: job.claims.device_ms,
             audit,
             fraud_proof,
@@ -379,8 +398,9 @@ pub fn run(args: &Args<'_>) -> ExitCode {
         }
     }
     if !withheld_unsampled.is_empty() {
-        *classes.entry(FraudClass::TranscriptWithheld.code()).or_default() +=
-            withheld_unsampled.len();
+        *classes
+            .entry(FraudClass::TranscriptWithheld.code())
+            .or_default() += withheld_unsampled.len();
     }
     let fraud = !classes.is_empty();
     let ended_early = reports
@@ -414,7 +434,10 @@ pub fn run(args: &Args<'_>) -> ExitCode {
             "results": reports,
             "receipts": report,
         });
-        crate::emit(&format!("{}\n", serde_json::to_string_pretty(&v).expect("JSON")));
+        crate::emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&v).expect("JSON")
+        ));
     } else {
         let mut s = String::new();
         let w = &mut s;
@@ -437,8 +460,19 @@ pub fn run(args: &Args<'_>) -> ExitCode {
         } else {
             writeln!(w, "NO FRAUD FOUND in {} re-executed job(s)", reports.len()).unwrap();
         }
-        writeln!(w, "\nverification time: {}\npolicy: {}", p.at, p.policy_name).unwrap();
-        writeln!(w, "model: {} ({})", args.model.display(), hex::encode(model.digest)).unwrap();
+        writeln!(
+            w,
+            "\nverification time: {}\npolicy: {}",
+            p.at, p.policy_name
+        )
+        .unwrap();
+        writeln!(
+            w,
+            "model: {} ({})",
+            args.model.display(),
+            hex::encode(model.digest)
+        )
+        .unwrap();
         writeln!(
             w,
             "receipts: {} job(s) in {} instance(s), every receipt verified as by `veritee-verify receipts`",
@@ -470,7 +504,15 @@ pub fn run(args: &Args<'_>) -> ExitCode {
                 let at = if f.positions.is_empty() {
                     String::new()
                 } else {
-                    format!(" [positions {:?}{}]", f.positions, if f.failing_positions > f.positions.len() { format!(" of {}", f.failing_positions) } else { String::new() })
+                    format!(
+                        " [positions {:?}{}]",
+                        f.positions,
+                        if f.failing_positions > f.positions.len() {
+                            format!(" of {}", f.failing_positions)
+                        } else {
+                            String::new()
+                        }
+                    )
                 };
                 writeln!(w, "      {}: {} {}{at}", f.class.code(), f.check, f.detail).unwrap();
             }
@@ -482,7 +524,16 @@ pub fn run(args: &Args<'_>) -> ExitCode {
             writeln!(w, "  (not sampled) seq {seq} job {id}: transcript_withheld").unwrap();
         }
         if !classes.is_empty() {
-            writeln!(w, "\nfraud classes: {}", classes.iter().map(|(c, n)| format!("{c} {n}")).collect::<Vec<_>>().join(", ")).unwrap();
+            writeln!(
+                w,
+                "\nfraud classes: {}",
+                classes
+                    .iter()
+                    .map(|(c, n)| format!("{c} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+            .unwrap();
         }
         match &p.cost {
             Some((m, _)) => writeln!(
@@ -517,7 +568,10 @@ pub fn run(args: &Args<'_>) -> ExitCode {
         crate::emit(&s);
     }
     if !proof_errors.is_empty() {
-        eprintln!("veritee-verify: {} fraud proof(s) could not be written", proof_errors.len());
+        eprintln!(
+            "veritee-verify: {} fraud proof(s) could not be written",
+            proof_errors.len()
+        );
     }
     if fraud {
         ExitCode::from(1)
@@ -645,7 +699,10 @@ mod tests {
         // One bad job in 10, 1 sampled: 1/10.
         assert!((catch_probability(10, 1, 0.1) - 0.1).abs() < 1e-12);
         // 5 bad in 100, 20 sampled: 1 - C(95,20)/C(100,20).
-        let exact = 1.0 - (0..20).map(|i| (95 - i) as f64 / (100 - i) as f64).product::<f64>();
+        let exact = 1.0
+            - (0..20)
+                .map(|i| (95 - i) as f64 / (100 - i) as f64)
+                .product::<f64>();
         assert!((catch_probability(100, 20, 0.05) - exact).abs() < 1e-12);
         // All bad: caught whenever one is sampled.
         assert_eq!(catch_probability(50, 1, 1.0), 1.0);

@@ -122,7 +122,9 @@ impl CostModel {
         model.slack_ms = (3.0 * residuals[residuals.len() / 2]).max(20.0);
         let worst = jobs
             .iter()
-            .map(|&(p, n, d)| (d as f64 - model.slack_ms).max(0.0) / model.predict_ms(p, n).max(1.0))
+            .map(|&(p, n, d)| {
+                (d as f64 - model.slack_ms).max(0.0) / model.predict_ms(p, n).max(1.0)
+            })
             .fold(1.0f64, f64::max);
         model.tolerance = (worst * 1.25).max(1.5);
         Ok(model)
@@ -178,11 +180,12 @@ fn solve_subset(rows: &[([f64; 3], f64)], mask: u8) -> Option<[f64; 3]> {
             return None;
         }
         a.swap(i, pivot);
-        for r in 0..m {
+        let pivot_row = a[i].clone();
+        for (r, row) in a.iter_mut().enumerate() {
             if r != i {
-                let f = a[r][i] / a[i][i];
-                for c in i..=m {
-                    a[r][c] -= f * a[i][c];
+                let f = row[i] / pivot_row[i];
+                for (x, p) in row.iter_mut().zip(&pivot_row).skip(i) {
+                    *x -= f * p;
                 }
             }
         }
@@ -242,13 +245,23 @@ fn fit_bundle(
     let bytes = crate::inputs::bounded_file(bundle, 4 << 30)?;
     let parsed = AuditBundle::from_cbor(&bytes)
         .map_err(|r| format!("{}: {}", bundle.display(), r.detail))?;
-    let report = verify_bundle(&parsed, &policy, at, None)
-        .map_err(|r| format!("{}: rejected: {} ({})", bundle.display(), r.detail, r.reason.code()))?;
+    let report = verify_bundle(&parsed, &policy, at, None).map_err(|r| {
+        format!(
+            "{}: rejected: {} ({})",
+            bundle.display(),
+            r.detail,
+            r.reason.code()
+        )
+    })?;
     let digest = match report.sections.as_slice() {
         [first, rest @ ..] if rest.iter().all(|s| s.model_digest == first.model_digest) => {
             first.model_digest
         }
-        _ => return Err("the bundle's instances serve different models: fit one model at a time".into()),
+        _ => {
+            return Err(
+                "the bundle's instances serve different models: fit one model at a time".into(),
+            )
+        }
     };
     let mut jobs = Vec::new();
     for section in &parsed.sections {
@@ -285,7 +298,11 @@ mod tests {
             .map(|i| {
                 let (p, n) = (20 + i * 13 % 200, 1 + i * 7 % 90);
                 let noise = 1.0 + ((i % 5) as f64 - 2.0) * 0.05;
-                (p, n, ((5.0 + 0.5 * p as f64 + 10.0 * n as f64) * noise) as u64)
+                (
+                    p,
+                    n,
+                    ((5.0 + 0.5 * p as f64 + 10.0 * n as f64) * noise) as u64,
+                )
             })
             .collect();
         let m = CostModel::fit(&jobs, [1; 32], "test", "synthetic").unwrap();
@@ -303,7 +320,9 @@ mod tests {
     #[test]
     fn bad_models_are_refused_with_the_field() {
         let good = CostModel::fit(
-            &(0..10u64).map(|i| (10 + i, 5 + i, 100 + 10 * i)).collect::<Vec<_>>(),
+            &(0..10u64)
+                .map(|i| (10 + i, 5 + i, 100 + 10 * i))
+                .collect::<Vec<_>>(),
             [2; 32],
             "p",
             "c",

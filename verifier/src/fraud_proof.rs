@@ -103,10 +103,7 @@ impl FraudProof {
         let p: FraudProof = serde_json::from_slice(bytes)
             .map_err(|e| Refused(format!("not a fraud proof: {e}")))?;
         if p.format != FORMAT {
-            return Err(Refused(format!(
-                "format is '{}', not '{FORMAT}'",
-                p.format
-            )));
+            return Err(Refused(format!("format is '{}', not '{FORMAT}'", p.format)));
         }
         if p.version != VERSION {
             return Err(Refused(format!(
@@ -126,8 +123,8 @@ impl FraudProof {
     ) -> Result<Recheck, Refused> {
         let claimed = FraudClass::from_code(&self.class)
             .ok_or_else(|| Refused(format!("unknown fraud class '{}'", self.class)))?;
-        let at = Timestamp::parse_rfc3339(&self.at)
-            .map_err(|e| Refused(format!("at: {}", e.detail)))?;
+        let at =
+            Timestamp::parse_rfc3339(&self.at).map_err(|e| Refused(format!("at: {}", e.detail)))?;
         let embedded;
         let (policy, policy_source) = match policy_override {
             Some((p, name)) => (p, name),

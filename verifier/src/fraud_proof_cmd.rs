@@ -16,7 +16,10 @@ pub fn run(proof: &Path, model: &Path, policy: Option<&Path>, json: bool) -> Exi
                 json!({"verdict": "refused", "error": message})
             ));
         }
-        eprintln!("veritee-verify: fraud proof {}: REFUSED: {message}", proof.display());
+        eprintln!(
+            "veritee-verify: fraud proof {}: REFUSED: {message}",
+            proof.display()
+        );
         ExitCode::from(2)
     };
     let bytes = match inputs::bounded_file(proof, MAX_PROOF_BYTES) {
@@ -67,7 +70,11 @@ pub fn run(proof: &Path, model: &Path, policy: Option<&Path>, json: bool) -> Exi
         writeln!(
             w,
             "{}: {} in job {} (seq {} of runtime instance {})",
-            if confirmed { "FRAUD CONFIRMED" } else { "NOT CONFIRMED" },
+            if confirmed {
+                "FRAUD CONFIRMED"
+            } else {
+                "NOT CONFIRMED"
+            },
             recheck.claimed.code(),
             hex::encode(claims.job_id),
             claims.seq,

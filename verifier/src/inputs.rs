@@ -12,7 +12,10 @@ pub fn time(at: &str) -> Result<Timestamp, String> {
 
 /// The policy file, or with `dangerous_any_runtime` the default evidence policy and any
 /// runtime claims (with a warning on stderr). Returns the policy and how to name it.
-pub fn policy(path: Option<&Path>, dangerous_any_runtime: bool) -> Result<(PolicyFile, String), String> {
+pub fn policy(
+    path: Option<&Path>,
+    dangerous_any_runtime: bool,
+) -> Result<(PolicyFile, String), String> {
     match path {
         Some(path) => {
             let text = std::fs::read_to_string(path)

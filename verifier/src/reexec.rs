@@ -27,7 +27,7 @@ use inference::fingerprint::{self, Fingerprint};
 use inference::gguf::GgufFile;
 use inference::model::Model;
 use inference::request::{parse_chat_request, RequestLimits};
-use inference::sampling::{SamplingParams, Sampler};
+use inference::sampling::{Sampler, SamplingParams};
 use inference::tokenizer::{StreamDecoder, Tokenizer};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -312,7 +312,10 @@ impl ReferenceModel {
                 return None;
             }
         };
-        match self.template.prompt_tokens(&self.tokenizer, &request.messages) {
+        match self
+            .template
+            .prompt_tokens(&self.tokenizer, &request.messages)
+        {
             Ok(ids) if ids == t.prompt_ids => {}
             Ok(ids) => {
                 let first = ids
@@ -341,7 +344,10 @@ impl ReferenceModel {
         let asked = &request.params;
         let mut differ = Vec::new();
         if asked.temperature.to_bits() != s.temperature.to_bits() {
-            differ.push(format!("temperature {} ran as {}", asked.temperature, s.temperature));
+            differ.push(format!(
+                "temperature {} ran as {}",
+                asked.temperature, s.temperature
+            ));
         }
         if asked.top_p.to_bits() != s.top_p.to_bits() {
             differ.push(format!("top_p {} ran as {}", asked.top_p, s.top_p));
@@ -519,7 +525,12 @@ impl ReferenceModel {
                 }),
             );
             f.failing_positions = activation.failing.len();
-            f.positions = activation.failing.iter().take(MAX_LISTED).copied().collect();
+            f.positions = activation
+                .failing
+                .iter()
+                .take(MAX_LISTED)
+                .copied()
+                .collect();
             f.values = activation.values;
             findings.push(f);
             if tokens_fail {
@@ -721,7 +732,11 @@ fn activation_check(model: &Model, t: &Transcript, hidden: &[Vec<f32>]) -> Activ
     };
     let claimed = match Fingerprint::from_bytes(&t.fingerprint) {
         Ok(f) => f,
-        Err(e) => return broken(format!("the claimed activation fingerprint does not parse: {e}")),
+        Err(e) => {
+            return broken(format!(
+                "the claimed activation fingerprint does not parse: {e}"
+            ))
+        }
     };
     let recomputed = match Fingerprint::from_rows(
         model.config().embedding_length,

@@ -68,6 +68,7 @@ pub fn start_runtime_launched(
                 config,
                 simulate: true,
                 dangerous_no_receipts: no_receipts,
+                dangerous_cheat: None,
             })
             .await
             .expect("the runtime starts");
