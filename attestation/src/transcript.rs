@@ -887,8 +887,14 @@ mod tests {
                 }),
             ),
             ("end 4", Box::new(|e| e[8].1 = uint(4))),
-            ("end as text", Box::new(|e| e[8].1 = Value::Text("stop".into()))),
-            ("request as text", Box::new(|e| e[7].1 = Value::Text("{}".into()))),
+            (
+                "end as text",
+                Box::new(|e| e[8].1 = Value::Text("stop".into())),
+            ),
+            (
+                "request as text",
+                Box::new(|e| e[7].1 = Value::Text("{}".into())),
+            ),
             ("keys out of order", Box::new(|e| e.swap(3, 4))),
             ("repeated key", Box::new(|e| e.insert(4, e[3].clone()))),
             (

@@ -108,7 +108,9 @@ const CANNED: [&str; 3] = [
 impl Cheat {
     pub fn load(mode: CheatMode, rate: f64, model_path: &Path) -> Result<Cheat, String> {
         if !(rate > 0.0 && rate <= 1.0) {
-            return Err(format!("--dangerous-cheat-rate must be in (0, 1], got {rate}"));
+            return Err(format!(
+                "--dangerous-cheat-rate must be in (0, 1], got {rate}"
+            ));
         }
         let variant = match mode {
             CheatMode::ModelSwap => Some(Variant::SkipLayers { every: 3 }),

@@ -315,9 +315,16 @@ fn run_job(model: &LoadedModel, stats: &EngineStats, job: Job) {
             let n = answer.output_ids.len();
             let _ = events.send(JobEvent::Text(answer.text));
             stats.completed.fetch_add(1, Ordering::Relaxed);
-            let last_ends = answer.output_ids.last().is_some_and(|&t| model.tokenizer.is_eog(t));
+            let last_ends = answer
+                .output_ids
+                .last()
+                .is_some_and(|&t| model.tokenizer.is_eog(t));
             let _ = events.send(JobEvent::Finished(JobSummary {
-                end: if last_ends { JobEnd::Stop } else { JobEnd::Length },
+                end: if last_ends {
+                    JobEnd::Stop
+                } else {
+                    JobEnd::Length
+                },
                 prompt_tokens: job.prompt_ids.len(),
                 completion_tokens: n,
                 output_ids: answer.output_ids,

@@ -118,7 +118,10 @@ impl Issuer {
     /// DANGEROUS: the jobs this runtime cheated on so far, with how.
     #[cfg(feature = "simulate")]
     pub fn dangerous_cheated_jobs(&self) -> Vec<([u8; 16], crate::cheat::CheatMode)> {
-        self.cheated.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.cheated
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn instance(&self) -> [u8; 16] {
