@@ -491,8 +491,9 @@ fn run_job(model: &LoadedModel, stats: &EngineStats, job: Job) {
             completion_tokens = crate::cheat::inflated(completion_tokens as u64) as usize;
             Some(crate::cheat::CheatMode::InflateTokens)
         }
-        // Replay with no earlier answer yet ran honestly.
-        Some(crate::cheat::CheatMode::Replay) | None => None,
+        // A replay with no earlier answer that fits, or a fabrication that could not be
+        // made, ran honestly.
+        Some(crate::cheat::CheatMode::Replay | crate::cheat::CheatMode::Fabricate) | None => None,
         other => other,
     };
     #[cfg(feature = "simulate")]
