@@ -18,7 +18,7 @@
 //! | `version` | 1 |
 //! | `class` | the fraud class (`fabricated_tokens`, …) |
 //! | `at` | the verification time (RFC 3339) for the evidence |
-//! | `policy` | the auditor's policy file (TOML text) |
+//! | `policy` | the auditor's policy file (TOML text); empty when the audit ran with `--dangerous-any-runtime` (re-checking then needs `--policy`) |
 //! | `evidence` | the evidence bundle, hex |
 //! | `receipt` | the job's tagged COSE_Sign1 receipt, hex |
 //! | `transcript` | the job's opened transcript (canonical CBOR), hex |
@@ -128,6 +128,11 @@ impl FraudProof {
         let embedded;
         let (policy, policy_source) = match policy_override {
             Some((p, name)) => (p, name),
+            None if self.policy.trim().is_empty() => {
+                return Err(Refused(
+                    "the proof carries no policy (the audit ran with --dangerous-any-runtime): re-check it with --policy FILE".into(),
+                ))
+            }
             None => {
                 embedded = PolicyFile::from_toml(&self.policy)
                     .map_err(|e| Refused(format!("the proof's policy: {}", e.detail)))?;
@@ -198,5 +203,68 @@ impl FraudProof {
             job,
             policy_source,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proof() -> FraudProof {
+        FraudProof {
+            format: FORMAT.into(),
+            version: VERSION,
+            class: "fabricated_tokens".into(),
+            at: "2026-12-05T00:00:00Z".into(),
+            policy: String::new(),
+            evidence: String::new(),
+            receipt: String::new(),
+            transcript: String::new(),
+            related_receipt: None,
+            related_transcript: None,
+            cost_model: None,
+            findings: Value::Null,
+        }
+    }
+
+    fn refusal(p: &FraudProof, model: &ReferenceModel) -> String {
+        match p.recheck(model, None) {
+            Err(Refused(why)) => why,
+            Ok(_) => panic!("accepted"),
+        }
+    }
+
+    #[test]
+    fn malformed_proofs_are_refused_with_what_is_wrong() {
+        let back = FraudProof::from_json(proof().to_json().as_bytes()).unwrap();
+        assert_eq!(back, proof());
+        let mut v: Value = serde_json::from_str(&proof().to_json()).unwrap();
+        v["extra"] = Value::Bool(true);
+        let e = FraudProof::from_json(v.to_string().as_bytes())
+            .unwrap_err()
+            .0;
+        assert!(e.contains("unknown field"), "{e}");
+        let e = FraudProof::from_json(
+            proof()
+                .to_json()
+                .replace("\"version\": 1", "\"version\": 2")
+                .as_bytes(),
+        )
+        .unwrap_err()
+        .0;
+        assert!(e.contains("version 2"), "{e}");
+        let model = ReferenceModel::load(&inference::gguf::model_for_tests()).unwrap();
+        let e = refusal(&proof(), &model);
+        assert!(e.contains("carries no policy"), "{e}");
+        let unknown = FraudProof {
+            class: "cheating".into(),
+            ..proof()
+        };
+        assert!(refusal(&unknown, &model).contains("unknown fraud class"));
+        let bad_time = FraudProof {
+            at: "yesterday".into(),
+            ..proof()
+        };
+        assert!(refusal(&bad_time, &model).starts_with("at:"));
     }
 }
