@@ -475,7 +475,7 @@ pub fn run(args: &Args<'_>) -> ExitCode {
         .unwrap();
         writeln!(
             w,
-            "receipts: {} job(s) in {} instance(s), every receipt verified as by `veritee-verify receipts`",
+            "receipts: {} job(s) in {} instance(s), every receipt authenticated and every check of `veritee-verify receipts` passed",
             report.jobs,
             report.sections.len()
         )
