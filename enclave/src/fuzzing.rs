@@ -66,8 +66,8 @@ pub fn chat_request(data: &[u8]) {
         match (&first, &again) {
             (Ok(a), Ok(b)) => {
                 assert_eq!(a.messages, b.messages);
-                assert_eq!(a.seed_given, b.seed_given);
-                if a.seed_given {
+                assert_eq!(a.seed, b.seed);
+                if a.seed.is_some() {
                     assert_eq!(a.params, b.params);
                 }
             }

@@ -2,9 +2,8 @@
 //! engine parameters, responses, stream chunks and the error shape.
 
 use crate::config::Limits;
-use inference::chat::Message;
+pub use inference::request::ChatRequest;
 use inference::request::{self, RequestLimits};
-use inference::sampling::SamplingParams;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -56,33 +55,17 @@ impl ApiError {
     }
 }
 
-/// A validated chat completion request.
-#[derive(Debug, Clone)]
-pub struct ChatRequest {
-    pub model: String,
-    pub messages: Vec<Message>,
-    pub stream: bool,
-    pub include_usage: bool,
-    /// `max_tokens` as asked for; `None` lets the server choose within the context.
-    pub max_tokens: Option<usize>,
-    pub params: SamplingParams,
-    /// Whether the seed was given (otherwise one was drawn at random).
-    pub seed_given: bool,
-    /// Whether the job's transcript is kept for the auditor (`veritee_audit`, default true).
-    pub audited: bool,
-}
-
 /// Parse and validate a request body against the limits (`inference::request`, which the
-/// auditor re-runs on the same bytes), drawing a random seed when the request gave none.
+/// auditor re-runs on the same bytes), with `params.seed` drawn at random when the request
+/// gave none (`seed` stays `None` then).
 pub fn parse_chat_request(body: &[u8], limits: &Limits) -> Result<ChatRequest, ApiError> {
     let request_limits = RequestLimits {
         max_tokens: limits.max_tokens,
         default_max_tokens: limits.default_max_tokens,
     };
-    let parsed = request::parse_chat_request(body, &request_limits)
+    let mut chat = request::parse_chat_request(body, &request_limits)
         .map_err(|e| ApiError::invalid(e.param.as_deref(), e.message))?;
-    let mut params = parsed.params;
-    params.seed = match parsed.seed {
+    chat.params.seed = match chat.seed {
         Some(s) => s,
         None => {
             let mut bytes = [0u8; 8];
@@ -92,16 +75,7 @@ pub fn parse_chat_request(body: &[u8], limits: &Limits) -> Result<ChatRequest, A
             u64::from_le_bytes(bytes)
         }
     };
-    Ok(ChatRequest {
-        model: parsed.model,
-        messages: parsed.messages,
-        stream: parsed.stream,
-        include_usage: parsed.include_usage,
-        max_tokens: parsed.max_tokens,
-        params,
-        seed_given: parsed.seed.is_some(),
-        audited: parsed.audited,
-    })
+    Ok(chat)
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -209,7 +183,7 @@ mod tests {
         .unwrap();
         assert_eq!(r.messages[0].role, "system");
         assert_eq!(r.messages[1].content, "hi there");
-        assert!(r.stream && r.include_usage && r.seed_given);
+        assert!(r.stream && r.include_usage && r.seed.is_some());
         assert_eq!(r.max_tokens, Some(7));
         assert_eq!(r.params.max_tokens, 7);
         assert_eq!(r.params.temperature, 0.5);
@@ -223,7 +197,7 @@ mod tests {
     fn defaults_follow_openai() {
         let r = parse(r#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#).unwrap();
         assert_eq!(r.params.temperature, 1.0);
-        assert!(!r.stream && !r.seed_given);
+        assert!(!r.stream && r.seed.is_none());
         assert_eq!(r.max_tokens, None);
         assert_eq!(r.params.max_tokens, Limits::default().default_max_tokens);
     }

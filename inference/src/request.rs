@@ -111,7 +111,7 @@ pub struct ChatRequest {
     /// `max_tokens` as asked for; `None` lets the server choose within the context.
     pub max_tokens: Option<usize>,
     /// The engine parameters; `params.seed` is the request's seed, or 0 when it gave none
-    /// (the runtime then draws one: see `seed`).
+    /// (the runtime then draws one into `params.seed`, and `seed` stays `None`).
     pub params: SamplingParams,
     /// The seed the request gave, if any.
     pub seed: Option<u64>,

@@ -99,11 +99,8 @@ struct Prepared {
 
 fn prepare(args: &Args<'_>) -> Result<Prepared, String> {
     let at = inputs::time(args.at)?;
-    let (policy, policy_name) = inputs::policy(args.policy, args.dangerous_any_runtime)?;
-    let policy_text = match args.policy {
-        Some(p) => std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
-        None => String::new(),
-    };
+    let (policy, policy_name, policy_text) =
+        inputs::policy_with_text(args.policy, args.dangerous_any_runtime)?;
     match args.sample {
         Sample::Rate(r) if !(r > 0.0 && r <= 1.0) => {
             return Err(format!("--sample-rate must be in (0, 1], got {r}"))

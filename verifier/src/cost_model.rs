@@ -239,21 +239,22 @@ fn fit_bundle(
     at: &str,
     platform: &str,
 ) -> Result<CostModel, String> {
-    use attestation::audit::{verify_bundle, AuditBundle};
+    use attestation::audit::{verify_bundle_detailed, AuditBundle, VerifyOptions};
     let at = crate::inputs::time(at)?;
     let (policy, _) = crate::inputs::policy(policy, dangerous_any_runtime)?;
     let bytes = crate::inputs::bounded_file(bundle, 4 << 30)?;
     let parsed = AuditBundle::from_cbor(&bytes)
         .map_err(|r| format!("{}: {}", bundle.display(), r.detail))?;
-    let report = verify_bundle(&parsed, &policy, at, None).map_err(|r| {
-        format!(
-            "{}: rejected: {} ({})",
-            bundle.display(),
-            r.detail,
-            r.reason.code()
-        )
-    })?;
-    let digest = match report.sections.as_slice() {
+    let verified = verify_bundle_detailed(&parsed, &policy, at, None, &VerifyOptions::default())
+        .map_err(|r| {
+            format!(
+                "{}: rejected: {} ({})",
+                bundle.display(),
+                r.detail,
+                r.reason.code()
+            )
+        })?;
+    let digest = match verified.report.sections.as_slice() {
         [first, rest @ ..] if rest.iter().all(|s| s.model_digest == first.model_digest) => {
             first.model_digest
         }
@@ -263,22 +264,15 @@ fn fit_bundle(
             )
         }
     };
-    let mut jobs = Vec::new();
-    for section in &parsed.sections {
-        let attested = attestation::bundle::EvidenceBundle::from_cbor(&section.evidence)
-            .and_then(|e| e.verify_with(&policy, at))
-            .map_err(|r| r.detail)?;
-        for bytes in &section.receipts {
-            let r = attestation::receipt::verify(
-                bytes,
-                &attested.claims().receipt_key,
-                &attested.evidence_sha256(),
-            )
-            .map_err(|r| r.detail)?;
+    let jobs: Vec<(u64, u64, u64)> = verified
+        .receipts
+        .iter()
+        .flatten()
+        .map(|r| {
             let c = r.claims();
-            jobs.push((c.prompt_tokens, c.output_tokens, c.device_ms));
-        }
-    }
+            (c.prompt_tokens, c.output_tokens, c.device_ms)
+        })
+        .collect();
     CostModel::fit(
         &jobs,
         digest,

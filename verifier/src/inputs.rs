@@ -16,13 +16,21 @@ pub fn policy(
     path: Option<&Path>,
     dangerous_any_runtime: bool,
 ) -> Result<(PolicyFile, String), String> {
+    policy_with_text(path, dangerous_any_runtime).map(|(policy, name, _)| (policy, name))
+}
+
+/// [`policy`], and the file's text (empty without a file), for a fraud proof to carry.
+pub fn policy_with_text(
+    path: Option<&Path>,
+    dangerous_any_runtime: bool,
+) -> Result<(PolicyFile, String, String), String> {
     match path {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("policy {}: {e}", path.display()))?;
             let policy = PolicyFile::from_toml(&text)
                 .map_err(|e| format!("policy {}: {}", path.display(), e.detail))?;
-            Ok((policy, path.display().to_string()))
+            Ok((policy, path.display().to_string(), text))
         }
         None if !dangerous_any_runtime => {
             Err("--policy FILE is required: it names the runtime code (model, launch configuration, version, auditor key) whose receipts count; without it receipts from any runtime in any genuine CVM would be accepted (--dangerous-any-runtime, for inspection only)".into())
@@ -37,6 +45,7 @@ pub fn policy(
                     runtime: attestation::binding::RuntimePolicy::dangerous_any(),
                 },
                 "DANGEROUS: default evidence policy (pins no measurement, forbids debug; TDX: TCB status UpToDate only; SEV-SNP: no TCB minimum, revocation checked only if an AMD CRL is given) and any runtime claims (--dangerous-any-runtime)".to_string(),
+                String::new(),
             ))
         }
     }

@@ -244,12 +244,10 @@ impl ReferenceModel {
         }
         let request = self.check_prompt(receipt, transcript, &mut findings);
         check_counts(receipt, transcript, &mut findings);
-        let params = sampling_of(transcript);
         if !transcript.output_ids.is_empty() {
             self.check_tokens_and_activations(
                 receipt,
                 transcript,
-                &params,
                 others,
                 &mut scores,
                 &mut findings,
@@ -389,14 +387,18 @@ impl ReferenceModel {
         &self,
         receipt: &ReceiptClaims,
         t: &Transcript,
-        params: &SamplingParams,
         others: &[EarlierOutput<'_>],
         scores: &mut Scores,
         findings: &mut Vec<Finding>,
     ) {
-        let mut sampler = match Sampler::new(params) {
-            Ok(s) => s,
-            Err(e) => {
+        let TokenReplay {
+            scored,
+            failing,
+            max_tie_gap,
+            replay_error,
+        } = match self.replay_tokens(t) {
+            Ok(r) => r,
+            Err(ReplayError::Parameters(e)) => {
                 findings.push(Finding::new(
                     FraudClass::PromptMismatch,
                     "tokens",
@@ -404,38 +406,7 @@ impl ReferenceModel {
                 ));
                 return;
             }
-        };
-        let mut context = t.prompt_ids.clone();
-        let mut failing = Vec::new();
-        let mut replay_error = None;
-        let greedy = params.is_greedy();
-        let tie = if greedy {
-            GREEDY_TIE_LOGITS
-        } else {
-            SAMPLED_TIE_MASS
-        };
-        let scored = inference::score::score_with(
-            &self.model,
-            &t.prompt_ids,
-            &t.output_ids,
-            0,
-            |j, logits| {
-                let claimed = t.output_ids[j];
-                match sampler.replay(logits, &context, claimed) {
-                    Ok(r) if r.gap <= tie => scores.max_tie_gap = scores.max_tie_gap.max(r.gap),
-                    Ok(r) => failing.push((j, claimed, r.token, r.gap)),
-                    Err(e) => {
-                        if replay_error.is_none() {
-                            replay_error = Some(format!("position {j}: {e}"));
-                        }
-                    }
-                }
-                context.push(claimed);
-            },
-        );
-        let scored = match scored {
-            Ok(s) => s,
-            Err(e) => {
+            Err(ReplayError::Scoring(e)) => {
                 // Ids outside the vocabulary, a context overflow: no honest runtime
                 // produces them with this model.
                 findings.push(Finding::new(
@@ -446,6 +417,7 @@ impl ReferenceModel {
                 return;
             }
         };
+        scores.max_tie_gap = max_tie_gap;
         if let Some(e) = replay_error {
             findings.push(Finding::new(
                 FraudClass::WrongComputation,
@@ -556,20 +528,21 @@ impl ReferenceModel {
         }
     }
 
-    /// Whether every token of `t` is what the seeded sampler picks on the model's logits
-    /// (within the near-tie margins): the answer is the model's own for its prompt.
-    fn tokens_agree(&self, t: &Transcript) -> bool {
+    /// One teacher-forced pass over `t` with the seeded sampler replayed at every position
+    /// (arg-max when greedy) against the claimed token, within the near-tie margins.
+    fn replay_tokens(&self, t: &Transcript) -> Result<TokenReplay, ReplayError> {
         let params = sampling_of(t);
-        let Ok(mut sampler) = Sampler::new(&params) else {
-            return false;
-        };
+        let mut sampler =
+            Sampler::new(&params).map_err(|e| ReplayError::Parameters(e.to_string()))?;
         let tie = if params.is_greedy() {
             GREEDY_TIE_LOGITS
         } else {
             SAMPLED_TIE_MASS
         };
         let mut context = t.prompt_ids.clone();
-        let mut agree = true;
+        let mut failing = Vec::new();
+        let mut max_tie_gap = 0f64;
+        let mut replay_error = None;
         let scored = inference::score::score_with(
             &self.model,
             &t.prompt_ids,
@@ -577,13 +550,32 @@ impl ReferenceModel {
             0,
             |j, logits| {
                 let claimed = t.output_ids[j];
-                agree &= sampler
-                    .replay(logits, &context, claimed)
-                    .is_ok_and(|r| r.gap <= tie);
+                match sampler.replay(logits, &context, claimed) {
+                    Ok(r) if r.gap <= tie => max_tie_gap = max_tie_gap.max(r.gap),
+                    Ok(r) => failing.push((j, claimed, r.token, r.gap)),
+                    Err(e) => {
+                        if replay_error.is_none() {
+                            replay_error = Some(format!("position {j}: {e}"));
+                        }
+                    }
+                }
                 context.push(claimed);
             },
-        );
-        scored.is_ok() && agree
+        )
+        .map_err(|e| ReplayError::Scoring(e.to_string()))?;
+        Ok(TokenReplay {
+            scored,
+            failing,
+            max_tie_gap,
+            replay_error,
+        })
+    }
+
+    /// Whether every token of `t` is what the seeded sampler picks on the model's logits
+    /// (within the near-tie margins): the answer is the model's own for its prompt.
+    fn tokens_agree(&self, t: &Transcript) -> bool {
+        self.replay_tokens(t)
+            .is_ok_and(|r| r.failing.is_empty() && r.replay_error.is_none())
     }
 
     /// Did the answer end where it should have, and not before or after?
@@ -677,6 +669,26 @@ impl ReferenceModel {
             },
         }
     }
+}
+
+/// What [`ReferenceModel::replay_tokens`] found.
+struct TokenReplay {
+    /// The pass (its hidden states feed the activation check).
+    scored: inference::score::Scored,
+    /// `(position, claimed, the sampler's pick, gap)` beyond the near-tie margin.
+    failing: Vec<(usize, u32, u32, f64)>,
+    /// The largest gap where the tokens agreed or tied.
+    max_tie_gap: f64,
+    /// The first position where the sampler could not run on the logits, if any.
+    replay_error: Option<String>,
+}
+
+/// Why a job's tokens could not be replayed at all.
+enum ReplayError {
+    /// The sampling parameters are invalid.
+    Parameters(String),
+    /// The teacher-forced pass refused the ids (out of vocabulary, context overflow).
+    Scoring(String),
 }
 
 /// The engine parameters the transcript says the job ran with (stop strings play no part
