@@ -40,3 +40,6 @@ for item in SimulatedSource CheatMode; do
 done
 echo "== cargo test"
 cargo test --workspace --no-fail-fast
+echo "== what of the real-hardware corpus the tests above exercised (counts; same tests, output shown)"
+cargo test -q --workspace --test corpus --test vectors --test measure_fixtures -- --nocapture --test-threads 1 2>&1 \
+    | grep -oE "(corpus: snp .*|manifest hashes checked: .*|measure fixtures: .*|(snp|tdx): [0-9]+ real-hardware vectors.*)"
