@@ -6,10 +6,15 @@
 #      starts veritee-enclave, which finds no TEE, says so and stops: the VM powers off
 #   3. a copy of the release disk with one byte of the root file system changed: dm-verity
 #      refuses it (kernel panic on corruption) and the runtime never starts
-#   4. the development image (--dev, SIMULATED TEE) boots and serves on a port forwarded by
-#      QEMU user networking; `veritee attest --nonce` verifies it under the policy the guest
-#      wrote (exported on its second serial port) and `veritee chat` gets an answer whose
-#      receipt checks; then QEMU is stopped (no ACPI power-down: the image has no logind)
+#   4. the development image (--dev, SIMULATED TEE) boots with the command line `veritee-host
+#      launch --platform none` plans (its --dry-run --json argv, with a second serial port
+#      and a monitor added for the test): a launch configuration over fw_cfg, the collateral
+#      directory over 9p, a blank state disk, a port forwarded by QEMU user networking.
+#      `veritee attest --nonce` verifies it under the policy the guest wrote (exported on its
+#      second serial port) and must show the launch configuration digest veritee-host
+#      printed (claim and HOST_DATA); the collateral file is served in its evidence bundle;
+#      `veritee chat` gets an answer whose receipt checks; then QEMU is stopped (no ACPI
+#      power-down: the image has no logind)
 #
 #   scripts/image-test.sh [WORKDIR]      (default: target/image-test; needs root)
 #
@@ -18,6 +23,7 @@
 #   VERITEE_IMAGE_TEST_RELEASE_BIN / VERITEE_IMAGE_TEST_DEV_BIN  prebuilt runtimes (release:
 #       --no-default-features; dev: default features) instead of cargo builds
 #   VERITEE_CLIENT_BIN  a prebuilt `veritee` client instead of `cargo build -p veritee-client`
+#   VERITEE_HOST_BIN    a prebuilt `veritee-host` instead of `cargo build -p veritee-host`
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -98,6 +104,45 @@ EOF
         mount --bind "$d" "$t/w"
         exec chroot "$t" /usr/bin/env -i PATH=/usr/sbin:/usr/bin /w/qemu.sh
     ' start_qemu "$tools" "$dir" >"$dir/qemu.log" 2>&1 &
+    qemu_pid=$!
+    qemu_started=$(date +%s.%N)
+}
+# start_launch DIR HOSTPORT ARGS...: boots what `veritee-host launch --platform none ARGS
+# --dry-run --json` plans for files under DIR (paths rewritten to /w, where DIR is mounted
+# in the tools root), with its serial console to DIR/console.log, a second serial port to
+# DIR/ttyS1.log and a monitor socket added. Writes the plan to DIR/plan.json.
+start_launch() {
+    local dir="$1" port="$2"; shift 2
+    rm -f "$dir/console.log" "$dir/ttyS1.log" "$dir/qemu.log" "$dir/monitor.sock"
+    "$host_bin" launch --platform none --listen "127.0.0.1:$port" "$@" --dry-run --json >"$dir/plan.json"
+    python3 - "$dir" "$qemu_timeout" >"$dir/qemu.sh" <<'PY'
+import json, shlex, sys
+d, limit = sys.argv[1], sys.argv[2]
+argv = json.load(open(d + "/plan.json"))["argv"]
+argv = [a.replace(d + "/", "/w/") for a in argv]
+for a in argv:
+    # Every file the plan names must be in DIR (the only host directory QEMU sees).
+    if a.startswith("/") and not a.startswith("/w/"):
+        sys.exit(f"start_launch: the plan names {a}, outside {d}")
+i = argv.index("-serial")
+assert argv[i:i + 4] == ["-serial", "stdio", "-monitor", "none"], argv[i:i + 4]
+argv[i:i + 4] = ["-serial", "file:/w/console.log", "-serial", "file:/w/ttyS1.log",
+                 "-monitor", "unix:/w/monitor.sock,server,nowait", "-no-reboot"]
+argv[0] = "qemu-system-x86_64"
+print("#!/bin/sh")
+print(f"exec timeout --kill-after=10 {limit} " + " ".join(shlex.quote(a) for a in argv))
+PY
+    chmod +x "$dir/qemu.sh"
+    unshare --mount --propagation private -- /bin/sh -eu -c '
+        t="$1"; d="$2"
+        mount --bind "$t" "$t"
+        mount -t proc proc "$t/proc"
+        mount --rbind /dev "$t/dev"
+        mount --rbind /sys "$t/sys"
+        mkdir -p "$t/w"
+        mount --bind "$d" "$t/w"
+        exec chroot "$t" /usr/bin/env -i PATH=/usr/sbin:/usr/bin /w/qemu.sh
+    ' start_launch "$tools" "$dir" >"$dir/qemu.log" 2>&1 &
     qemu_pid=$!
     qemu_started=$(date +%s.%N)
 }
@@ -185,12 +230,29 @@ else
     (cd "$repo" && cargo build -q -p veritee-client)
     client="${CARGO_TARGET_DIR:-$repo/target}/debug/veritee"
 fi
+if [ -n "${VERITEE_HOST_BIN:-}" ]; then
+    host_bin="$VERITEE_HOST_BIN"
+else
+    (cd "$repo" && cargo build -q -p veritee-host)
+    host_bin="${CARGO_TARGET_DIR:-$repo/target}/debug/veritee-host"
+fi
 dev="$work/boot-dev"
-rm -rf "$dev"; mkdir -p "$dev"
+rm -rf "$dev"; mkdir -p "$dev/collateral"
 cp "$work/dev"/veritee-dev-SIMULATED.{vmlinuz,initrd,cmdline,raw} "$dev/"
+# SeaBIOS for the direct kernel boot (--platform none takes any firmware), from the tools root.
+cp "$tools/usr/share/seabios/bios-256k.bin" "$dev/"
+truncate -s 512M "$dev/state.img"
+# This deployment's launch configuration: the model pin (the runtime refuses another model).
+printf 'model_digest = "%s"\n' "$(sed -n 's/^model: .* sha256 \([0-9a-f]*\)$/\1/p' "$work/dev/veritee-dev-SIMULATED.build.txt")" >"$dev/launch.toml"
+grep -qE '^model_digest = "[0-9a-f]{64}"$' "$dev/launch.toml" || die "dev: no model SHA-256 in the image's build.txt"
+# Collateral the host hands in: AMD's Genoa ARK (real, public); the runtime serves it.
+cp "$repo/testdata/vectors/snp/amd-roots/ask_ark_genoa.pem" "$dev/collateral/ask_ark_genoa.pem"
 port="${VERITEE_IMAGE_TEST_PORT:-$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')}"
-log "booting the development image, port 127.0.0.1:$port -> guest 8443"
-start_qemu "$dev" veritee-dev-SIMULATED "$port"
+log "booting the development image with veritee-host launch's command line, port 127.0.0.1:$port -> guest 8443"
+start_launch "$dev" "$port" --image "$dev" --firmware "$dev/bios-256k.bin" --launch-config "$dev/launch.toml" \
+    --collateral-dir "$dev/collateral" --state-disk "$dev/state.img" --vcpus 2 --memory 2048M
+launch_digest=$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["expected"]["launch_config_digest"])' "$dev/plan.json")
+[ "$launch_digest" = "$(sha256sum "$dev/launch.toml" | cut -c1-64)" ] || die "dev: veritee-host's launch_config_digest is not the SHA-256 of the file"
 wait_for "$dev" console.log "veritee-enclave: listening on https://" 900 || { show_console "$dev"; die "dev: the runtime did not start serving"; }
 serving=$(elapsed)
 wait_for "$dev" ttyS1.log "auditor_hpke_keys" 120 || { show_console "$dev"; die "dev: no policy on the second serial port"; }
@@ -200,6 +262,19 @@ grep -q '^dangerous_trusted_roots' "$dev/policy.toml" || die "dev: the exported 
 url="https://127.0.0.1:$port"
 timeout 300 "$client" attest "$url" --policy "$dev/policy.toml" --nonce >"$dev/attest.txt" 2>&1 || { cat "$dev/attest.txt" >&2; die "dev: veritee attest failed"; }
 grep -q "VERIFIED" "$dev/attest.txt" || { cat "$dev/attest.txt" >&2; die "dev: attest did not say VERIFIED"; }
+grep -qE "^\s+launch config\s+$launch_digest\$" "$dev/attest.txt" || { cat "$dev/attest.txt" >&2; die "dev: the claims do not carry the launch configuration veritee-host passed ($launch_digest)"; }
+grep -qE "^\s+host_data\s+$launch_digest\$" "$dev/attest.txt" || { cat "$dev/attest.txt" >&2; die "dev: HOST_DATA is not the launch configuration digest"; }
+grep -aqF "launch configuration: none at" "$dev/console.log" && die "dev: the runtime did not find the launch configuration on fw_cfg"
+pass "dev image: the launch configuration arrived over fw_cfg: claims and HOST_DATA carry $launch_digest"
+python3 - "$port" "$dev/collateral/ask_ark_genoa.pem" <<'PY' || die "dev: the collateral the host shared is not in the served evidence"
+import http.client, ssl, sys
+# Only a byte search: `veritee attest` above verified this evidence, collateral included.
+c = http.client.HTTPSConnection("127.0.0.1", int(sys.argv[1]), context=ssl._create_unverified_context(), timeout=120)
+c.request("GET", "/v1/attestation")
+r = c.getresponse(); bundle = r.read()
+sys.exit(0 if r.status == 200 and open(sys.argv[2], "rb").read() in bundle else 1)
+PY
+pass "dev image: the collateral shared over 9p is served in the evidence bundle"
 pass "dev image: veritee attest --nonce verified it ($(grep -E '^\s+measurement' "$dev/attest.txt" | tr -s ' '))"
 c0=$(date +%s.%N)
 timeout 600 "$client" chat "$url" --policy "$dev/policy.toml" -m "What is the capital of France? Answer in one sentence." --max-tokens 16 --temperature 0 >"$dev/chat.txt" 2>&1 || { cat "$dev/chat.txt" >&2; die "dev: veritee chat failed"; }

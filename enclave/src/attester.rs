@@ -139,6 +139,58 @@ impl Attester {
     }
 }
 
+/// The runtime's side of the launch binding: the digest of the launch configuration it
+/// loaded must be what the host put in the hardware's launch data, SEV-SNP HOST_DATA or
+/// TDX MRCONFIGID (the digest, then 16 zero bytes), as `veritee-host launch` does. A host
+/// that launched the VM with one configuration and handed the runtime another is caught
+/// here, before anything is served (clients would refuse it anyway: their policy pins both
+/// values, but only the runtime can say at start which of the two is wrong).
+pub fn check_launch_binding(
+    bundle: &EvidenceBundle,
+    launch_digest: &[u8; 32],
+) -> Result<(), String> {
+    let evidence = bundle
+        .entries
+        .iter()
+        .find(|e| e.indicator == IND_EVIDENCE)
+        .ok_or("the evidence bundle has no report or quote")?;
+    let (field, carried, expected) = match evidence.media_type.as_str() {
+        SNP_REPORT_MEDIA_TYPE => {
+            let parsed = attestation::snp::SnpEvidence::parse(&evidence.value)
+                .map_err(|e| format!("our own SEV-SNP report does not parse: {e}"))?;
+            (
+                "SEV-SNP HOST_DATA",
+                parsed.report().host_data.to_vec(),
+                launch_digest.to_vec(),
+            )
+        }
+        TDX_QUOTE_MEDIA_TYPE => {
+            let quote = attestation::tdx::Quote::parse(&evidence.value)
+                .map_err(|e| format!("our own TDX quote does not parse: {e}"))?;
+            let mut expected = launch_digest.to_vec();
+            expected.extend_from_slice(&[0; 16]);
+            ("TDX MRCONFIGID", quote.body.mr_config_id.to_vec(), expected)
+        }
+        other => return Err(format!("evidence of unknown type {other}")),
+    };
+    if carried == expected {
+        return Ok(());
+    }
+    let unset = if carried.iter().all(|&b| b == 0) {
+        " (all zero: the host set none)"
+    } else {
+        ""
+    };
+    Err(format!(
+        "{field} is {}{unset}, but the launch configuration loaded has SHA-256 {}: the VM was \
+         not launched with the configuration it was handed. `veritee-host launch \
+         --launch-config FILE` passes FILE to the guest and puts its SHA-256 in {field}; \
+         refusing to start",
+        hex::encode(&carried),
+        hex::encode(launch_digest)
+    ))
+}
+
 /// A media type from a collateral file's name; the verifier recognises entries by content,
 /// so this only helps a human reading the bundle.
 fn media_type_of(name: &str) -> &'static str {
@@ -240,6 +292,66 @@ mod tests {
                 certificates: vec![("vcek.der".into(), vec![1, 2, 3])],
             })
         }
+    }
+
+    /// A bundle around one report or quote, as `Attester::bundle` makes it.
+    fn bundle_of(media_type: &str, evidence: Vec<u8>) -> EvidenceBundle {
+        let mut bundle = EvidenceBundle::new(vec![0xa0]);
+        bundle.push("report", media_type, evidence, IND_EVIDENCE);
+        bundle
+    }
+
+    #[test]
+    fn launch_binding_requires_host_data_or_mrconfigid_to_be_the_launch_digest() {
+        use sim::{FakeIntel, FakeProduct, SnpReportBuilder, TdxQuoteBuilder};
+        let digest = crate::sha256(b"model_digest = \"...\"\n");
+        let other = crate::sha256(b"");
+
+        let snp = |host_data: [u8; 32]| {
+            let report = SnpReportBuilder::new(FakeProduct::Genoa)
+                .host_data(host_data)
+                .build_unsigned();
+            bundle_of(SNP_REPORT_MEDIA_TYPE, report)
+        };
+        check_launch_binding(&snp(digest), &digest).unwrap();
+        let err = check_launch_binding(&snp(other), &digest).unwrap_err();
+        assert!(
+            err.starts_with(&format!("SEV-SNP HOST_DATA is {}, but", hex::encode(other)))
+                && err.contains(&hex::encode(digest))
+                && err.ends_with("refusing to start"),
+            "{err}"
+        );
+        let err = check_launch_binding(&snp([0; 32]), &digest).unwrap_err();
+        assert!(err.contains("(all zero: the host set none)"), "{err}");
+
+        let intel = FakeIntel::new();
+        let pck = intel.pck_leaf().build(&intel);
+        let tdx = |mr_config_id: [u8; 48]| {
+            let quote = TdxQuoteBuilder::new()
+                .mr_config_id(mr_config_id)
+                .build(&intel, &pck);
+            bundle_of(TDX_QUOTE_MEDIA_TYPE, quote)
+        };
+        let mut mrconfigid = [0u8; 48];
+        mrconfigid[..32].copy_from_slice(&digest);
+        check_launch_binding(&tdx(mrconfigid), &digest).unwrap();
+        // The digest must be followed by zeros, not by anything else.
+        let mut trailing = mrconfigid;
+        trailing[47] = 1;
+        let err = check_launch_binding(&tdx(trailing), &digest).unwrap_err();
+        assert!(err.starts_with("TDX MRCONFIGID is "), "{err}");
+        let err = check_launch_binding(&tdx([0; 48]), &digest).unwrap_err();
+        assert!(err.contains("the host set none"), "{err}");
+
+        // Evidence that does not parse is an error, not a pass.
+        let err = check_launch_binding(&bundle_of(SNP_REPORT_MEDIA_TYPE, vec![1; 100]), &digest)
+            .unwrap_err();
+        assert!(
+            err.starts_with("our own SEV-SNP report does not parse"),
+            "{err}"
+        );
+        let err = check_launch_binding(&EvidenceBundle::new(vec![0xa0]), &digest).unwrap_err();
+        assert_eq!(err, "the evidence bundle has no report or quote");
     }
 
     #[test]

@@ -21,6 +21,11 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// The provider's launch configuration (TOML); its SHA-256 is bound in the claims.
     pub launch_config: Option<PathBuf>,
+    /// `launch_config` is where the host may have put one (the sealed image: QEMU's
+    /// fw_cfg); when it is absent the runtime runs with the empty configuration. Safe
+    /// because the digest of what was loaded must equal the one the hardware carries
+    /// (SNP HOST_DATA, TDX MRCONFIGID), which the host set at launch.
+    pub launch_config_optional: bool,
     /// Certificates and collateral handed in by the host, served with the evidence.
     pub collateral_dir: Option<PathBuf>,
     /// configfs-tsm report directory and the SEV guest device (real TEEs only).
@@ -40,6 +45,7 @@ impl Default for Config {
             model_id: None,
             state_dir: PathBuf::from(".veritee"),
             launch_config: None,
+            launch_config_optional: false,
             collateral_dir: None,
             tsm_report_dir: PathBuf::from("/sys/kernel/config/tsm/report"),
             sev_guest_device: PathBuf::from("/dev/sev-guest"),
@@ -122,6 +128,11 @@ impl Config {
     }
 
     pub fn check(&self) -> Result<(), String> {
+        if self.launch_config_optional && self.launch_config.is_none() {
+            return Err(
+                "launch_config_optional needs launch_config (where the host may put one)".into(),
+            );
+        }
         let l = &self.limits;
         for (name, value) in [
             ("limits.max_body_bytes", l.max_body_bytes),
@@ -186,8 +197,23 @@ impl LoadedLaunchConfig {
             }
             None => Vec::new(),
         };
+        Self::from_bytes(path, &bytes)
+    }
+
+    /// The configuration at `path` if there is a file there, else the empty one (what a
+    /// host that passed none put in HOST_DATA / MRCONFIGID: SHA-256 of no bytes). Any
+    /// other error reading it is an error.
+    pub fn load_if_present(path: &Path) -> Result<Self, String> {
+        match std::fs::read(path) {
+            Ok(bytes) => Self::from_bytes(Some(path), &bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::from_bytes(None, b""),
+            Err(e) => Err(format!("launch config {}: {e}", path.display())),
+        }
+    }
+
+    fn from_bytes(path: Option<&Path>, bytes: &[u8]) -> Result<Self, String> {
         let name = path.map_or("(none)".to_string(), |p| p.display().to_string());
-        let text = std::str::from_utf8(&bytes)
+        let text = std::str::from_utf8(bytes)
             .map_err(|_| format!("launch config {name}: not UTF-8 text"))?;
         let config: LaunchConfig =
             toml::from_str(text).map_err(|e| format!("launch config {name}: {e}"))?;
@@ -211,7 +237,7 @@ impl LoadedLaunchConfig {
             model_digest: hex32("model_digest", &config.model_digest)?,
             auditor_token_sha256: hex32("auditor_token_sha256", &config.auditor_token_sha256)?,
             config,
-            digest: crate::sha256(&bytes),
+            digest: crate::sha256(bytes),
         })
     }
 }
@@ -263,6 +289,17 @@ mod tests {
         let none = LoadedLaunchConfig::load(None).unwrap();
         assert_eq!(none.auditor_token_sha256, None);
         assert_eq!(none.digest, crate::sha256(b""));
+        // Where the host may put one: absent is the empty configuration, present is read,
+        // unreadable (here a directory) is an error, not the empty configuration.
+        let absent = LoadedLaunchConfig::load_if_present(&dir.join("absent.toml")).unwrap();
+        assert_eq!(absent.digest, crate::sha256(b""));
+        let key_file = format!("auditor_hpke_public_key = \"{key}\"\n");
+        std::fs::write(&path, &key_file).unwrap();
+        let present = LoadedLaunchConfig::load_if_present(&path).unwrap();
+        assert_eq!(present.digest, crate::sha256(key_file.as_bytes()));
+        assert_eq!(present.auditor_hpke_public_key, Some([0xab; 32]));
+        let err = LoadedLaunchConfig::load_if_present(&dir).unwrap_err();
+        assert!(err.starts_with("launch config "), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

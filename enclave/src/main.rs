@@ -57,8 +57,13 @@ struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
     /// The provider's launch configuration (TOML: auditor_hpke_public_key, model_digest).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "launch_config_if_present")]
     launch_config: Option<PathBuf>,
+    /// Where the host may have put the launch configuration (the sealed image: QEMU's
+    /// fw_cfg); absent, the empty one. Either way its SHA-256 must be the hardware's
+    /// HOST_DATA / MRCONFIGID.
+    #[arg(long, value_name = "FILE")]
+    launch_config_if_present: Option<PathBuf>,
     /// Certificates and collateral from the host, served with the evidence.
     #[arg(long, value_name = "DIR")]
     collateral_dir: Option<PathBuf>,
@@ -84,6 +89,11 @@ struct ServeArgs {
     /// usage, and auditors nothing to check).
     #[arg(long)]
     dangerous_no_receipts: bool,
+    /// Serve even when SEV-SNP HOST_DATA / TDX MRCONFIGID is not the SHA-256 of the launch
+    /// configuration loaded (a VM launched by a tool that does not set it). Clients that
+    /// pin HOST_DATA will refuse such a runtime.
+    #[arg(long)]
+    dangerous_unbound_launch_config: bool,
     /// DANGEROUS, for testing the auditor only (needs --simulate; absent from release
     /// builds): cheat on jobs in this way and sign their receipts as if honest. One of
     /// model-swap, quantize, truncate, fabricate, inflate-tokens, inflate-time, replay.
@@ -126,6 +136,11 @@ fn main() -> ExitCode {
     }
     if let Some(v) = args.launch_config {
         config.launch_config = Some(v);
+        config.launch_config_optional = false;
+    }
+    if let Some(v) = args.launch_config_if_present {
+        config.launch_config = Some(v);
+        config.launch_config_optional = true;
     }
     if let Some(v) = args.collateral_dir {
         config.collateral_dir = Some(v);
@@ -180,6 +195,7 @@ fn main() -> ExitCode {
             config,
             simulate: args.simulate,
             dangerous_no_receipts: args.dangerous_no_receipts,
+            dangerous_unbound_launch_config: args.dangerous_unbound_launch_config,
             #[cfg(feature = "simulate")]
             dangerous_cheat,
         };

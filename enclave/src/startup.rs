@@ -21,6 +21,9 @@ pub struct Options {
     pub simulate: bool,
     /// Sign no receipts and keep no log (benchmarks only).
     pub dangerous_no_receipts: bool,
+    /// Serve even when the hardware's launch data (SNP HOST_DATA, TDX MRCONFIGID) is not
+    /// the digest of the launch configuration loaded (launches by other tools).
+    pub dangerous_unbound_launch_config: bool,
     /// DANGEROUS: cheat on this fraction of the jobs in this way (tests of the auditor).
     #[cfg(feature = "simulate")]
     pub dangerous_cheat: Option<(crate::cheat::CheatMode, f64)>,
@@ -50,7 +53,19 @@ veritee-enclave: ***************************************************************
 pub async fn start(opts: Options) -> Result<Runtime, String> {
     let config = opts.config;
     config.check()?;
-    let launch = LoadedLaunchConfig::load(config.launch_config.as_deref())?;
+    let launch = match (&config.launch_config, config.launch_config_optional) {
+        (Some(path), true) => {
+            let launch = LoadedLaunchConfig::load_if_present(path)?;
+            if launch.digest == crate::sha256(b"") {
+                eprintln!(
+                    "veritee-enclave: launch configuration: none at {} (or an empty one): running with the empty configuration",
+                    path.display()
+                );
+            }
+            launch
+        }
+        (path, _) => LoadedLaunchConfig::load(path.as_deref())?,
+    };
     let model_path = config
         .model
         .clone()
@@ -111,6 +126,13 @@ pub async fn start(opts: Options) -> Result<Runtime, String> {
     let bundle = attester
         .bundle(None)
         .map_err(|e| format!("getting evidence from the platform: {e}"))?;
+    match crate::attester::check_launch_binding(&bundle, &launch.digest) {
+        Ok(()) => {}
+        Err(e) if opts.dangerous_unbound_launch_config => eprintln!(
+            "veritee-enclave: DANGEROUS (--dangerous-unbound-launch-config): serving anyway: {e}"
+        ),
+        Err(e) => return Err(e),
+    }
     let mut policy_path = None;
     if let Some(text) = policy_text {
         // Check our own evidence exactly as a client will, before serving anything.

@@ -505,3 +505,61 @@ fn a_full_queue_answers_503_and_a_late_request_504() {
     });
     assert_eq!(ok, 200);
 }
+
+/// The sealed image passes `--launch-config-if-present` with QEMU's fw_cfg path: a file
+/// there is the launch configuration, none there is the empty one; either way the claims
+/// carry the digest of what was loaded (and the start-up check held it against HOST_DATA).
+#[test]
+fn launch_config_if_present_binds_what_was_there() {
+    let model_path = common::model();
+    let dir = common::fresh_dir("launch-if-present");
+    let absent = dir.join("no-such-launch.toml");
+    let present = dir.join("launch.toml");
+    let text = format!(
+        "model_digest = \"{}\"\n",
+        hex::encode(model_digest(&model_path))
+    );
+    std::fs::write(&present, &text).unwrap();
+    for (path, bytes) in [(&absent, &b""[..]), (&present, text.as_bytes())] {
+        let server = Server::start(
+            &model_path,
+            &["--launch-config-if-present", path.to_str().unwrap()],
+        );
+        let policy = server.policy();
+        let claims = rt().block_on(async {
+            let c = connect(server.addr, &policy)
+                .await
+                .expect("evidence verifies");
+            c.attested.claims().clone()
+        });
+        let expected = attestation::x509::sha256(bytes);
+        assert_eq!(claims.launch_config_digest, expected, "{}", path.display());
+        assert_eq!(
+            server.stderr().contains("launch configuration: none at"),
+            bytes.is_empty(),
+            "{}",
+            server.stderr()
+        );
+    }
+    // Both ways at once is a usage error, before anything starts.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_veritee-enclave"))
+        .args(["serve", "--simulate", "--launch-config"])
+        .arg(&present)
+        .arg("--launch-config-if-present")
+        .arg(&absent)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot be used with"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn model_digest(path: &std::path::Path) -> [u8; 32] {
+    enclave::engine::LoadedModel::load(path, None)
+        .unwrap()
+        .digest
+}
