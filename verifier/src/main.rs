@@ -69,18 +69,8 @@ enum Command {
     Receipts {
         /// The audit bundle file.
         bundle: PathBuf,
-        /// Verification time (RFC 3339) for the evidence's certificates and collateral.
-        #[arg(long)]
-        at: String,
-        /// Policy file (TOML, with a [runtime] section), e.g. the one a simulated launch
-        /// writes to STATE_DIR/policy.toml. Required, unless --dangerous-any-runtime.
-        #[arg(long)]
-        policy: Option<PathBuf>,
-        /// Instead of --policy: the default evidence policy and ANY runtime claims (any
-        /// model, launch configuration, runtime version and auditor key), so receipts from
-        /// any code in any genuine CVM are accepted. For inspecting a bundle, not auditing.
-        #[arg(long, conflicts_with = "policy")]
-        dangerous_any_runtime: bool,
+        #[command(flatten)]
+        trust: TrustArgs,
         /// The auditor's X25519 secret key (64 hex digits; `veritee-verify auditor-keygen`):
         /// decrypt every transcript and check it against its receipt.
         #[arg(long, value_name = "FILE")]
@@ -112,16 +102,8 @@ enum Command {
         /// The auditor's X25519 secret key (64 hex digits) that opens the transcripts.
         #[arg(long, value_name = "FILE")]
         auditor_key: PathBuf,
-        /// Policy file (TOML, with a [runtime] section). Required, unless
-        /// --dangerous-any-runtime.
-        #[arg(long)]
-        policy: Option<PathBuf>,
-        /// Instead of --policy: accept ANY runtime claims (inspection only).
-        #[arg(long, conflicts_with = "policy")]
-        dangerous_any_runtime: bool,
-        /// Verification time (RFC 3339) for the evidence's certificates and collateral.
-        #[arg(long)]
-        at: String,
+        #[command(flatten)]
+        trust: TrustArgs,
         /// Re-execute this fraction of the audited jobs, in (0, 1] (default 0.05).
         #[arg(long, conflicts_with = "sample")]
         sample_rate: Option<f64>,
@@ -168,15 +150,8 @@ enum Command {
     CostModel {
         /// An audit bundle of honest jobs on the reference platform.
         bundle: PathBuf,
-        /// Policy file (TOML, with a [runtime] section).
-        #[arg(long)]
-        policy: Option<PathBuf>,
-        /// Instead of --policy: accept ANY runtime claims.
-        #[arg(long, conflicts_with = "policy")]
-        dangerous_any_runtime: bool,
-        /// Verification time (RFC 3339).
-        #[arg(long)]
-        at: String,
+        #[command(flatten)]
+        trust: TrustArgs,
         /// What the platform is (CPU model, GPU, TEE), written into the model.
         #[arg(long)]
         platform: String,
@@ -184,6 +159,25 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// What an audit bundle is checked against: shared by `receipts`, `audit` and
+/// `cost-model`.
+#[derive(clap::Args)]
+struct TrustArgs {
+    /// Verification time (RFC 3339) for the evidence's certificates and collateral.
+    #[arg(long)]
+    at: String,
+    /// Policy file (TOML, with a [runtime] section), e.g. the one `veritee-host policy`
+    /// writes for an image or a simulated launch writes to STATE_DIR/policy.toml.
+    /// Required, unless --dangerous-any-runtime.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Instead of --policy: the default evidence policy and ANY runtime claims (any
+    /// model, launch configuration, runtime version and auditor key), so receipts from
+    /// any code in any genuine CVM are accepted. For inspecting a bundle, not auditing.
+    #[arg(long, conflicts_with = "policy")]
+    dangerous_any_runtime: bool,
 }
 
 /// Write the whole output to stdout. A reader that went away early (`| head`) is not an
@@ -218,17 +212,15 @@ fn main() -> ExitCode {
         Command::AuditorKeygen { out } => keygen_cmd::run(&out),
         Command::Receipts {
             bundle,
-            at,
-            policy,
-            dangerous_any_runtime,
+            trust,
             auditor_key,
             every_signature,
             json,
         } => receipts_cmd::run(&receipts_cmd::Args {
             bundle: &bundle,
-            at: &at,
-            policy: policy.as_deref(),
-            dangerous_any_runtime,
+            at: &trust.at,
+            policy: trust.policy.as_deref(),
+            dangerous_any_runtime: trust.dangerous_any_runtime,
             auditor_key: auditor_key.as_deref(),
             every_signature,
             json,
@@ -237,9 +229,7 @@ fn main() -> ExitCode {
             bundle,
             model,
             auditor_key,
-            policy,
-            dangerous_any_runtime,
-            at,
+            trust,
             sample_rate,
             sample,
             seed,
@@ -251,9 +241,9 @@ fn main() -> ExitCode {
             bundle: &bundle,
             model: &model,
             auditor_key: &auditor_key,
-            policy: policy.as_deref(),
-            dangerous_any_runtime,
-            at: &at,
+            policy: trust.policy.as_deref(),
+            dangerous_any_runtime: trust.dangerous_any_runtime,
+            at: &trust.at,
             sample: match (sample, sample_rate) {
                 (Some(n), _) => audit_cmd::Sample::Count(n),
                 (None, rate) => audit_cmd::Sample::Rate(rate.unwrap_or(0.05)),
@@ -272,16 +262,14 @@ fn main() -> ExitCode {
         } => fraud_proof_cmd::run(&proof, &model, policy.as_deref(), json),
         Command::CostModel {
             bundle,
-            policy,
-            dangerous_any_runtime,
-            at,
+            trust,
             platform,
             out,
         } => cost_model::run(
             &bundle,
-            policy.as_deref(),
-            dangerous_any_runtime,
-            &at,
+            trust.policy.as_deref(),
+            trust.dangerous_any_runtime,
+            &trust.at,
             &platform,
             &out,
         ),

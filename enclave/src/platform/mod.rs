@@ -118,11 +118,17 @@ pub(crate) fn detect_with(
         Ok(source) => return Ok(Box::new(source)),
         Err(e) => e,
     };
+    // A release build has no simulator: do not tell its operator to use one.
+    let hint = if cfg!(feature = "simulate") {
+        "use --simulate for development"
+    } else {
+        "this release build cannot simulate one (a development build's --simulate can)"
+    };
     Err(PlatformError::new(
         PlatformErrorKind::NoTee,
         format!(
             "configfs-tsm: {}; SNP guest device: {}. This does not look like an SEV-SNP or \
-             TDX guest; use --simulate for development",
+             TDX guest; {hint}",
             configfs_problem.detail(),
             device_problem.detail()
         ),
