@@ -57,6 +57,7 @@ fn main() {
                 simulate: true,
                 dangerous_no_receipts: false,
                 dangerous_cheat: None,
+                ..Default::default()
             }))
             .expect("runtime starts");
         let addr = runtime.local_addr().unwrap();

@@ -55,6 +55,7 @@ fn main() {
                 simulate: true,
                 dangerous_no_receipts: no_receipts,
                 dangerous_cheat: None,
+                ..Default::default()
             }))
             .expect("runtime starts");
         let addr = runtime.local_addr().unwrap();

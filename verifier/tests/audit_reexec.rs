@@ -138,6 +138,7 @@ fn serve_then(
             simulate: true,
             dangerous_no_receipts: false,
             dangerous_cheat: cheat.map(|m| (m, 1.0)),
+            ..Default::default()
         }))
         .expect("the runtime starts");
     let addr = runtime.local_addr().unwrap();

@@ -69,6 +69,7 @@ pub fn start_runtime_launched(
                 simulate: true,
                 dangerous_no_receipts: no_receipts,
                 dangerous_cheat: None,
+                ..Default::default()
             })
             .await
             .expect("the runtime starts");
