@@ -686,3 +686,56 @@ fn candle_models_run_batches_item_by_item() {
     ));
     assert_eq!(i, 0);
 }
+
+/// A batched pass meters like a lone one: its workers' CPU time lands on the caller.
+#[test]
+fn a_batched_pass_adds_its_workers_cpu_time_to_the_caller() {
+    use inference::metering::worker_cpu_time;
+    let f = fixture();
+    let mut caches = primed(&f.model, &[&f.jobs[0].prompt, &[]]);
+    let before = worker_cpu_time();
+    let [a, b] = &mut caches[..] else {
+        unreachable!()
+    };
+    let mut items = [
+        BatchItem {
+            tokens: &[5],
+            start_pos: a.len(),
+            cache: a,
+            output: Output::Last,
+        },
+        BatchItem {
+            tokens: &f.jobs[LONG].prompt[..64],
+            start_pos: 0,
+            cache: b,
+            output: Output::Last,
+        },
+    ];
+    f.model.forward_batch(&mut items, 2).expect("batch");
+    assert!(
+        worker_cpu_time() > before,
+        "the second thread's time is counted"
+    );
+}
+
+/// A sequence takes only the output of its own item's forward.
+#[test]
+fn a_sequence_refuses_an_output_it_did_not_ask_for() {
+    let f = fixture();
+    let job = &f.jobs[0];
+    let mut seq = Sequence::new(&f.model, &job.prompt, &job.params, &[], None).unwrap();
+    let mut cache = f.model.new_cache();
+    let stray = f
+        .model
+        .forward_with_threads(&job.prompt, 0, &mut cache, Output::Last, 1)
+        .unwrap();
+    assert!(matches!(
+        seq.absorb(stray.clone()),
+        Err(InferenceError::InvalidParameter { name: "output", .. })
+    ));
+    // Its item, not run: still refused.
+    assert!(seq.batch_item(usize::MAX).is_some());
+    assert!(seq.absorb(stray).is_err());
+    assert_eq!(seq.prefilled(), 0);
+    assert!(seq.output_ids().is_empty() && !seq.is_finished());
+}
