@@ -9,6 +9,11 @@
 //! that completed a stop string), because the auditor checks that the model chose to stop.
 //! Stop strings are matched on text, so they need the tokenizer's decode: `generate`
 //! takes it as a plain function and knows nothing of the tokenizer itself.
+//!
+//! The generation logic (checks, sampling, stop conditions, timings) lives in
+//! [`Sequence`], a generation a caller advances one forward at a time; [`generate`] and
+//! [`generate_chunked`] run one alone, and [`crate::batch`] runs many in one batched
+//! forward per step, with the same results bit for bit.
 
 use crate::error::{InferenceError, Result};
 use crate::model::{BatchItem, ForwardOutput, KvCache, Model, Output};
