@@ -1,6 +1,6 @@
 //! The CPU forward for GGUF models whose matrices all have kernels in [`crate::kernels`]
-//! (`Q4_1`, `Q8_0`): plain `f32` buffers, no per-op tensor allocation, batched prefill
-//! (every row of a chunk through each weight tile at once) and a fixed team of threads.
+//! (`Q4_1`, `Q8_0`): plain `f32` buffers, no per-op tensor allocation, batched rows (every
+//! row of a pass through each weight tile at once) and a fixed team of threads.
 //!
 //! Threads: each forward runs the same program on every thread (scoped threads, a spin
 //! barrier between steps). Matrix products are split by output rows (whole tiles) and
@@ -11,8 +11,30 @@
 //! position over keys `0..=pos` in order), so they do not depend on how many rows share a
 //! pass: prefill + decode and one teacher-forced pass agree bit for bit.
 //!
+//! Several sequences in one pass ([`CpuModel::forward_segments`], behind
+//! `Model::forward_batch`, for continuous batching): a pass takes a list of segments, each
+//! some new tokens of one sequence with that sequence's cache. Their rows are concatenated
+//! and go together through every matrix product (one read of each weight tile for all of
+//! them: what makes batching pay), the norms and the residual adds; only RoPE (each row at
+//! its own position) and attention (each row over its own sequence: its cache, then its
+//! segment's earlier rows) look at which segment a row belongs to, and each segment's new
+//! keys and values go to its own cache. Why this is batch-invariant, i.e. a sequence's
+//! logits and hidden states are the same bits whatever else shares its pass:
+//! - matrix products: an output element depends only on its weight row and its input row
+//!   (the kernels' contract: per-row activation quantization, fixed per-block order; not
+//!   on the number of rows, their grouping or the thread split);
+//! - norms, RoPE, SiLU, residual adds: per row (and per element);
+//! - attention: per row and head, over that row's own sequence only, in position order,
+//!   with the same code whether the keys come from the cache or from the same pass;
+//! - the final norm and logits: per output row.
+//!
+//! So no value of one sequence ever enters a sum with a value of another, and each of its
+//! values is computed by the same code in the same order as when it runs alone.
+//! [`CpuModel::forward_chunk`] (one sequence) is the one-segment case.
+//!
 //! Metering: each worker thread reports its CPU time as it finishes, and the forward adds
-//! the sum to the calling thread's counter ([`crate::metering`]).
+//! the sum to the calling thread's counter ([`crate::metering`]), batched pass or not (a
+//! batch's caller splits it among its sequences).
 //!
 //! Arithmetic follows the candle forward it replaces (RMS norm `x / rms · w`, candle's
 //! interleaved RoPE, `silu(g)·u`, f32 KV cache), with the attention dot products, softmax
@@ -223,10 +245,35 @@ fn rope(x: &mut [f32], cos: &[f32], sin: &[f32]) {
     }
 }
 
+/// One sequence's part of a batched forward ([`CpuModel::forward_segments`]): its new
+/// `tokens` at positions `start_pos..` over the `start_pos` keys and values its `cache`
+/// holds, and which of its rows (indices into `tokens`) to return.
+pub(crate) struct Segment<'a> {
+    pub tokens: &'a [u32],
+    pub start_pos: usize,
+    pub cache: &'a mut CpuCache,
+    pub out_rows: Range<usize>,
+}
+
+/// One segment's new keys and values, per layer (`rows × kv_dim` each).
+type LayerKv = Vec<(Vec<f32>, Vec<f32>)>;
+
+/// A segment as the threads of a forward see it: its cache read-only, and where its rows
+/// start among the concatenated rows of the pass.
+struct SegView<'a> {
+    tokens: &'a [u32],
+    start_pos: usize,
+    prefix: &'a CpuCache,
+    /// Index of its first row among all rows of the pass.
+    row0: usize,
+    out_rows: Range<usize>,
+}
+
 impl CpuModel {
     /// Runs `tokens` at positions `start_pos..` over the keys and values `cache` holds
     /// (`start_pos` of them), appends the new ones to `cache`, and returns the final
-    /// hidden states and logits of rows `out_rows` (indices into `tokens`).
+    /// hidden states and logits of rows `out_rows` (indices into `tokens`). One segment of
+    /// [`Self::forward_segments`].
     pub fn forward_chunk(
         &self,
         c: &LlamaConfig,
@@ -236,41 +283,72 @@ impl CpuModel {
         out_rows: Range<usize>,
         threads: usize,
     ) -> ChunkOutput {
+        let mut segs = [Segment {
+            tokens,
+            start_pos,
+            cache,
+            out_rows,
+        }];
+        self.forward_segments(c, &mut segs, threads)
+            .pop()
+            .expect("one output per segment")
+    }
+
+    /// One pass over several sequences: the rows of all `segs` concatenated go through
+    /// every matrix product together (each weight tile is read once for all of them);
+    /// RoPE uses each row's own position, and attention reads each row's own sequence
+    /// (its cache, then its segment's earlier rows). Appends each segment's new keys and
+    /// values to its own cache and returns, per segment, the final hidden states and logits
+    /// of its `out_rows`. Every row goes through exactly the code it would alone, so the
+    /// results are those of one [`Self::forward_chunk`] per segment, bit for bit.
+    ///
+    /// The caller checked the segments: non-empty tokens, `start_pos` = positions held,
+    /// ids in the vocabulary, positions within the context, `out_rows` within the tokens.
+    pub fn forward_segments(
+        &self,
+        c: &LlamaConfig,
+        segs: &mut [Segment<'_>],
+        threads: usize,
+    ) -> Vec<ChunkOutput> {
         let threads = threads.max(1);
-        if cache.layers.len() != self.layers.len() {
-            cache.layers = vec![(Vec::new(), Vec::new()); self.layers.len()];
+        for s in segs.iter_mut() {
+            if s.cache.layers.len() != self.layers.len() {
+                s.cache.layers = vec![(Vec::new(), Vec::new()); self.layers.len()];
+            }
         }
         let shared = Shared {
             barrier: SpinBarrier::new(threads),
             bufs: [RwLock::new(Vec::new()), RwLock::new(Vec::new())],
         };
-        let prefix: &CpuCache = cache;
-        let mut new_kv: Vec<(Vec<f32>, Vec<f32>)> = Vec::with_capacity(self.layers.len());
+        let mut row0 = 0;
+        let views: Vec<SegView<'_>> = segs
+            .iter()
+            .map(|s| {
+                let v = SegView {
+                    tokens: s.tokens,
+                    start_pos: s.start_pos,
+                    prefix: &*s.cache,
+                    row0,
+                    out_rows: s.out_rows.clone(),
+                };
+                row0 += s.tokens.len();
+                v
+            })
+            .collect();
+        let mut new_kv: Vec<LayerKv> = Vec::with_capacity(segs.len());
         let (main, parts) = std::thread::scope(|s| {
             let workers: Vec<_> = (1..threads)
                 .map(|tid| {
-                    let (shared, out_rows) = (&shared, out_rows.clone());
+                    let (shared, views) = (&shared, &views);
                     s.spawn(move || {
-                        let out = self.run(
-                            c, tid, threads, shared, tokens, start_pos, prefix, out_rows, None,
-                        );
+                        let out = self.run(c, tid, threads, shared, views, None);
                         // The worker exits with the forward: hand its CPU time back to the
                         // caller's meter (crate::metering).
                         (out, crate::metering::thread_cpu_time())
                     })
                 })
                 .collect();
-            let main = self.run(
-                c,
-                0,
-                threads,
-                &shared,
-                tokens,
-                start_pos,
-                prefix,
-                out_rows.clone(),
-                Some(&mut new_kv),
-            );
+            let main = self.run(c, 0, threads, &shared, &views, Some(&mut new_kv));
             let mut worker_cpu = std::time::Duration::ZERO;
             let parts: Vec<_> = workers
                 .into_iter()
@@ -283,13 +361,17 @@ impl CpuModel {
             crate::metering::add_worker_cpu_time(worker_cpu);
             (main, parts)
         });
-        for ((k, v), (nk, nv)) in cache.layers.iter_mut().zip(new_kv) {
-            k.extend_from_slice(&nk);
-            v.extend_from_slice(&nv);
+        drop(views);
+        for (s, kv) in segs.iter_mut().zip(new_kv) {
+            for ((k, v), (nk, nv)) in s.cache.layers.iter_mut().zip(kv) {
+                k.extend_from_slice(&nk);
+                v.extend_from_slice(&nv);
+            }
         }
-        // Assemble the logits from each thread's columns.
-        let vocab = c.vocab_size;
-        let rows = out_rows.len();
+        // Assemble the logits of all output rows from each thread's columns, then hand
+        // each segment its rows.
+        let (vocab, dim) = (c.vocab_size, c.embedding_length);
+        let rows: usize = segs.iter().map(|s| s.out_rows.len()).sum();
         let mut logits = vec![0f32; rows * vocab];
         for p in std::iter::once(&main).chain(parts.iter()) {
             let w = p.cols.len();
@@ -298,28 +380,32 @@ impl CpuModel {
                     .copy_from_slice(&p.logits[r * w..(r + 1) * w]);
             }
         }
-        ChunkOutput {
-            hidden: main.hidden,
-            logits,
-        }
+        let mut r0 = 0;
+        segs.iter()
+            .map(|s| {
+                let r = r0..r0 + s.out_rows.len();
+                r0 = r.end;
+                ChunkOutput {
+                    hidden: main.hidden[r.start * dim..r.end * dim].to_vec(),
+                    logits: logits[r.start * vocab..r.end * vocab].to_vec(),
+                }
+            })
+            .collect()
     }
 
-    /// One thread's share of the forward.
-    #[allow(clippy::too_many_arguments)]
+    /// One thread's share of the forward over `segs`; the main thread (`new_kv` set) also
+    /// collects each segment's new keys and values, per layer.
     fn run(
         &self,
         c: &LlamaConfig,
         tid: usize,
         n: usize,
         shared: &Shared,
-        tokens: &[u32],
-        start_pos: usize,
-        prefix: &CpuCache,
-        out_rows: Range<usize>,
-        mut new_kv: Option<&mut Vec<(Vec<f32>, Vec<f32>)>>,
+        segs: &[SegView<'_>],
+        mut new_kv: Option<&mut Vec<LayerKv>>,
     ) -> ThreadOutput {
         let _guard = PoisonOnPanic(&shared.barrier);
-        let seq = tokens.len();
+        let seq: usize = segs.iter().map(|s| s.tokens.len()).sum();
         let dim = c.embedding_length;
         let (hd, n_head, n_kv) = (c.head_dim, c.n_head, c.n_kv_head);
         let (q_dim, kv_dim) = (n_head * hd, n_kv * hd);
@@ -339,8 +425,13 @@ impl CpuModel {
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut qkv, mut scores) = (Vec::new(), Vec::new());
         let mut x = vec![0f32; seq * dim];
+        let tokens = segs.iter().flat_map(|s| s.tokens);
         for (row, &t) in x.chunks_exact_mut(dim).zip(tokens) {
             self.embed.dequantize_row(t as usize, row);
+        }
+        if let Some(new_kv) = new_kv.as_deref_mut() {
+            new_kv.clear();
+            new_kv.resize_with(segs.len(), || Vec::with_capacity(self.layers.len()));
         }
         let heads = split(n_head, tid, n);
         for (li, layer) in self.layers.iter().enumerate() {
@@ -350,47 +441,54 @@ impl CpuModel {
             q.prepare(&h, dim, &ws);
             let cols = mm_group(isa, &ws, &q, tid, n, &mut part, &mut part2);
             ex.run(seq, qkv_w, cols, &part, &mut qkv);
-            for (s, row) in qkv.chunks_exact_mut(qkv_w).enumerate() {
-                let pos = start_pos + s;
-                let cos = &self.cos[pos * half..(pos + 1) * half];
-                let sin = &self.sin[pos * half..(pos + 1) * half];
-                for head in row[..q_dim + kv_dim].chunks_exact_mut(hd) {
-                    rope(head, cos, sin);
+            for sg in segs {
+                let rows = sg.row0 * qkv_w..(sg.row0 + sg.tokens.len()) * qkv_w;
+                for (s, row) in qkv[rows].chunks_exact_mut(qkv_w).enumerate() {
+                    let pos = sg.start_pos + s;
+                    let cos = &self.cos[pos * half..(pos + 1) * half];
+                    let sin = &self.sin[pos * half..(pos + 1) * half];
+                    for head in row[..q_dim + kv_dim].chunks_exact_mut(hd) {
+                        rope(head, cos, sin);
+                    }
                 }
             }
-            let (pk, pv) = &prefix.layers[li];
             let pw = heads.len() * hd;
             part.clear();
             part.resize(seq * pw, 0.0);
-            for s in 0..seq {
-                let pos = start_pos + s;
-                for (hi, head) in heads.clone().enumerate() {
-                    let g = head / n_rep;
-                    // Key or value `j` of KV head `g`: from the cache before `start_pos`,
-                    // from this chunk's rows after.
-                    let kv = |j: usize, off: usize| -> &[f32] {
-                        if j < start_pos {
-                            let src = if off == 0 { pk } else { pv };
-                            &src[j * kv_dim + g * hd..j * kv_dim + (g + 1) * hd]
-                        } else {
-                            let o = (j - start_pos) * qkv_w + q_dim + off + g * hd;
-                            &qkv[o..o + hd]
+            for sg in segs {
+                let (pk, pv) = &sg.prefix.layers[li];
+                let (start_pos, row0) = (sg.start_pos, sg.row0);
+                for s in 0..sg.tokens.len() {
+                    let pos = start_pos + s;
+                    let r = row0 + s;
+                    for (hi, head) in heads.clone().enumerate() {
+                        let g = head / n_rep;
+                        // Key or value `j` of KV head `g`: from this sequence's cache before
+                        // `start_pos`, from its segment's rows after.
+                        let kv = |j: usize, off: usize| -> &[f32] {
+                            if j < start_pos {
+                                let src = if off == 0 { pk } else { pv };
+                                &src[j * kv_dim + g * hd..j * kv_dim + (g + 1) * hd]
+                            } else {
+                                let o = (row0 + j - start_pos) * qkv_w + q_dim + off + g * hd;
+                                &qkv[o..o + hd]
+                            }
+                        };
+                        let qh = &qkv[r * qkv_w + head * hd..r * qkv_w + (head + 1) * hd];
+                        scores.clear();
+                        scores.extend((0..=pos).map(|j| dot(qh, kv(j, 0)) * scale));
+                        let max = scores.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                        let mut sum = 0f32;
+                        for v in scores.iter_mut() {
+                            *v = (*v - max).exp();
+                            sum += *v;
                         }
-                    };
-                    let qh = &qkv[s * qkv_w + head * hd..s * qkv_w + (head + 1) * hd];
-                    scores.clear();
-                    scores.extend((0..=pos).map(|j| dot(qh, kv(j, 0)) * scale));
-                    let max = scores.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-                    let mut sum = 0f32;
-                    for v in scores.iter_mut() {
-                        *v = (*v - max).exp();
-                        sum += *v;
-                    }
-                    let out = &mut part[s * pw + hi * hd..s * pw + (hi + 1) * hd];
-                    for (j, &e) in scores.iter().enumerate() {
-                        let w = e / sum;
-                        for (o, &v) in out.iter_mut().zip(kv(j, kv_dim)) {
-                            *o += w * v;
+                        let out = &mut part[r * pw + hi * hd..r * pw + (hi + 1) * hd];
+                        for (j, &e) in scores.iter().enumerate() {
+                            let w = e / sum;
+                            for (o, &v) in out.iter_mut().zip(kv(j, kv_dim)) {
+                                *o += w * v;
+                            }
                         }
                     }
                 }
@@ -403,13 +501,17 @@ impl CpuModel {
                 &mut full,
             );
             if let Some(new_kv) = new_kv.as_deref_mut() {
-                let mut k = Vec::with_capacity(seq * kv_dim);
-                let mut v = Vec::with_capacity(seq * kv_dim);
-                for row in qkv.chunks_exact(qkv_w) {
-                    k.extend_from_slice(&row[q_dim..q_dim + kv_dim]);
-                    v.extend_from_slice(&row[q_dim + kv_dim..]);
+                for (sg, seg_kv) in segs.iter().zip(new_kv.iter_mut()) {
+                    let len = sg.tokens.len();
+                    let mut k = Vec::with_capacity(len * kv_dim);
+                    let mut v = Vec::with_capacity(len * kv_dim);
+                    let rows = sg.row0 * qkv_w..(sg.row0 + len) * qkv_w;
+                    for row in qkv[rows].chunks_exact(qkv_w) {
+                        k.extend_from_slice(&row[q_dim..q_dim + kv_dim]);
+                        v.extend_from_slice(&row[q_dim + kv_dim..]);
+                    }
+                    seg_kv.push((k, v));
                 }
-                new_kv.push((k, v));
             }
             q.prepare(&full, q_dim, &[&layer.wo]);
             let cols = mm_group(isa, &[&layer.wo], &q, tid, n, &mut part, &mut part2);
@@ -438,19 +540,21 @@ impl CpuModel {
                 *x += a;
             }
         }
-        // Output rows: the final norm, then this thread's columns of the logits.
+        // Output rows of every segment, in order: the final norm, then this thread's
+        // columns of the logits.
+        let out: usize = segs.iter().map(|s| s.out_rows.len()).sum();
+        full.clear();
+        for sg in segs {
+            let r = sg.row0 + sg.out_rows.start..sg.row0 + sg.out_rows.end;
+            full.extend_from_slice(&x[r.start * dim..r.end * dim]);
+        }
         let mut hidden = Vec::new();
-        rms_norm(
-            &x[out_rows.start * dim..out_rows.end * dim],
-            &self.output_norm,
-            c.rms_eps,
-            &mut hidden,
-        );
+        rms_norm(&full, &self.output_norm, c.rms_eps, &mut hidden);
         q.prepare(&hidden, dim, &[&self.output]);
         let tiles = split(self.output.tiles(), tid, n);
         mm(isa, &self.output, &q, tiles.clone(), &mut part);
         let cols = tiles.start * TILE..(tiles.end * TILE).min(self.output.rows());
-        trim(&mut part, out_rows.len(), tiles.len() * TILE, cols.len());
+        trim(&mut part, out, tiles.len() * TILE, cols.len());
         ThreadOutput {
             hidden: if tid == 0 { hidden } else { Vec::new() },
             logits: part,

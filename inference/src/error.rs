@@ -47,6 +47,13 @@ pub enum InferenceError {
     /// The compute backend failed (shape, device or kernel error).
     #[error("compute: {0}")]
     Compute(String),
+    /// Item `index` of a batched forward ([`crate::model::Model::forward_batch`]) was
+    /// refused or failed; `source` says why (the error a lone forward would give).
+    #[error("batch item {index}: {source}")]
+    BatchItem {
+        index: usize,
+        source: Box<InferenceError>,
+    },
     /// A hidden-state fingerprint could not be built.
     #[error("fingerprint: {0}")]
     Fingerprint(#[from] crate::fingerprint::FingerprintError),

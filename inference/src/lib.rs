@@ -7,8 +7,19 @@
 //! metering of a job's threads. CPU by default; the `cuda` feature adds candle's CUDA
 //! backend.
 //!
+//! Continuous batching: [`model::Model::forward_batch`] runs several sequences' new tokens
+//! (decode steps and prefill chunks, each with its own KV cache) through one pass over the
+//! weights; [`generate::Sequence`] is one generation's state that a scheduler advances step
+//! by step ([`generate::generate`] is a sequence run alone), and [`batch::Batch`] drives
+//! many together, one batched forward per step, prefilling long prompts in chunks between
+//! the others' decode steps. The forward is batch-invariant (the header of `src/cpu.rs`
+//! says why): a job's tokens, logits and hidden states, hence its activation fingerprint,
+//! are bit-identical whether it ran alone or in any batch, which the auditor's
+//! re-execution relies on.
+//!
 //! This crate knows nothing of TLS, receipts or HTTP.
 
+pub mod batch;
 pub mod chat;
 mod cpu;
 pub mod error;

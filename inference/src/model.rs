@@ -21,7 +21,7 @@
 //! bounds the attention scratch memory; the chunk boundaries are fixed, so results stay
 //! reproducible.
 
-use crate::cpu::{CpuCache, CpuLayer, CpuModel};
+use crate::cpu::{CpuCache, CpuLayer, CpuModel, Segment};
 use crate::error::{InferenceError, Result};
 use crate::gguf::GgufFile;
 use crate::kernels::{Isa, PackedMatrix};
@@ -845,62 +845,7 @@ impl Model {
         threads: usize,
     ) -> Result<ForwardOutput> {
         let c = &self.config;
-        if tokens.is_empty() {
-            return Err(InferenceError::InvalidParameter {
-                name: "tokens",
-                detail: "no tokens to run".into(),
-            });
-        }
-        let cache_fits = match (&self.backend, &cache.store) {
-            (Backend::Candle(_), KvStore::Candle(l)) => l.len() == c.n_layer,
-            (Backend::Cpu(_), KvStore::Cpu(l)) => l.layers.len() == c.n_layer,
-            _ => false,
-        };
-        if !cache_fits {
-            return Err(InferenceError::InvalidParameter {
-                name: "cache",
-                detail: "the cache belongs to another model".into(),
-            });
-        }
-        if start_pos != cache.len {
-            return Err(InferenceError::InvalidParameter {
-                name: "start_pos",
-                detail: format!("{start_pos}, but the cache holds {} positions", cache.len),
-            });
-        }
-        if start_pos + tokens.len() > c.context_length {
-            return Err(InferenceError::ContextOverflow {
-                prompt: start_pos + tokens.len(),
-                max_new_tokens: 0,
-                context: c.context_length,
-            });
-        }
-        if let Some((i, t)) = tokens
-            .iter()
-            .enumerate()
-            .find(|(_, &t)| t as usize >= c.vocab_size)
-        {
-            return Err(InferenceError::InvalidParameter {
-                name: "tokens",
-                detail: format!(
-                    "token {t} at index {i} is outside the vocabulary ({})",
-                    c.vocab_size
-                ),
-            });
-        }
-        let rows = match output {
-            Output::Last => tokens.len() - 1..tokens.len(),
-            Output::All => 0..tokens.len(),
-            Output::Rows(r) => {
-                if r.start >= r.end || r.end > tokens.len() {
-                    return Err(InferenceError::InvalidParameter {
-                        name: "output",
-                        detail: format!("rows {r:?} of {} tokens", tokens.len()),
-                    });
-                }
-                r
-            }
-        };
+        let rows = self.check_input(tokens, start_pos, cache, output)?;
         let mut logits = Vec::with_capacity(rows.len() * c.vocab_size);
         let mut hidden = Vec::with_capacity(rows.len() * c.embedding_length);
         let mut chunk_start = 0;
@@ -946,6 +891,214 @@ impl Model {
         })
     }
 }
+
+impl Model {
+    /// The checks every forward makes before any compute; returns the rows to output.
+    fn check_input(
+        &self,
+        tokens: &[u32],
+        start_pos: usize,
+        cache: &KvCache,
+        output: Output,
+    ) -> Result<Range<usize>> {
+        let c = &self.config;
+        if tokens.is_empty() {
+            return Err(InferenceError::InvalidParameter {
+                name: "tokens",
+                detail: "no tokens to run".into(),
+            });
+        }
+        let cache_fits = match (&self.backend, &cache.store) {
+            (Backend::Candle(_), KvStore::Candle(l)) => l.len() == c.n_layer,
+            (Backend::Cpu(m), KvStore::Cpu(l)) => {
+                // Same depth, and keys and values of this model's width for every position.
+                let kv_dim = c.n_kv_head * c.head_dim;
+                l.layers.len() == c.n_layer
+                    && l.layers.len() == m.layers.len()
+                    && l.layers.iter().all(|(k, v)| {
+                        k.len() == cache.len * kv_dim && v.len() == cache.len * kv_dim
+                    })
+            }
+            _ => false,
+        };
+        if !cache_fits {
+            return Err(InferenceError::InvalidParameter {
+                name: "cache",
+                detail: "the cache belongs to another model".into(),
+            });
+        }
+        if start_pos != cache.len {
+            return Err(InferenceError::InvalidParameter {
+                name: "start_pos",
+                detail: format!("{start_pos}, but the cache holds {} positions", cache.len),
+            });
+        }
+        if start_pos + tokens.len() > c.context_length {
+            return Err(InferenceError::ContextOverflow {
+                prompt: start_pos + tokens.len(),
+                max_new_tokens: 0,
+                context: c.context_length,
+            });
+        }
+        if let Some((i, t)) = tokens
+            .iter()
+            .enumerate()
+            .find(|(_, &t)| t as usize >= c.vocab_size)
+        {
+            return Err(InferenceError::InvalidParameter {
+                name: "tokens",
+                detail: format!(
+                    "token {t} at index {i} is outside the vocabulary ({})",
+                    c.vocab_size
+                ),
+            });
+        }
+        match output {
+            Output::Last => Ok(tokens.len() - 1..tokens.len()),
+            Output::All => Ok(0..tokens.len()),
+            Output::Rows(r) => {
+                if r.start >= r.end || r.end > tokens.len() {
+                    return Err(InferenceError::InvalidParameter {
+                        name: "output",
+                        detail: format!("rows {r:?} of {} tokens", tokens.len()),
+                    });
+                }
+                Ok(r)
+            }
+        }
+    }
+
+    /// One forward over several sequences (continuous batching): each item's `tokens` run
+    /// at positions `item.start_pos..` over its own cache, which gets their keys and
+    /// values; returns one [`ForwardOutput`] per item, in order, with the rows its
+    /// `output` asks for.
+    ///
+    /// On our CPU kernels this is one pass: the rows of all items go through each weight
+    /// tile together, while RoPE, attention and the cache are per item (the header of
+    /// `src/cpu.rs` explains why that is batch-invariant).
+    /// Every row is computed exactly as it is alone, so each item's logits and hidden
+    /// states are bit-identical to those of [`Model::forward_with_threads`] on that item
+    /// alone, whatever the other items, their order or `threads` (batch invariance).
+    /// On candle's ops (models not on our kernels) the items run one after another
+    /// through [`Model::forward_with_threads`] (a compute error there leaves the items
+    /// before it advanced).
+    ///
+    /// Bounds: at most [`MAX_BATCH_ROWS`] tokens in all items together (the caller, a
+    /// scheduler, splits prefills into chunks to stay under it), and at most
+    /// [`MAX_BATCH_ITEMS`] items. Every item is checked before any compute, as
+    /// [`Model::forward_with_threads`] checks its input; a refused item is reported as
+    /// [`InferenceError::BatchItem`] with its index and the reason, and then no cache has
+    /// changed. An empty `items` returns an empty vector.
+    ///
+    /// Metering ([`crate::metering`]): the pass's worker threads add their CPU time to the
+    /// calling thread, for the whole batch; the caller splits it among the sequences (by
+    /// tokens run, say).
+    pub fn forward_batch(
+        &self,
+        items: &mut [BatchItem<'_>],
+        threads: usize,
+    ) -> Result<Vec<ForwardOutput>> {
+        let c = &self.config;
+        if items.len() > MAX_BATCH_ITEMS {
+            return Err(InferenceError::InvalidParameter {
+                name: "items",
+                detail: format!("{} items (at most {MAX_BATCH_ITEMS})", items.len()),
+            });
+        }
+        let total: usize = items.iter().map(|i| i.tokens.len()).sum();
+        if total > MAX_BATCH_ROWS {
+            return Err(InferenceError::InvalidParameter {
+                name: "items",
+                detail: format!("{total} tokens in all (at most {MAX_BATCH_ROWS} per pass)"),
+            });
+        }
+        let mut rows = Vec::with_capacity(items.len());
+        for (index, item) in items.iter().enumerate() {
+            let r = self
+                .check_input(item.tokens, item.start_pos, item.cache, item.output.clone())
+                .map_err(|e| InferenceError::BatchItem {
+                    index,
+                    source: Box::new(e),
+                })?;
+            rows.push(r);
+        }
+        let Backend::Cpu(m) = &self.backend else {
+            return items
+                .iter_mut()
+                .enumerate()
+                .map(|(index, item)| {
+                    self.forward_with_threads(
+                        item.tokens,
+                        item.start_pos,
+                        item.cache,
+                        item.output.clone(),
+                        threads,
+                    )
+                    .map_err(|e| InferenceError::BatchItem {
+                        index,
+                        source: Box::new(e),
+                    })
+                })
+                .collect();
+        };
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut segs: Vec<Segment<'_>> = items
+            .iter_mut()
+            .zip(&rows)
+            .map(|(item, r)| {
+                let KvStore::Cpu(kv) = &mut item.cache.store else {
+                    unreachable!("checked above");
+                };
+                Segment {
+                    tokens: item.tokens,
+                    start_pos: item.start_pos,
+                    cache: kv,
+                    out_rows: r.clone(),
+                }
+            })
+            .collect();
+        let outs = m.forward_segments(c, &mut segs, threads);
+        drop(segs);
+        Ok(items
+            .iter_mut()
+            .zip(rows)
+            .zip(outs)
+            .map(|((item, r), out)| {
+                item.cache.len += item.tokens.len();
+                ForwardOutput {
+                    first_row: r.start,
+                    rows: r.len(),
+                    logits: out.logits,
+                    hidden: out.hidden,
+                    vocab: c.vocab_size,
+                    dim: c.embedding_length,
+                }
+            })
+            .collect())
+    }
+}
+
+/// One sequence's part of [`Model::forward_batch`]: its new `tokens`, run at positions
+/// `start_pos..` (which must equal `cache.len()`, as for [`Model::forward`]: a check
+/// against running a position twice or skipping one), its KV cache, and which of its rows
+/// to return.
+#[derive(Debug)]
+pub struct BatchItem<'a> {
+    pub tokens: &'a [u32],
+    pub start_pos: usize,
+    pub cache: &'a mut KvCache,
+    pub output: Output,
+}
+
+/// At most this many tokens (all items together) in one [`Model::forward_batch`]: one
+/// pass's worth, as [`MAX_CHUNK`] bounds a single sequence's passes (scratch memory
+/// grows with the rows of a pass).
+pub const MAX_BATCH_ROWS: usize = MAX_CHUNK;
+
+/// At most this many items in one [`Model::forward_batch`].
+pub const MAX_BATCH_ITEMS: usize = MAX_BATCH_ROWS;
 
 impl CandleWeights {
     /// The transformer layers over one chunk; returns the residual stream `(seq, dim)`
