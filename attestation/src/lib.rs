@@ -30,6 +30,7 @@ pub mod evidence;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod inputs;
+pub mod nvidia;
 pub mod policy;
 pub mod reason;
 pub mod receipt;

@@ -1,0 +1,53 @@
+//! NVIDIA GPU attestation (Hopper): evidence parsed and verified offline, claims for
+//! policy, and reference integrity manifests.
+//!
+//! A confidential VM's CPU report says nothing about a GPU passed through to it; the GPU
+//! attests itself. Its evidence is an SPDM 1.1 GET_MEASUREMENTS request (carrying the
+//! caller's nonce) and the signed MEASUREMENTS response (64 measurement blocks and
+//! NVIDIA's opaque data: driver and VBIOS versions, SKUs, FWID, ...), signed with ECDSA
+//! P-384 by a per-boot key whose certificate chains to the NVIDIA Device Identity CA.
+//!
+//! Layers, as for the CPU platforms (the README's trust rules):
+//! - [`spdm`] and [`opaque`]: the evidence bytes (binary or hex text) as typed fields
+//!   ([`SpdmEvidence::parse`]), bounds-checked, with offsets in every rejection,
+//! - [`NvidiaTrustAnchors`]: the pinned roots (device identity, RIM signing), compared by
+//!   SHA-256 of their DER,
+//! - [`verify()`]: the device chain to the pinned root at a given time, the leaf's FWID
+//!   (TCG DICE TcbInfo extension) against the evidence's, the SPDM signature over the
+//!   received bytes and the requester nonce against the caller's; only it (and
+//!   [`GpuVerifier`]) builds a [`VerifiedGpuEvidence`], whose [`GpuClaims`] a policy reads.
+//!
+//! Not checked: revocation of the device chain (NVIDIA serves it by OCSP only, online);
+//! the verified result says so ([`VerifiedGpuEvidence::revocation_checked`]).
+
+mod certs;
+pub mod opaque;
+pub mod spdm;
+mod verify;
+
+#[cfg(test)]
+mod tests;
+
+pub use certs::{
+    fwid_of_certificate, NvidiaTrustAnchors, DEVICE_ROOT_SHA256, OID_TCG_DICE_TCB_INFO,
+    RIM_ROOT_SHA256,
+};
+pub use opaque::{OpaqueData, OpaqueField};
+pub use spdm::{
+    looks_like_gpu_evidence, GetMeasurementsRequest, MeasurementBlock, MeasurementsResponse,
+    SpdmEvidence,
+};
+pub use verify::{
+    parse_evidence, verify, Architecture, ExpectedNonce, GpuClaims, GpuVerifier,
+    VerifiedGpuEvidence,
+};
+
+/// Certificates (DER) of a PEM chain text, in order (NVIDIA chains are leaf first).
+pub fn chain_from_pem(text: &[u8]) -> Result<Vec<Vec<u8>>, crate::Rejection> {
+    crate::x509::certs_from_pem(text)
+}
+
+/// Fuzzing entry ([`crate::fuzzing`]): the certificate DER readers on arbitrary bytes.
+pub(crate) fn fuzz_der(bytes: &[u8]) {
+    certs::fuzz_der(bytes)
+}
