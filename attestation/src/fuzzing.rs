@@ -809,3 +809,55 @@ pub fn gpu_evidence(data: &[u8]) {
         assert_eq!(v.fwid(), genuine.fwid());
     }
 }
+
+/// The nvtrust test driver RIM, valid at [`RIM_TIME`].
+const GPU_DRIVER_RIM: &[u8] = include_bytes!(
+    "../../testdata/vectors/nvidia/nvtrust-rim-test-samples/Driver_RIM_test_no_gpu.swidtag"
+);
+/// The nvtrust test VBIOS RIM, valid at [`RIM_TIME`].
+const GPU_VBIOS_RIM: &[u8] = include_bytes!(
+    "../../testdata/vectors/nvidia/nvtrust-rim-test-samples/1010_0200_882_96005E0001_test_no_gpu.swidtag"
+);
+/// 2024-06-01T00:00:00Z, inside the validity of both test RIMs' signing chains.
+pub const RIM_TIME: Timestamp = Timestamp::from_unix(1_717_200_000);
+
+/// The genuine RIM partners, verified once: their canonical documents.
+fn rim_partners() -> &'static [String; 2] {
+    static PARTNERS: OnceLock<[String; 2]> = OnceLock::new();
+    PARTNERS.get_or_init(|| {
+        [GPU_DRIVER_RIM, GPU_VBIOS_RIM].map(|bytes| {
+            nvidia::verify_rim(bytes, &NvidiaTrustAnchors::nvidia(), RIM_TIME)
+                .unwrap_or_else(|r| {
+                    partner_broken(
+                        "an nvtrust test RIM does not verify at 2024-06-01T00:00:00Z",
+                        &r,
+                    )
+                })
+                .rim()
+                .canonical_document()
+        })
+    })
+}
+
+/// An NVIDIA reference integrity manifest (SWID tag XML with an enveloped XMLDSig), or any
+/// XML: the XML reader and Canonical XML 1.1 (canonicalizing the canonical form again
+/// changes nothing), the RIM reader, `verify_rim` at 2024-06-01T00:00:00Z (what verifies
+/// canonicalizes to a genuine RIM), and the comparison with the real H100 evidence.
+pub fn gpu_rim(data: &[u8]) {
+    let genuine = rim_partners();
+    nvidia::fuzz_xml(data);
+    if let Ok(rim) = nvidia::Rim::parse(data) {
+        black_box((rim.canonical_signed_info().len(), rim.active().count()));
+    }
+    if let Ok(v) = nvidia::verify_rim(data, &NvidiaTrustAnchors::nvidia(), RIM_TIME) {
+        let doc = v.rim().canonical_document();
+        assert!(
+            genuine.contains(&doc),
+            "a fuzzed RIM verified with another canonical document"
+        );
+        let (evidence, _) = gpu_partner();
+        let c = nvidia::compare_measurements(evidence, &[&v])
+            .expect("one RIM cannot conflict with itself");
+        assert!(!c.matches(), "the test RIMs match no real evidence");
+    }
+}

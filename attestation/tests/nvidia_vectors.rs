@@ -639,3 +639,306 @@ fn the_caching_verifier_agrees_and_keeps_exact_reasons() {
         Reason::GpuSignatureInvalid
     );
 }
+
+const RIMS: &str = "nvtrust-rim-test-samples";
+const DRIVER_RIM: &str = "Driver_RIM_test_no_gpu.swidtag";
+const VBIOS_RIM: &str = "1010_0200_882_96005E0001_test_no_gpu.swidtag";
+
+fn rim(name: &str) -> nvidia::VerifiedRim {
+    nvidia::verify_rim(&file(RIMS, name), &anchors(), at(RIMS))
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn rim_reason(bytes: &[u8], anchors: &NvidiaTrustAnchors, at: Timestamp) -> Reason {
+    match nvidia::verify_rim(bytes, anchors, at) {
+        Ok(_) => panic!("the RIM verified, expected a rejection"),
+        Err(e) => {
+            eprintln!("  rejected: {e}");
+            e.reason
+        }
+    }
+}
+
+/// `text` with the first occurrence of `from` replaced by `to` (which must exist).
+fn edit(text: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let s = String::from_utf8(text.to_vec()).unwrap();
+    assert!(s.contains(from), "{from:?} not found");
+    s.replacen(from, to, 1).into_bytes()
+}
+
+#[test]
+fn the_test_rims_verify_at_their_time_and_read_as_the_manifest_says() {
+    // (file, colloquialVersion, active RIM indices, indices with several alternatives).
+    type Expected<'a> = (&'a str, &'a str, Vec<u32>, Vec<(u32, usize)>);
+    let expected: [Expected; 2] = [
+        (
+            DRIVER_RIM,
+            "545.00",
+            [7].into_iter().chain(21..=40).collect(),
+            vec![(23, 2), (24, 2), (35, 2)],
+        ),
+        (
+            VBIOS_RIM,
+            "96.00.5E.00.01",
+            (0..=6).chain(8..=12).collect(),
+            vec![(12, 4)],
+        ),
+    ];
+    for (name, version, active, alternatives) in expected {
+        let v = rim(name);
+        assert_eq!(
+            hex::encode(v.root_sha256()),
+            nvidia::RIM_ROOT_SHA256,
+            "{name}"
+        );
+        assert_eq!(v.signer(), "HCC RIM L4 Signer", "{name}");
+        assert!(!v.revocation_checked());
+        let r = v.rim();
+        assert_eq!(r.colloquial_version.as_deref(), Some(version), "{name}");
+        assert_eq!(r.product.as_deref(), Some("GH100"), "{name}");
+        assert_eq!(
+            r.platform_manufacturer_id.as_deref(),
+            Some("5703"),
+            "{name}"
+        );
+        assert_eq!(r.certificates.len(), 4, "{name}");
+        assert_eq!(r.measurements.len(), 64, "{name}");
+        assert_eq!(
+            r.active().map(|m| m.index).collect::<Vec<_>>(),
+            active,
+            "{name}"
+        );
+        assert_eq!(
+            r.measurements
+                .iter()
+                .filter(|m| m.alternatives.len() > 1)
+                .map(|m| (m.index, m.alternatives.len()))
+                .collect::<Vec<_>>(),
+            alternatives,
+            "{name}"
+        );
+        assert!(r
+            .measurements
+            .iter()
+            .all(|m| m.alternatives.iter().all(|a| a.len() == 48)));
+        assert_eq!(r.measurements[7].spdm_index(), Some(8));
+    }
+}
+
+#[test]
+fn the_test_rims_match_neither_evidence_vector() {
+    let driver = rim(DRIVER_RIM);
+    let vbios = rim(VBIOS_RIM);
+    // SPDM indices (RIM index + 1) that differ, computed independently from the files.
+    let driver_mismatch: Vec<u32> = vec![8, 22, 23, 26, 27, 28, 30, 31, 32, 33, 35, 37, 38, 40, 41];
+    let vbios_mismatch: Vec<u32> = vec![2, 3, 4, 10, 12];
+    for vector in [SAMPLE, COCO] {
+        let evidence = verify_vector(vector);
+        let d = nvidia::compare_measurements(&evidence, &[&driver]).unwrap();
+        assert_eq!(d.compared.len(), 21, "{vector}");
+        assert_eq!(
+            d.mismatches
+                .iter()
+                .map(|m| m.spdm_index)
+                .collect::<Vec<_>>(),
+            driver_mismatch,
+            "{vector}"
+        );
+        let v = nvidia::compare_measurements(&evidence, &[&vbios]).unwrap();
+        assert_eq!(v.compared.len(), 12, "{vector}");
+        assert_eq!(
+            v.mismatches
+                .iter()
+                .map(|m| m.spdm_index)
+                .collect::<Vec<_>>(),
+            vbios_mismatch,
+            "{vector}"
+        );
+        let both = nvidia::compare_measurements(&evidence, &[&driver, &vbios]).unwrap();
+        let mut all: Vec<u32> = driver_mismatch
+            .iter()
+            .chain(&vbios_mismatch)
+            .copied()
+            .collect();
+        all.sort();
+        assert_eq!(
+            both.mismatches
+                .iter()
+                .map(|m| m.spdm_index)
+                .collect::<Vec<_>>(),
+            all,
+            "{vector}"
+        );
+        assert_eq!(both.compared.len(), 33);
+        // Each mismatch reports what the evidence holds and what the RIM allows.
+        let m = &both.mismatches[0];
+        assert_eq!(m.rim_index + 1, m.spdm_index);
+        assert_eq!(
+            m.found.as_deref(),
+            Some(&evidence.claims().unwrap().measurements[&(m.spdm_index as u8)][..])
+        );
+        assert!(!m.expected.contains(m.found.as_ref().unwrap()));
+        assert!(!both.matches());
+        assert_eq!(
+            both.into_result().unwrap_err().reason,
+            Reason::GpuMeasurementMismatch
+        );
+        // One RIM given twice: which would govern its indices?
+        assert_eq!(
+            nvidia::compare_measurements(&evidence, &[&driver, &driver])
+                .unwrap_err()
+                .reason,
+            Reason::AmbiguousInput
+        );
+    }
+}
+
+#[test]
+fn canonicalization_ignores_what_xml_does_not_mean() {
+    // Attribute order, quote style and empty-element syntax are not part of the canonical
+    // form: the signature still verifies after changing them.
+    let bytes = file(RIMS, DRIVER_RIM);
+    let reordered = edit(
+        &bytes,
+        r#"<ns0:Resource type="Measurement" index="0" active="False" alternatives="1""#,
+        r#"<ns0:Resource  alternatives='1' active="False"   index="0" type="Measurement""#,
+    );
+    let expanded = edit(
+        &reordered,
+        r#"name="Measurement_1" size="48"/>"#,
+        r#"name="Measurement_1" size="48" ></ns0:Resource  >"#,
+    );
+    let escaped = edit(
+        &expanded,
+        r#"name="Measurement_2""#,
+        r#"name="Measurement&#95;2""#,
+    );
+    assert!(nvidia::verify_rim(&escaped, &anchors(), at(RIMS)).is_ok());
+}
+
+#[test]
+fn mutated_rims_fail_with_exact_reasons() {
+    let bytes = file(RIMS, DRIVER_RIM);
+    let t = at(RIMS);
+    let a = anchors();
+    let cases: Vec<(&str, Vec<u8>, Reason)> = vec![
+        (
+            "a reference hash",
+            edit(&bytes, "0e0ee161b59bf124", "1e0ee161b59bf124"),
+            Reason::RimSignatureInvalid,
+        ),
+        (
+            "an inactive entry made active",
+            edit(
+                &bytes,
+                r#"index="0" active="False""#,
+                r#"index="0" active="True""#,
+            ),
+            Reason::RimSignatureInvalid,
+        ),
+        (
+            "whitespace between elements",
+            edit(&bytes, "    </ns0:Payload>", "     </ns0:Payload>"),
+            Reason::RimSignatureInvalid,
+        ),
+        (
+            "the signature value",
+            edit(&bytes, "<ds:SignatureValue>/Bgn", "<ds:SignatureValue>/Cgn"),
+            Reason::RimSignatureInvalid,
+        ),
+        (
+            "the digest value",
+            edit(&bytes, "<ds:DigestValue>Dc2C", "<ds:DigestValue>Dc3C"),
+            Reason::RimSignatureInvalid,
+        ),
+        (
+            "exclusive canonicalization",
+            edit(
+                &bytes,
+                r#"<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2006/12/xml-c14n11"/>"#,
+                r#"<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>"#,
+            ),
+            Reason::UnsupportedAlgorithm,
+        ),
+        (
+            "a reference to part of the document",
+            edit(
+                &bytes,
+                r#"<ds:Reference URI="">"#,
+                r##"<ds:Reference URI="#x">"##,
+            ),
+            Reason::RimMalformed,
+        ),
+        (
+            "a comment",
+            edit(&bytes, "</ns0:Payload>", "</ns0:Payload><!-- x -->"),
+            Reason::RimMalformed,
+        ),
+        (
+            "a hash beyond the alternatives",
+            edit(
+                &bytes,
+                r#"index="7" active="True" alternatives="1""#,
+                r#"index="7" active="True" alternatives="1" ns2:Hash1="00""#,
+            ),
+            Reason::RimMalformed,
+        ),
+        (
+            "a duplicate index",
+            edit(&bytes, r#"index="1" "#, r#"index="0" "#),
+            Reason::RimMalformed,
+        ),
+        (
+            "truncated",
+            bytes[..bytes.len() / 2].to_vec(),
+            Reason::RimMalformed,
+        ),
+        (
+            "no signing certificate",
+            {
+                let s = String::from_utf8(bytes.clone()).unwrap();
+                let start = s.find("<ds:X509Certificate>").unwrap();
+                let end = s.find("</ds:X509Certificate>").unwrap() + "</ds:X509Certificate>".len();
+                format!("{}{}", &s[..start], &s[end..]).into_bytes()
+            },
+            // The chain then starts at the L3 CA, which may sign certificates only.
+            Reason::CertificateConstraintViolated,
+        ),
+    ];
+    for (what, mutated, reason) in cases {
+        eprintln!("{what}");
+        assert_eq!(rim_reason(&mutated, &a, t), reason, "{what}");
+    }
+    // Time outside the L4 signer's validity (2023-06-27T06:10:12Z .. 2025-06-26T06:10:12Z).
+    let ts = |s: &str| Timestamp::parse_rfc3339(s).unwrap();
+    assert_eq!(
+        rim_reason(&bytes, &a, ts("2023-06-27T06:10:11Z")),
+        Reason::CertificateNotYetValid
+    );
+    assert!(nvidia::verify_rim(&bytes, &a, ts("2025-06-26T06:10:12Z")).is_ok());
+    assert_eq!(
+        rim_reason(&bytes, &a, ts("2025-06-26T06:10:13Z")),
+        Reason::CertificateExpired
+    );
+    // Roots: none, or only the device root.
+    assert_eq!(
+        rim_reason(&bytes, &NvidiaTrustAnchors::empty(), t),
+        Reason::UntrustedRoot
+    );
+    let device_only = nvidia::chain_from_pem(&file("nvidia-roots", "verifier_device_root.pem"))
+        .unwrap()
+        .into_iter()
+        .fold(NvidiaTrustAnchors::empty(), |acc, r| {
+            acc.dangerous_trust_device_root(r)
+        });
+    assert_eq!(rim_reason(&bytes, &device_only, t), Reason::UntrustedRoot);
+    // GPU evidence is not a RIM, and a RIM is not GPU evidence.
+    assert_eq!(
+        rim_reason(&file(SAMPLE, "hopperAttestationReport.txt"), &a, t),
+        Reason::RimMalformed
+    );
+    assert_eq!(
+        reason_of(&bytes, &inputs(SAMPLE).1, nonce(SAMPLE), at(SAMPLE)),
+        Reason::UnknownInput
+    );
+}

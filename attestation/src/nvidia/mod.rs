@@ -17,13 +17,22 @@
 //!   received bytes and the requester nonce against the caller's; only it (and
 //!   [`GpuVerifier`]) builds a [`VerifiedGpuEvidence`], whose [`GpuClaims`] a policy reads.
 //!
-//! Not checked: revocation of the device chain (NVIDIA serves it by OCSP only, online);
-//! the verified result says so ([`VerifiedGpuEvidence::revocation_checked`]).
+//! - [`rim`]: reference integrity manifests (SWID tags with an enveloped XMLDSig): parsed,
+//!   their signing chain verified to the pinned RIM root, their XMLDSig verified with a
+//!   Canonical XML 1.1 implementation for exactly the subset NVIDIA's manifests use
+//!   ([`verify_rim`] builds a [`VerifiedRim`]); [`compare_measurements`] holds verified
+//!   evidence against them.
+//!
+//! Not checked: revocation of the device chain and of RIM signing chains (NVIDIA serves
+//! it by OCSP only, online); the verified results say so
+//! ([`VerifiedGpuEvidence::revocation_checked`], [`VerifiedRim::revocation_checked`]).
 
 mod certs;
 pub mod opaque;
+pub mod rim;
 pub mod spdm;
 mod verify;
+mod xml;
 
 #[cfg(test)]
 mod tests;
@@ -33,6 +42,10 @@ pub use certs::{
     RIM_ROOT_SHA256,
 };
 pub use opaque::{OpaqueData, OpaqueField};
+pub use rim::{
+    compare_measurements, verify_rim, MeasurementComparison, MeasurementMismatch, Rim,
+    RimMeasurement, VerifiedRim,
+};
 pub use spdm::{
     looks_like_gpu_evidence, GetMeasurementsRequest, MeasurementBlock, MeasurementsResponse,
     SpdmEvidence,
@@ -50,4 +63,10 @@ pub fn chain_from_pem(text: &[u8]) -> Result<Vec<Vec<u8>>, crate::Rejection> {
 /// Fuzzing entry ([`crate::fuzzing`]): the certificate DER readers on arbitrary bytes.
 pub(crate) fn fuzz_der(bytes: &[u8]) {
     certs::fuzz_der(bytes)
+}
+
+/// Fuzzing entry ([`crate::fuzzing`]): the XML reader and canonicalization on arbitrary
+/// bytes; a canonical form must canonicalize to itself.
+pub(crate) fn fuzz_xml(bytes: &[u8]) {
+    xml::fuzz(bytes)
 }
