@@ -13,7 +13,7 @@
 //! matches.
 //!
 //! The XML and XMLDSig subset read is exactly what NVIDIA's manifests use (see
-//! [`super::xml`]); anything else is [`Reason::RimMalformed`] or
+//! the crate-private `xml` module); anything else is [`Reason::RimMalformed`] or
 //! [`Reason::UnsupportedAlgorithm`], never a silently skipped part.
 
 use super::certs::{self, NvidiaTrustAnchors};

@@ -179,7 +179,27 @@ impl SpdmEvidence {
             ));
         }
         let param1 = r.u8("response Param1")?;
+        // Param1 counts the measurement indices only when Param2 asked for that (0); for
+        // "all blocks" it is reserved.
+        if param1 != 0 {
+            return reject(
+                Reason::ReservedNotZero,
+                format!(
+                    "GPU evidence: response Param1 {param1:#04x} at offset {} is reserved",
+                    resp_start + 2
+                ),
+            );
+        }
         let param2 = r.u8("response Param2")?;
+        if param2 & 0xF0 != 0 {
+            return reject(
+                Reason::ReservedNotZero,
+                format!(
+                    "GPU evidence: reserved bits 7:4 of response Param2 {param2:#04x} (offset {})",
+                    resp_start + 3
+                ),
+            );
+        }
         if param2 & 0x0F != request.slot_id {
             return invalid(format!(
                 "response slot id {} (offset {}) is not the requested slot {}",
@@ -533,6 +553,8 @@ mod tests {
         // Response code, slot id, block count, duplicate index, DMTF spec, value size.
         for (off, value, reason) in [
             (38, 0x61, Reason::InvalidField),
+            (39, 0x01, Reason::ReservedNotZero),
+            (40, 0x10, Reason::ReservedNotZero),
             (40, 0x01, Reason::InvalidField),
             (41, 3, Reason::Truncated),
             (41, 1, Reason::TrailingData),
