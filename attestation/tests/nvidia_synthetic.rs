@@ -151,6 +151,16 @@ fn build(recipe: &Recipe) -> Fake {
 
 /// Evidence with these fields, signed by `key`.
 fn evidence(key: &FakeP384Key, nonce: [u8; 32], fwid: [u8; 48]) -> Vec<u8> {
+    evidence_with(key, nonce, fwid, &[])
+}
+
+/// Evidence with these fields and extra opaque fields, signed by `key`.
+fn evidence_with(
+    key: &FakeP384Key,
+    nonce: [u8; 32],
+    fwid: [u8; 48],
+    extra: &[(u16, &[u8])],
+) -> Vec<u8> {
     let mut b = vec![0x11, 0xE0, 0x01, 0xFF];
     b.extend(nonce);
     b.push(0);
@@ -164,7 +174,8 @@ fn evidence(key: &FakeP384Key, nonce: [u8; 32], fwid: [u8; 48]) -> Vec<u8> {
     b.extend(&record);
     b.extend([0x77; 32]);
     let mut opaque = Vec::new();
-    for (t, v) in [(3u16, &b"570.00.00\0"[..]), (20, &fwid[..])] {
+    let fields = [(3u16, &b"570.00.00\0"[..]), (20, &fwid[..])];
+    for &(t, v) in fields.iter().chain(extra) {
         opaque.extend(t.to_le_bytes());
         opaque.extend((v.len() as u16).to_le_bytes());
         opaque.extend(v);
@@ -210,7 +221,7 @@ fn a_well_formed_fake_chain_verifies_only_when_its_root_is_trusted() {
         at(),
     )
     .unwrap();
-    let claims = v.claims().unwrap();
+    let claims = v.claims();
     assert_eq!(claims.driver_version.as_deref(), Some("570.00.00"));
     assert_eq!(claims.hwmodel, "GH100 A01 GSP BROM");
     assert_eq!(claims.measurements.len(), 2);
@@ -288,4 +299,28 @@ fn certificate_constraints_are_enforced() {
         ..ok
     };
     assert_eq!(outcome(&room, NONCE, fwid), Ok(()));
+}
+
+#[test]
+fn a_signed_but_malformed_opaque_field_is_rejected_at_verification() {
+    let recipe = Recipe::default();
+    let fake = build(&recipe);
+    let verify = |extra: &[(u16, &[u8])]| {
+        let e = evidence_with(&fake.leaf, NONCE, recipe.leaf_fwid, extra);
+        nvidia::verify(
+            &e,
+            &fake.chain,
+            ExpectedNonce::Exactly(NONCE),
+            &anchors_for(&fake),
+            at(),
+        )
+    };
+    // A VBIOS version of 7 bytes, a project name that is not ASCII: the signature holds,
+    // the claims could not be read, so the evidence is rejected.
+    for extra in [&[(6u16, &[0u8; 7][..])][..], &[(17, &[0xFF, 0][..])]] {
+        assert_eq!(verify(extra).unwrap_err().reason, Reason::InvalidField);
+    }
+    // An unknown field is kept raw.
+    let v = verify(&[(99, &[1, 2, 3][..])]).unwrap();
+    assert_eq!(v.claims().other_opaque_fields[&99], "010203");
 }

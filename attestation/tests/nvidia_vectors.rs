@@ -117,7 +117,7 @@ fn the_nvtrust_sample_verifies_and_gives_trustees_claims() {
     assert!(!v.revocation_checked());
     assert_eq!(v.evidence().response.blocks.len(), 64);
     assert_eq!(v.evidence().trailing_padding(), 0);
-    let claims = v.claims().unwrap();
+    let claims = v.claims();
 
     // trustee's expected claims for this very evidence (deps/verifier/test_data/nvidia).
     let expected: serde_json::Value =
@@ -209,7 +209,7 @@ fn the_nvtrust_sample_verifies_and_gives_trustees_claims() {
 #[test]
 fn the_coco_ci_vector_verifies_with_its_trailing_zero_byte() {
     let v = verify_vector(COCO);
-    let claims = v.claims().unwrap();
+    let claims = v.claims();
     assert_eq!(v.evidence().as_bytes().len(), 4130);
     assert_eq!(v.evidence().trailing_padding(), 1);
     assert_eq!(claims.trailing_padding, 1);
@@ -273,7 +273,7 @@ fn the_dstack_nvattest_fixture_names_the_same_device_model() {
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let c = &fixture["claims"][0];
     for vector in [SAMPLE, COCO] {
-        let claims = verify_vector(vector).claims().unwrap();
+        let claims = verify_vector(vector).claims();
         assert_eq!(c["hwmodel"], claims.hwmodel, "{vector}");
         assert_eq!(c["x-nvidia-device-type"], claims.device, "{vector}");
         // The fixture states what NVIDIA checked online; offline we cannot.
@@ -529,7 +529,7 @@ fn the_nonce_must_be_the_expected_one() {
     )
     .unwrap();
     assert!(!v.nonce_checked());
-    assert!(!v.claims().unwrap().nonce_checked);
+    assert!(!v.claims().nonce_checked);
 }
 
 #[test]
@@ -612,7 +612,7 @@ fn the_caching_verifier_agrees_and_keeps_exact_reasons() {
             let v = verifier
                 .verify(&evidence, &chain, nonce(vector), at(vector))
                 .unwrap();
-            assert_eq!(v.claims().unwrap(), verify_vector(vector).claims().unwrap());
+            assert_eq!(v.claims(), verify_vector(vector).claims());
         }
     }
     assert_eq!(verifier.cached_chains(), 2);
@@ -775,7 +775,7 @@ fn the_test_rims_match_neither_evidence_vector() {
         assert_eq!(m.rim_index + 1, m.spdm_index);
         assert_eq!(
             m.found.as_deref(),
-            Some(&evidence.claims().unwrap().measurements[&(m.spdm_index as u8)][..])
+            Some(&evidence.claims().measurements[&(m.spdm_index as u8)][..])
         );
         assert!(!m.expected.contains(m.found.as_ref().unwrap()));
         assert!(!both.matches());

@@ -79,6 +79,9 @@ pub struct VerifiedGpuEvidence {
     facts: ChainFacts,
     fwid: [u8; 48],
     nonce_checked: bool,
+    /// Decoded during verification, so that evidence with a malformed opaque field is
+    /// rejected rather than shown half-read.
+    claims: GpuClaims,
 }
 
 impl VerifiedGpuEvidence {
@@ -126,61 +129,69 @@ impl VerifiedGpuEvidence {
             .collect()
     }
 
-    /// The verified claims. Fails only if a decoded opaque field is malformed (checked
-    /// once more here, so that claims never show a half-read field).
-    pub fn claims(&self) -> Result<GpuClaims, Rejection> {
-        let e = &self.evidence;
-        let o = &e.response.opaque;
-        let status = |t| o.status_char(t).map(|c| c.map(String::from));
-        Ok(GpuClaims {
-            device: "gpu",
-            architecture: self.facts.architecture,
-            hwmodel: self.facts.device_cn.clone(),
-            device_certificate_serial: self.facts.device_serial.clone(),
-            spdm_version: format!("{}.{}", e.request.version >> 4, e.request.version & 0xF),
-            nonce: hex::encode(e.request.nonce),
-            nonce_checked: self.nonce_checked,
-            responder_nonce: hex::encode(e.response.nonce),
-            driver_version: o.driver_version()?,
-            vbios_version: o.vbios_version()?,
-            project: o.text(field::PROJECT)?,
-            project_sku: o.text(field::PROJECT_SKU)?,
-            project_sku_mod: o.hex(field::PROJECT_SKU_MOD),
-            chip_sku: o.text(field::CHIP_SKU)?,
-            chip_sku_mod: o.text(field::CHIP_SKU_MOD)?,
-            board_id: o.hex(field::BOARD_ID),
-            gpu_info: o.hex(field::GPU_INFO),
-            cpr_info: o.hex(field::CPRINFO),
-            nvdec0_status: status(field::NVDEC0_STATUS)?,
-            protected_pcie_status: status(field::PROTECTED_PCIE_STATUS)?,
-            opaque_data_version: o.opaque_data_version()?,
-            fwid: hex::encode(self.fwid),
-            measurements: e
-                .response
-                .blocks
-                .iter()
-                .map(|b| (b.index, hex::encode(&b.value)))
-                .collect(),
-            measurement_count: o
-                .measurement_counts()?
-                .map(|counts| {
-                    counts
-                        .into_iter()
-                        .enumerate()
-                        .filter_map(|(i, c)| u8::try_from(i + 1).ok().map(|i| (i, c)))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            other_opaque_fields: o
-                .unknown()
-                .map(|f| (f.field_type, hex::encode(&f.value)))
-                .collect(),
-            evidence_sha256: hex::encode(self.evidence_sha256()),
-            trailing_padding: e.trailing_padding(),
-            root_sha256: hex::encode(self.facts.root_sha256),
-            revocation_checked: false,
-        })
+    /// The verified claims.
+    pub fn claims(&self) -> GpuClaims {
+        self.claims.clone()
     }
+}
+
+/// Decode the claims of verified evidence; a malformed opaque field is a rejection.
+fn decode_claims(
+    e: &SpdmEvidence,
+    facts: &ChainFacts,
+    fwid: [u8; 48],
+    nonce_checked: bool,
+) -> Result<GpuClaims, Rejection> {
+    let o = &e.response.opaque;
+    let status = |t| o.status_char(t).map(|c| c.map(String::from));
+    Ok(GpuClaims {
+        device: "gpu",
+        architecture: facts.architecture,
+        hwmodel: facts.device_cn.clone(),
+        device_certificate_serial: facts.device_serial.clone(),
+        spdm_version: format!("{}.{}", e.request.version >> 4, e.request.version & 0xF),
+        nonce: hex::encode(e.request.nonce),
+        nonce_checked,
+        responder_nonce: hex::encode(e.response.nonce),
+        driver_version: o.driver_version()?,
+        vbios_version: o.vbios_version()?,
+        project: o.text(field::PROJECT)?,
+        project_sku: o.text(field::PROJECT_SKU)?,
+        project_sku_mod: o.hex(field::PROJECT_SKU_MOD),
+        chip_sku: o.text(field::CHIP_SKU)?,
+        chip_sku_mod: o.text(field::CHIP_SKU_MOD)?,
+        board_id: o.hex(field::BOARD_ID),
+        gpu_info: o.hex(field::GPU_INFO),
+        cpr_info: o.hex(field::CPRINFO),
+        nvdec0_status: status(field::NVDEC0_STATUS)?,
+        protected_pcie_status: status(field::PROTECTED_PCIE_STATUS)?,
+        opaque_data_version: o.opaque_data_version()?,
+        fwid: hex::encode(fwid),
+        measurements: e
+            .response
+            .blocks
+            .iter()
+            .map(|b| (b.index, hex::encode(&b.value)))
+            .collect(),
+        measurement_count: o
+            .measurement_counts()?
+            .map(|counts| {
+                counts
+                    .into_iter()
+                    .enumerate()
+                    .filter_map(|(i, c)| u8::try_from(i + 1).ok().map(|i| (i, c)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        other_opaque_fields: o
+            .unknown()
+            .map(|f| (f.field_type, hex::encode(&f.value)))
+            .collect(),
+        evidence_sha256: hex::encode(x509::sha256(e.canonical_bytes())),
+        trailing_padding: e.trailing_padding(),
+        root_sha256: hex::encode(facts.root_sha256),
+        revocation_checked: false,
+    })
 }
 
 /// The verified claims of GPU evidence, for display, JSON output and (later) policy.
@@ -367,11 +378,13 @@ fn verify_impl(
         }
         ExpectedNonce::DangerousAny => false,
     };
+    let claims = decode_claims(&evidence, &facts, fwid, nonce_checked)?;
     Ok(VerifiedGpuEvidence {
         evidence,
         facts,
         fwid,
         nonce_checked,
+        claims,
     })
 }
 
