@@ -22,6 +22,7 @@ use crate::binding::{self, HpkeKey, PolicyFile, RuntimeClaims, RuntimePolicy};
 use crate::bundle::{AttestedRuntime, EvidenceBundle};
 use crate::evidence::{Platform, TrustAnchors, VerifiedEvidence};
 use crate::inputs::EvidenceInputs;
+use crate::nvidia::{self, NvidiaTrustAnchors};
 use crate::policy::{Constraint, Hex, Policy};
 use crate::reason::{Reason, Rejection};
 use crate::receipt::{self, ReceiptClaims, VerifiedReceipt};
@@ -712,5 +713,151 @@ pub fn audit_bundle(data: &[u8]) {
             s.transcripts.opened = o.transcripts.opened;
         }
         assert_eq!(&unopened, report);
+    }
+}
+
+/// Real H100 evidence (nvtrust sample, hex text), valid at [`GPU_TIME`] with
+/// [`GPU_CHAIN`] and [`GPU_NONCE`].
+const GPU_EVIDENCE: &[u8] = include_bytes!(
+    "../../testdata/vectors/nvidia/nvtrust-hopper-h100-sample/hopperAttestationReport.txt"
+);
+/// The device chain (PEM, leaf first) of [`GPU_EVIDENCE`].
+const GPU_CHAIN: &[u8] =
+    include_bytes!("../../testdata/vectors/nvidia/nvtrust-hopper-h100-sample/hopperCertChain.txt");
+/// The requester nonce of [`GPU_EVIDENCE`].
+const GPU_NONCE: &str = "931d8dd0add203ac3d8b4fbde75e115278eefcdceac5b87671a748f32364dfcb";
+/// 2025-01-01T00:00:00Z, inside the validity of [`GPU_CHAIN`].
+pub const GPU_TIME: Timestamp = Timestamp::from_unix(1_735_689_600);
+
+/// The genuine GPU partner: the real evidence, verified once, and its chain.
+fn gpu_partner() -> &'static (nvidia::VerifiedGpuEvidence, Vec<Vec<u8>>) {
+    static PARTNER: OnceLock<(nvidia::VerifiedGpuEvidence, Vec<Vec<u8>>)> = OnceLock::new();
+    PARTNER.get_or_init(|| {
+        let chain = nvidia::chain_from_pem(GPU_CHAIN)
+            .unwrap_or_else(|r| partner_broken("the nvtrust H100 chain does not parse", &r));
+        let verified = nvidia::verify(
+            GPU_EVIDENCE,
+            &chain,
+            gpu_nonce(),
+            &NvidiaTrustAnchors::nvidia(),
+            GPU_TIME,
+        )
+        .unwrap_or_else(|r| {
+            partner_broken(
+                "the nvtrust H100 sample evidence does not verify at 2025-01-01T00:00:00Z",
+                &r,
+            )
+        });
+        (verified, chain)
+    })
+}
+
+fn gpu_nonce() -> nvidia::ExpectedNonce {
+    let mut nonce = [0u8; 32];
+    hex::decode_to_slice(GPU_NONCE, &mut nonce).expect("a 64-digit hex constant");
+    nvidia::ExpectedNonce::Exactly(nonce)
+}
+
+/// NVIDIA GPU evidence (binary or hex text), or a device chain (PEM or DER certificates):
+/// the SPDM and opaque-data parsers and every opaque decoder; the input as evidence
+/// verified with the real H100 chain (what verifies must be the genuine evidence's signed
+/// bytes), and as the chain of the real evidence (what verifies must name the genuine root
+/// and FWID); the TcbInfo FWID reader on the bytes and on each certificate.
+pub fn gpu_evidence(data: &[u8]) {
+    let (genuine, chain) = gpu_partner();
+    black_box(nvidia::looks_like_gpu_evidence(data));
+    if let Ok(e) = nvidia::parse_evidence(data) {
+        let o = &e.response.opaque;
+        black_box((
+            o.driver_version().is_ok(),
+            o.vbios_version().is_ok(),
+            o.fwid().is_ok(),
+            o.measurement_counts().is_ok(),
+            o.opaque_data_version().is_ok(),
+            e.signed_bytes().len(),
+            e.canonical_bytes().len(),
+            e.trailing_padding(),
+        ));
+        assert!(e.trailing_padding() <= nvidia::spdm::MAX_TRAILING_PADDING);
+        let anchors = NvidiaTrustAnchors::nvidia();
+        if let Ok(v) = nvidia::verify(data, chain, gpu_nonce(), &anchors, GPU_TIME) {
+            assert_eq!(
+                v.evidence().signed_bytes(),
+                genuine.evidence().signed_bytes(),
+                "fuzzed GPU evidence verified with other signed bytes"
+            );
+            black_box(v.claims());
+        }
+    }
+    nvidia::fuzz_der(data);
+    let ders: Vec<Vec<u8>> = match x509::pem_blocks(data) {
+        Ok(blocks) if !blocks.is_empty() => blocks.into_iter().map(|b| b.der).collect(),
+        _ => vec![data.to_vec()],
+    };
+    for der in &ders {
+        nvidia::fuzz_der(der);
+    }
+    let anchors = NvidiaTrustAnchors::nvidia();
+    if let Ok(v) = nvidia::verify(
+        genuine.evidence().as_bytes(),
+        &ders,
+        gpu_nonce(),
+        &anchors,
+        GPU_TIME,
+    ) {
+        assert_eq!(v.root_sha256(), genuine.root_sha256());
+        assert_eq!(v.fwid(), genuine.fwid());
+    }
+}
+
+/// The nvtrust test driver RIM, valid at [`RIM_TIME`].
+const GPU_DRIVER_RIM: &[u8] = include_bytes!(
+    "../../testdata/vectors/nvidia/nvtrust-rim-test-samples/Driver_RIM_test_no_gpu.swidtag"
+);
+/// The nvtrust test VBIOS RIM, valid at [`RIM_TIME`].
+const GPU_VBIOS_RIM: &[u8] = include_bytes!(
+    "../../testdata/vectors/nvidia/nvtrust-rim-test-samples/1010_0200_882_96005E0001_test_no_gpu.swidtag"
+);
+/// 2024-06-01T00:00:00Z, inside the validity of both test RIMs' signing chains.
+pub const RIM_TIME: Timestamp = Timestamp::from_unix(1_717_200_000);
+
+/// The genuine RIM partners, verified once: their canonical documents.
+fn rim_partners() -> &'static [String; 2] {
+    static PARTNERS: OnceLock<[String; 2]> = OnceLock::new();
+    PARTNERS.get_or_init(|| {
+        [GPU_DRIVER_RIM, GPU_VBIOS_RIM].map(|bytes| {
+            nvidia::verify_rim(bytes, &NvidiaTrustAnchors::nvidia(), RIM_TIME)
+                .unwrap_or_else(|r| {
+                    partner_broken(
+                        "an nvtrust test RIM does not verify at 2024-06-01T00:00:00Z",
+                        &r,
+                    )
+                })
+                .rim()
+                .canonical_document()
+        })
+    })
+}
+
+/// An NVIDIA reference integrity manifest (SWID tag XML with an enveloped XMLDSig), or any
+/// XML: the XML reader and Canonical XML 1.1 (canonicalizing the canonical form again
+/// changes nothing), the RIM reader, `verify_rim` at 2024-06-01T00:00:00Z (what verifies
+/// canonicalizes to a genuine RIM), and the comparison with the real H100 evidence.
+pub fn gpu_rim(data: &[u8]) {
+    let genuine = rim_partners();
+    nvidia::fuzz_xml(data);
+    if let Ok(rim) = nvidia::Rim::parse(data) {
+        black_box((rim.canonical_signed_info().len(), rim.active().count()));
+    }
+    if let Ok(v) = nvidia::verify_rim(data, &NvidiaTrustAnchors::nvidia(), RIM_TIME) {
+        let doc = v.rim().canonical_document();
+        assert!(
+            genuine.contains(&doc),
+            "a fuzzed RIM verified with another canonical document"
+        );
+        let (evidence, _) = gpu_partner();
+        let c = nvidia::compare_measurements(evidence, &[&v])
+            .expect("one RIM cannot conflict with itself");
+        assert!(!c.matches(), "the test RIMs match no real evidence");
     }
 }

@@ -3,10 +3,11 @@
 //! This crate answers one question: is this evidence genuine hardware evidence that our
 //! policy accepts? It follows four layers per platform (the README's trust rules):
 //!
-//! 1. **parse** bytes into typed structures ([`snp::SnpReport`], [`tdx::Quote`]),
+//! 1. **parse** bytes into typed structures ([`snp::SnpReport`], [`tdx::Quote`],
+//!    [`nvidia::SpdmEvidence`] for an NVIDIA GPU's evidence),
 //! 2. **verify** signatures, certificate chains and collateral at a caller-given time
-//!    ([`snp::verify`], [`tdx::verify`]); only these functions can build a
-//!    `Verified…` value,
+//!    ([`snp::verify`], [`tdx::verify`], [`nvidia::verify`], [`nvidia::verify_rim`]); only
+//!    these functions can build a `Verified…` value,
 //! 3. **appraise** verified claims against an explicit [`policy::Policy`],
 //! 4. **bind** report data to the runtime's claims, its TLS key and a caller's nonce
 //!    ([`binding`]); [`bundle`] carries evidence and claims as one CMW collection.
@@ -30,6 +31,7 @@ pub mod evidence;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod inputs;
+pub mod nvidia;
 pub mod policy;
 pub mod reason;
 pub mod receipt;

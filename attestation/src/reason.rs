@@ -238,6 +238,33 @@ pub enum Reason {
     /// A platform flag of the TDX PCK certificate (dynamic platform, cached keys, SMT
     /// enabled) is not what the policy says, or the certificate does not state it.
     PckPlatformFlagNotAllowed,
+
+    // ---- appended: NVIDIA GPU evidence and reference manifests (issue 15) ----
+    /// The SPDM MEASUREMENTS signature of GPU evidence does not verify with the leaf
+    /// certificate's key over the request and the response up to the signature.
+    GpuSignatureInvalid,
+    /// The leaf certificate of the GPU chain carries no FWID (TCG DICE TcbInfo extension
+    /// 2.23.133.5.4.1), so it is not the per-boot attestation certificate, or the evidence's
+    /// opaque data carries no FWID.
+    GpuFwidMissing,
+    /// The FWID in the GPU leaf certificate is not the FWID in the evidence's opaque data.
+    GpuFwidMismatch,
+    /// The requester nonce in the GPU evidence is not the nonce the caller expects.
+    GpuNonceMismatch,
+    /// A certificate is used beyond its constraints: an issuer that is not a CA or lacks
+    /// keyCertSign, a path longer than an issuer's pathLenConstraint, a signing certificate
+    /// without digitalSignature.
+    CertificateConstraintViolated,
+    /// A reference integrity manifest (SWID tag XML with enveloped XMLDSig) is not
+    /// well-formed or not in the subset of XML and XMLDSig this crate reads.
+    RimMalformed,
+    /// A reference integrity manifest's XMLDSig does not verify: the digest of the
+    /// canonicalized document is not its DigestValue, or the signature over the
+    /// canonicalized SignedInfo does not verify with the signing certificate's key.
+    RimSignatureInvalid,
+    /// A GPU measurement is not one of the values the reference integrity manifest allows
+    /// at that index.
+    GpuMeasurementMismatch,
 }
 
 /// The layer a [`Reason`] belongs to; test vectors name the class they expect.
@@ -372,6 +399,14 @@ impl Reason {
             TcbEvaluationDataNumberBelowMinimum => "tcb_evaluation_data_number_below_minimum",
             CollateralTooOld => "collateral_too_old",
             PckPlatformFlagNotAllowed => "pck_platform_flag_not_allowed",
+            GpuSignatureInvalid => "gpu_signature_invalid",
+            GpuFwidMissing => "gpu_fwid_missing",
+            GpuFwidMismatch => "gpu_fwid_mismatch",
+            GpuNonceMismatch => "gpu_nonce_mismatch",
+            CertificateConstraintViolated => "certificate_constraint_violated",
+            RimMalformed => "rim_malformed",
+            RimSignatureInvalid => "rim_signature_invalid",
+            GpuMeasurementMismatch => "gpu_measurement_mismatch",
         }
     }
 
@@ -381,7 +416,7 @@ impl Reason {
         match self {
             Truncated | TrailingData | UnsupportedVersion | InvalidField | ReservedNotZero
             | UnknownInput | MalformedCertificate | MalformedCrl | MalformedCollateral
-            | AmbiguousInput => ReasonClass::Parse,
+            | AmbiguousInput | RimMalformed => ReasonClass::Parse,
             ReportSignatureInvalid
             | ReportChipKeyMasked
             | QuoteSignatureInvalid
@@ -391,7 +426,9 @@ impl Reason {
             | CrlSignatureInvalid
             | CollateralSignatureInvalid
             | UnsupportedAlgorithm
-            | TdxVerificationFailed => ReasonClass::Signature,
+            | TdxVerificationFailed
+            | GpuSignatureInvalid
+            | RimSignatureInvalid => ReasonClass::Signature,
             CertificateMissing
             | UntrustedRoot
             | IssuerMismatch
@@ -402,7 +439,10 @@ impl Reason {
             | SigningKeyMismatch
             | HwIdMismatch
             | TcbExtensionMismatch
-            | SimulatedRootNotTrusted => ReasonClass::Chain,
+            | SimulatedRootNotTrusted
+            | GpuFwidMissing
+            | GpuFwidMismatch
+            | CertificateConstraintViolated => ReasonClass::Chain,
             CollateralMissing
             | CollateralExpired
             | CollateralNotYetValid
@@ -447,9 +487,12 @@ impl Reason {
             | XfamNotAllowed
             | MrOwnerMismatch
             | MrOwnerConfigMismatch
-            | PckPlatformFlagNotAllowed => ReasonClass::Policy,
+            | PckPlatformFlagNotAllowed
+            | GpuMeasurementMismatch => ReasonClass::Policy,
             BundleMalformed | ClaimsMalformed => ReasonClass::Parse,
-            ClaimsNotBound | TlsKeyNotBound | NonceMismatch => ReasonClass::Binding,
+            ClaimsNotBound | TlsKeyNotBound | NonceMismatch | GpuNonceMismatch => {
+                ReasonClass::Binding
+            }
             ReceiptMalformed
             | ReceiptSignatureInvalid
             | ReceiptKeyNotBound

@@ -312,6 +312,29 @@ fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
     &bytes[first..]
 }
 
+/// The value of the one extension with this OID; absent is `None`, duplicates are
+/// malformed (two values for one field would let different verifiers read different
+/// things).
+pub fn unique_extension<'a>(
+    cert: &'a X509Certificate<'_>,
+    oid: &str,
+    what: &str,
+) -> Result<Option<&'a [u8]>, Rejection> {
+    let mut found = None;
+    for ext in cert.extensions() {
+        if ext.oid.to_id_string() == oid {
+            if found.is_some() {
+                return reject(
+                    Reason::MalformedCertificate,
+                    format!("{what}: extension {oid} appears twice"),
+                );
+            }
+            found = Some(ext.value);
+        }
+    }
+    Ok(found)
+}
+
 /// SHA-256 of a byte string (certificate pinning, digests in claims).
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     let digest = crate::crypto::digest::digest(&crate::crypto::digest::SHA256, bytes);

@@ -22,7 +22,7 @@ use seed_runner::{fuzz_dir, run_target, Target};
 
 /// Every fuzz target of this crate, named as its `fuzz/fuzz_targets/<name>.rs` and corpus
 /// directory.
-const TARGETS: [(&str, Target); 13] = [
+const TARGETS: [(&str, Target); 15] = [
     ("snp_report", fuzzing::snp_report),
     ("snp_certificate", fuzzing::snp_certificate),
     ("tdx_quote", fuzzing::tdx_quote),
@@ -36,6 +36,8 @@ const TARGETS: [(&str, Target); 13] = [
     ("receipt", fuzzing::receipt),
     ("transcript", fuzzing::transcript),
     ("audit_bundle", fuzzing::audit_bundle),
+    ("gpu_evidence", fuzzing::gpu_evidence),
+    ("gpu_rim", fuzzing::gpu_rim),
 ];
 
 fn run(target: &str) {
@@ -126,6 +128,16 @@ fn receipt_seeds() {
 #[test]
 fn transcript_seeds() {
     run("transcript");
+}
+
+#[test]
+fn gpu_evidence_seeds() {
+    run("gpu_evidence");
+}
+
+#[test]
+fn gpu_rim_seeds() {
+    run("gpu_rim");
 }
 
 #[test]

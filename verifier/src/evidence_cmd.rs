@@ -4,6 +4,7 @@
 //! collateral item and the file that held it), prints every date as RFC 3339 UTC, says
 //! what to do about it, and lists what had been checked before it.
 
+use crate::gpu_evidence;
 use attestation::evidence::{Claims, Platform, TrustAnchors, VerifiedEvidence};
 use attestation::inputs::EvidenceInputs;
 use attestation::policy::Policy;
@@ -40,45 +41,116 @@ pub fn run(
     files: &[std::path::PathBuf],
     at: &str,
     policy_path: Option<&Path>,
+    gpu_nonce: Option<&str>,
     json: bool,
 ) -> ExitCode {
+    let nonce = match gpu_nonce.map(gpu_evidence::parse_nonce).transpose() {
+        Ok(nonce) => nonce,
+        Err(message) => return usage_error(&message, json),
+    };
     let prepared = prepare(files, at, policy_path).and_then(|(inputs, policy, outcome)| {
-        recognise(&inputs).map(|recognised| (inputs, recognised, policy, outcome))
+        // GPU evidence and its chain go their own way; the rest is the CPU's.
+        let (gpu, cpu): (Vec<NamedFile>, Vec<NamedFile>) = inputs
+            .into_iter()
+            .partition(|(_, bytes)| gpu_evidence::is_gpu_input(bytes));
+        if gpu.is_empty() || !cpu.is_empty() {
+            recognise(&cpu).map(|recognised| (cpu, Some(recognised), gpu, policy, outcome))
+        } else {
+            Ok((cpu, None, gpu, policy, outcome))
+        }
     });
     match prepared {
-        Ok((inputs, recognised, policy, outcome)) => {
-            let outcome = verify(inputs, recognised, &policy, outcome);
+        Ok((inputs, recognised, gpu_files, policy, outcome)) => {
+            let at = outcome.at;
+            let gpu = (!gpu_files.is_empty()).then(|| gpu_evidence::verify(&gpu_files, nonce, at));
+            let cpu = recognised.map(|recognised| verify(inputs, recognised, &policy, outcome));
+            let accepted = cpu.as_ref().is_none_or(|o| o.rejection.is_none())
+                && gpu.as_ref().is_none_or(|g| g.rejection.is_none());
             if json {
-                let mut text = serde_json::to_string_pretty(&to_json(&outcome)).expect("JSON");
+                let value = match (&cpu, &gpu) {
+                    (Some(cpu), None) => to_json(cpu),
+                    (Some(cpu), Some(gpu)) => {
+                        let mut value = to_json(cpu);
+                        // The first failure is the command's: the CPU's, else the GPU's.
+                        if cpu.rejection.is_none() && gpu.rejection.is_some() {
+                            let g = gpu_evidence::to_json(gpu);
+                            for key in ["verdict", "reason", "reason_class", "detail", "advice"] {
+                                value[key] = g[key].clone();
+                            }
+                        }
+                        value["gpu"] = gpu_evidence::to_json(gpu);
+                        value
+                    }
+                    (None, Some(gpu)) => gpu_only_json(gpu, at),
+                    (None, None) => unreachable!("at least one file was given"),
+                };
+                let mut text = serde_json::to_string_pretty(&value).expect("JSON");
                 text.push('\n');
                 crate::emit(&text);
             } else {
-                crate::emit(&render_text(&outcome));
+                let mut text = String::new();
+                if let Some(cpu) = &cpu {
+                    text.push_str(&render_text(cpu));
+                }
+                if let Some(gpu) = &gpu {
+                    if cpu.is_some() {
+                        text.push('\n');
+                    } else {
+                        writeln!(text, "{}", if accepted { "ACCEPTED" } else { "REJECTED" })
+                            .unwrap();
+                        writeln!(text, "\nverification time: {at}\n").unwrap();
+                    }
+                    gpu_evidence::render_text(gpu, &mut text);
+                }
+                crate::emit(&text);
             }
-            if outcome.rejection.is_none() {
+            if accepted {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
             }
         }
-        Err(message) => {
-            if json {
-                // Same keys as a verdict, so that a consumer reading "platform" or
-                // "claims" finds null rather than nothing.
-                let value = json!({
-                    "verdict": "error",
-                    "reason": null,
-                    "reason_class": null,
-                    "platform": null,
-                    "claims": null,
-                    "error": message,
-                });
-                crate::emit(&format!("{value}\n"));
-            }
-            eprintln!("veritee-verify: {message}");
-            ExitCode::from(2)
-        }
+        Err(message) => usage_error(&message, json),
     }
+}
+
+fn usage_error(message: &str, json: bool) -> ExitCode {
+    if json {
+        // Same keys as a verdict, so that a consumer reading "platform" or
+        // "claims" finds null rather than nothing.
+        let value = json!({
+            "verdict": "error",
+            "reason": null,
+            "reason_class": null,
+            "platform": null,
+            "claims": null,
+            "error": message,
+        });
+        crate::emit(&format!("{value}\n"));
+    }
+    eprintln!("veritee-verify: {message}");
+    ExitCode::from(2)
+}
+
+/// The JSON of a run with GPU evidence only: the GPU's verdict and claims at the top, as a
+/// CPU run's, and under `gpu`.
+fn gpu_only_json(gpu: &gpu_evidence::GpuOutcome, at: Timestamp) -> Value {
+    let g = gpu_evidence::to_json(gpu);
+    json!({
+        "verdict": g["verdict"],
+        "reason": g["reason"],
+        "reason_class": g["reason_class"],
+        "detail": g["detail"],
+        "advice": g["advice"],
+        "platform": "nvidia-gpu",
+        "claims": g["claims"],
+        "at": at.to_rfc3339(),
+        "policy": "none: no policy applies to GPU evidence yet",
+        "revocation_checked": g["revocation_checked"],
+        "checks": g["checks"],
+        "inputs": g["inputs"],
+        "gpu": g,
+    })
 }
 
 /// Usage-level work: the time, the policy, reading the files. Errors here exit 2.
@@ -464,7 +536,7 @@ fn render_text(out: &Outcome) -> String {
     s
 }
 
-fn write_flat(w: &mut String, prefix: &str, value: &Value) {
+pub(crate) fn write_flat(w: &mut String, prefix: &str, value: &Value) {
     match value {
         Value::Object(map) => {
             for (k, v) in map {

@@ -7,6 +7,7 @@ mod cost_model;
 mod evidence_cmd;
 mod fraud_proof;
 mod fraud_proof_cmd;
+mod gpu_evidence;
 mod inputs;
 mod keygen_cmd;
 mod receipts_cmd;
@@ -29,11 +30,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Verify one SEV-SNP report or TDX quote with its certificates and collateral.
+    /// Verify one SEV-SNP report or TDX quote with its certificates and collateral, and/or
+    /// one NVIDIA GPU's evidence with its certificate chain.
     ///
     /// Files are recognised by content, in any order: a raw or hex report/quote (an
     /// Azure HCL report too), certificates in PEM or DER (chains included), DER CRLs,
-    /// Intel PCS JSON bodies, or one dcap-qvl collateral JSON.
+    /// Intel PCS JSON bodies, or one dcap-qvl collateral JSON; NVIDIA GPU evidence (SPDM
+    /// GET_MEASUREMENTS request + MEASUREMENTS response, binary or hex text) and its device
+    /// certificate chain (PEM, leaf first).
     Evidence {
         /// The evidence and everything needed to verify it.
         #[arg(required = true)]
@@ -48,6 +52,10 @@ enum Command {
         /// given (the output then says revocation was not checked).
         #[arg(long)]
         policy: Option<PathBuf>,
+        /// The requester nonce (64 hex digits) the GPU evidence must carry. Without it the
+        /// nonce is not checked, and the output says so.
+        #[arg(long)]
+        gpu_nonce: Option<String>,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -207,8 +215,9 @@ fn main() -> ExitCode {
             files,
             at,
             policy,
+            gpu_nonce,
             json,
-        } => evidence_cmd::run(&files, &at, policy.as_deref(), json),
+        } => evidence_cmd::run(&files, &at, policy.as_deref(), gpu_nonce.as_deref(), json),
         Command::AuditorKeygen { out } => keygen_cmd::run(&out),
         Command::Receipts {
             bundle,

@@ -112,3 +112,193 @@ fn snp_vectors_give_their_expected_verdicts() {
 fn tdx_vectors_give_their_expected_verdicts() {
     check_platform("tdx", 7);
 }
+
+/// One NVIDIA vector's file and MANIFEST field.
+fn nvidia_file(vector: &str, name: &str) -> PathBuf {
+    sim::vectors::vector_dir("nvidia", vector).join(name)
+}
+
+fn nvidia_manifest(vector: &str, key: &str) -> String {
+    let text = std::fs::read_to_string(nvidia_file(vector, "MANIFEST.toml")).unwrap();
+    let doc: toml::Table = toml::from_str(&text).unwrap();
+    doc[key].as_str().unwrap().to_owned()
+}
+
+fn run_args(args: &[&std::ffi::OsStr]) -> (i32, Value, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_veritee-verify"))
+        .arg("evidence")
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let json = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+    (output.status.code().unwrap(), json, stdout)
+}
+
+/// (vector, evidence file, chain file) of the GPU vectors that verify.
+const GPU_VECTORS: [(&str, &str, &str); 2] = [
+    (
+        "nvtrust-hopper-h100-sample",
+        "hopperAttestationReport.txt",
+        "hopperCertChain.txt",
+    ),
+    (
+        "trustee-hopper-h100-coco-ci",
+        "hopper_coco_report1.txt",
+        "hopper_coco_certs1.txt",
+    ),
+];
+
+#[test]
+fn nvidia_gpu_vectors_verify_through_the_binary() {
+    for (vector, report, chain) in GPU_VECTORS {
+        let at = nvidia_manifest(vector, "verification_time");
+        let nonce = nvidia_manifest(vector, "request_nonce");
+        let report = nvidia_file(vector, report);
+        let chain = nvidia_file(vector, chain);
+        // Chain first: files are recognised by content.
+        let (code, json, _) = run_args(&[
+            chain.as_os_str(),
+            report.as_os_str(),
+            "--at".as_ref(),
+            at.as_ref(),
+            "--gpu-nonce".as_ref(),
+            nonce.as_ref(),
+            "--json".as_ref(),
+        ]);
+        assert_eq!(code, 0, "{vector}: {json:#}");
+        assert_eq!(json["verdict"], "accepted", "{vector}");
+        assert_eq!(json["platform"], "nvidia-gpu", "{vector}");
+        assert_eq!(json["claims"]["architecture"], "Hopper", "{vector}");
+        assert_eq!(json["claims"]["nonce"], nonce.as_str(), "{vector}");
+        assert_eq!(json["gpu"]["nonce_checked"], true, "{vector}");
+        assert_eq!(json["revocation_checked"], false, "{vector}");
+        assert_eq!(
+            json["claims"]["measurements"].as_object().unwrap().len(),
+            64
+        );
+        // Another nonce: rejected, exit 1.
+        let mut wrong = nonce.clone().into_bytes();
+        wrong[0] = if wrong[0] == b'0' { b'1' } else { b'0' };
+        let wrong = String::from_utf8(wrong).unwrap();
+        let (code, json, _) = run_args(&[
+            report.as_os_str(),
+            chain.as_os_str(),
+            "--at".as_ref(),
+            at.as_ref(),
+            "--gpu-nonce".as_ref(),
+            wrong.as_ref(),
+            "--json".as_ref(),
+        ]);
+        assert_eq!(code, 1, "{vector}");
+        assert_eq!(json["reason"], "gpu_nonce_mismatch", "{vector}: {json:#}");
+        assert_eq!(json["reason_class"], "binding", "{vector}");
+        // No nonce given: accepted, and the output says the nonce was not checked.
+        let (code, _, text) = run_args(&[
+            report.as_os_str(),
+            chain.as_os_str(),
+            "--at".as_ref(),
+            at.as_ref(),
+        ]);
+        assert_eq!(code, 0, "{vector}: {text}");
+        assert!(text.starts_with("ACCEPTED\n"), "{text}");
+        assert!(text.contains("GPU evidence: ACCEPTED"), "{text}");
+        assert!(
+            text.contains("--  requester nonce not checked: no --gpu-nonce given"),
+            "{text}"
+        );
+        assert!(text.contains("--  revocation not checked"), "{text}");
+        assert!(text.contains("  vbios_version: 96.00."), "{text}");
+        eprintln!("nvidia/{vector}: accepted through veritee-verify");
+    }
+}
+
+#[test]
+fn trustees_negative_gpu_chains_are_rejected_through_the_binary() {
+    let (vector, report, _) = GPU_VECTORS[0];
+    let report = nvidia_file(vector, report);
+    let negative = "trustee-hopper-cert-chain-negative";
+    let at = nvidia_manifest(negative, "verification_time");
+    for (chain, reason) in [
+        ("hopper_cert_chain_case2.txt", "certificate_missing"),
+        ("hopper_cert_chain_case3.txt", "issuer_mismatch"),
+        ("hopper_cert_chain_case4.txt", "gpu_fwid_missing"),
+        ("hopper_signing_cert.pem", "untrusted_root"),
+    ] {
+        let chain = nvidia_file(negative, chain);
+        let (code, json, _) = run_args(&[
+            report.as_os_str(),
+            chain.as_os_str(),
+            "--at".as_ref(),
+            at.as_ref(),
+            "--json".as_ref(),
+        ]);
+        assert_eq!(code, 1, "{}: {json:#}", chain.display());
+        assert_eq!(json["verdict"], "rejected");
+        assert_eq!(json["reason"], reason, "{}: {json:#}", chain.display());
+        assert!(json["claims"].is_null());
+    }
+    // Evidence without its chain.
+    let (code, json, _) = run_args(&[
+        report.as_os_str(),
+        "--at".as_ref(),
+        at.as_ref(),
+        "--json".as_ref(),
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(json["reason"], "certificate_missing", "{json:#}");
+    // A malformed nonce is a usage error.
+    let (code, _, _) = run_args(&[
+        report.as_os_str(),
+        "--at".as_ref(),
+        at.as_ref(),
+        "--gpu-nonce".as_ref(),
+        "12".as_ref(),
+    ]);
+    assert_eq!(code, 2);
+}
+
+fn refs(v: &[std::ffi::OsString]) -> Vec<&std::ffi::OsStr> {
+    v.iter().map(|s| s.as_os_str()).collect()
+}
+
+#[test]
+fn cpu_and_gpu_evidence_verify_together() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/evidence/snp-genoa");
+    let (report_vec, gpu_report, gpu_chain) = GPU_VECTORS[0];
+    let gpu_report = nvidia_file(report_vec, gpu_report);
+    let gpu_chain = nvidia_file(report_vec, gpu_chain);
+    let snp_report = examples.join("report.bin");
+    let vcek = examples.join("vcek.der");
+    let nonce = nvidia_manifest(report_vec, "request_nonce");
+    let at = "2025-10-01T08:00:00Z";
+    let args = |nonce: &str| -> Vec<std::ffi::OsString> {
+        vec![
+            gpu_report.clone().into(),
+            snp_report.clone().into(),
+            gpu_chain.clone().into(),
+            vcek.clone().into(),
+            "--at".into(),
+            at.into(),
+            "--gpu-nonce".into(),
+            nonce.into(),
+            "--json".into(),
+        ]
+    };
+    let a = args(&nonce);
+    let (code, json, _) = run_args(&refs(&a));
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(json["verdict"], "accepted");
+    assert_eq!(json["platform"], "snp");
+    assert_eq!(json["claims"]["platform"], "snp");
+    assert_eq!(json["gpu"]["verdict"], "accepted");
+    assert_eq!(json["gpu"]["claims"]["hwmodel"], "GH100 A01 GSP BROM");
+    // The CPU report verifies, the GPU's nonce does not: the command rejects, naming the GPU.
+    let b = args(&"00".repeat(32));
+    let (code, json, _) = run_args(&refs(&b));
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(json["verdict"], "rejected");
+    assert_eq!(json["reason"], "gpu_nonce_mismatch");
+    assert_eq!(json["claims"]["platform"], "snp");
+    assert_eq!(json["gpu"]["verdict"], "rejected");
+}

@@ -5,7 +5,7 @@
 //! bytes (and the ASK/ASVK that KDS would serve), so a swapped file cannot add trust.
 
 use super::Product;
-use crate::reason::{reject, Reason, Rejection};
+use crate::reason::{Reason, Rejection};
 use crate::x509;
 use x509_parser::prelude::*;
 
@@ -209,26 +209,14 @@ fn split_chain(pem: &[u8]) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
     (intermediate, ark)
 }
 
-/// The one extension with this OID; absent is `None`, duplicates are malformed (two
-/// values for one field would let different verifiers read different things).
+/// The one extension with this OID; absent is `None`, duplicates are malformed
+/// ([`x509::unique_extension`]).
 pub(crate) fn extension<'a>(
     cert: &'a X509Certificate<'_>,
     oid: &str,
     what: &str,
 ) -> Result<Option<&'a [u8]>, Rejection> {
-    let mut found = None;
-    for ext in cert.extensions() {
-        if ext.oid.to_id_string() == oid {
-            if found.is_some() {
-                return reject(
-                    Reason::MalformedCertificate,
-                    format!("{what}: extension {oid} appears twice"),
-                );
-            }
-            found = Some(ext.value);
-        }
-    }
-    Ok(found)
+    x509::unique_extension(cert, oid, what)
 }
 
 /// Split a short-form DER TLV with the given tag; `None` unless it is exactly one TLV.
