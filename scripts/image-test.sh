@@ -16,6 +16,15 @@
 #      `veritee chat` gets an answer whose receipt checks; then QEMU is stopped (no ACPI
 #      power-down: the image has no logind)
 #
+#   5. SEV-SNP measurement of the image's own inputs: OVMF's AmdSev firmware built from
+#      Debian's edk2 source (scripts/build-ovmf.sh; cached, its SHA-256 pinned), then the
+#      release image's launch digests from `veritee-host measure` and from sev-snp-measure
+#      agree for every shape (scripts/measure-image-test.sh); and, while the development
+#      image of step 4 runs, the client policy `veritee-host policy` writes for the dev
+#      image with that firmware and the launch configuration accepts the guest's evidence
+#      where its fields apply (HOST_DATA and [runtime]; the simulated TEE's measurement is
+#      not the image's), and the policy for another launch configuration refuses it
+#
 #   scripts/image-test.sh [WORKDIR]      (default: target/image-test; needs root)
 #
 # Every QEMU run has a time limit (VERITEE_QEMU_TIMEOUT, default 900 s) and is killed at the
@@ -24,6 +33,8 @@
 #       --no-default-features; dev: default features) instead of cargo builds
 #   VERITEE_CLIENT_BIN  a prebuilt `veritee` client instead of `cargo build -p veritee-client`
 #   VERITEE_HOST_BIN    a prebuilt `veritee-host` instead of `cargo build -p veritee-host`
+#   VERITEE_OVMF_AMDSEV an AmdSev firmware instead of the cached build of scripts/build-ovmf.sh
+#                       (its SHA-256 must still be the one that script pins)
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -217,6 +228,37 @@ passed=$((passed + 1))
 
 fi
 
+# ---- 5a. The AmdSev firmware and the SEV-SNP measurement of the image's own inputs. ----
+pinned_ovmf=$(sed -n 's/^PINNED_SHA256=\([0-9a-f]\{64\}\)$/\1/p' "$repo/scripts/build-ovmf.sh")
+[ -n "$pinned_ovmf" ] || die "no PINNED_SHA256 in scripts/build-ovmf.sh"
+ovmf="${VERITEE_OVMF_AMDSEV:-$cache/ovmf/OVMF.amdsev.fd}"
+if [ -z "${VERITEE_OVMF_AMDSEV:-}" ] && [ "$(sha256sum "$ovmf" 2>/dev/null | cut -c1-64)" != "$pinned_ovmf" ]; then
+    log "building OVMF's AmdSev firmware (scripts/build-ovmf.sh; ~10 minutes, once)"
+    t0=$(date +%s)
+    bash "$repo/scripts/build-ovmf.sh" "$cache/ovmf"
+    echo "AmdSev firmware build: $(( $(date +%s) - t0 )) s" >>"$work/timings.txt"
+fi
+[ "$(sha256sum "$ovmf" | cut -c1-64)" = "$pinned_ovmf" ] || die "$ovmf is not the pinned AmdSev build ($pinned_ovmf)"
+if [ -n "${VERITEE_HOST_BIN:-}" ]; then
+    host_bin="$VERITEE_HOST_BIN"
+else
+    (cd "$repo" && cargo build -q -p veritee-host)
+    host_bin="${CARGO_TARGET_DIR:-$repo/target}/debug/veritee-host"
+fi
+peer_venv="${CARGO_TARGET_DIR:-$repo/target}/tmp/sev-snp-measure-venv"
+if [ ! -x "$peer_venv/bin/sev-snp-measure" ]; then
+    log "installing sev-snp-measure 0.0.13 (PyPI) into $peer_venv"
+    python3 -m venv --clear "$peer_venv" && "$peer_venv/bin/pip" install -q sev-snp-measure==0.0.13 \
+        || die "could not install sev-snp-measure"
+fi
+if [ "$only_dev" = 0 ]; then
+    VERITEE_HOST_BIN="$host_bin" SEV_SNP_MEASURE="$peer_venv/bin/sev-snp-measure" \
+        bash "$repo/scripts/measure-image-test.sh" "$work/release-a" "$ovmf" >"$work/measure.txt" 2>&1 \
+        || { cat "$work/measure.txt" >&2; die "veritee-host measure and sev-snp-measure disagree on the release image"; }
+    pass "release image: $(grep -c . "$work/measure.txt") lines of SEV-SNP launch digests, veritee-host = sev-snp-measure on every shape (AmdSev firmware ${pinned_ovmf:0:16}…)"
+    passed=$((passed + 1))
+fi
+
 # ---- 4. The development image: attest and chat through the forwarded port. ----
 if [ "$only_dev" = 1 ] && [ "${VERITEE_IMAGE_TEST_REUSE_DEV:-0}" = 1 ] && [ -f "$work/dev/SHA256SUMS" ]; then
     log "reusing the development image in $work/dev (VERITEE_IMAGE_TEST_REUSE_DEV=1)"
@@ -229,12 +271,6 @@ if [ -n "${VERITEE_CLIENT_BIN:-}" ]; then
 else
     (cd "$repo" && cargo build -q -p veritee-client)
     client="${CARGO_TARGET_DIR:-$repo/target}/debug/veritee"
-fi
-if [ -n "${VERITEE_HOST_BIN:-}" ]; then
-    host_bin="$VERITEE_HOST_BIN"
-else
-    (cd "$repo" && cargo build -q -p veritee-host)
-    host_bin="${CARGO_TARGET_DIR:-$repo/target}/debug/veritee-host"
 fi
 dev="$work/boot-dev"
 rm -rf "$dev"; mkdir -p "$dev/collateral"
@@ -283,6 +319,42 @@ grep -qE '^\[receipt seq 0 verified' "$dev/chat.txt" || { cat "$dev/chat.txt" >&
 pass "dev image: veritee chat answered with a verified receipt:"
 sed 's/^/    /' "$dev/chat.txt" >&2
 passed=$((passed + 1))
+# ---- 5b. The policy veritee-host writes for this image and launch configuration. ----
+model_file="$repo/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+host_policy() { # LAUNCH_CONFIG OUT: veritee-host policy for the dev image on the AmdSev firmware
+    "$host_bin" policy --image "$work/dev" --firmware "$ovmf" --platform snp --vcpus 2 --vcpu-type EPYC-v4 \
+        --launch-config "$1" --model "$model_file" --out "$2" >"$2.log" 2>&1 \
+        || { cat "$2.log" >&2; die "veritee-host policy failed"; }
+}
+# The guest's policy (which trusts the simulated root and its measurement) with the host
+# policy's HOST_DATA and [runtime] section: the fields that apply to a simulated TEE.
+merge_policy() { # HOST_POLICY OUT
+    python3 - "$dev/policy.toml" "$1" "$2" <<'PY'
+import re, sys, tomllib
+guest, host = open(sys.argv[1]).read(), tomllib.load(open(sys.argv[2], "rb"))
+q = lambda v: "[" + ", ".join('"%s"' % x for x in v) + "]" if isinstance(v, list) else '"%s"' % v
+fields = {"host_data": host["snp"]["host_data"]}
+fields.update(host["runtime"])
+for key, value in fields.items():
+    guest, n = re.subn(r"(?m)^%s = .*$" % key, "%s = %s" % (key, q(value)), guest)
+    assert n == 1, (key, n)
+open(sys.argv[3], "w").write(guest)
+PY
+}
+host_policy "$dev/launch.toml" "$dev/host-policy.toml"
+merge_policy "$dev/host-policy.toml" "$dev/merged-policy.toml"
+timeout 300 "$client" attest "$url" --policy "$dev/merged-policy.toml" >"$dev/attest-host-policy.txt" 2>&1 \
+    || { cat "$dev/attest-host-policy.txt" >&2; die "dev: the policy veritee-host wrote for this image refused it"; }
+printf 'model_digest = "%s"\n# another deployment\n' "$(sha256sum "$model_file" | cut -c1-64)" >"$dev/other-launch.toml"
+host_policy "$dev/other-launch.toml" "$dev/other-policy.toml"
+merge_policy "$dev/other-policy.toml" "$dev/other-merged-policy.toml"
+if timeout 300 "$client" attest "$url" --policy "$dev/other-merged-policy.toml" >"$dev/attest-other-policy.txt" 2>&1; then
+    die "dev: the policy for another launch configuration accepted the guest"
+fi
+grep -qi "host_data" "$dev/attest-other-policy.txt" || { cat "$dev/attest-other-policy.txt" >&2; die "dev: the other policy refused for another reason than HOST_DATA"; }
+pass "dev image: veritee-host policy (AmdSev firmware, this launch configuration) accepts its evidence on HOST_DATA and [runtime]; another launch configuration's policy refuses: $(grep -i host_data "$dev/attest-other-policy.txt" | head -1 | cut -c1-120)"
+passed=$((passed + 1))
+
 # The image has no systemd-logind (no D-Bus), so nothing acts on an ACPI power button:
 # system_powerdown does not stop it (seen 2026-12-05). Stop QEMU from its monitor instead.
 python3 - "$dev/monitor.sock" <<'PY'
