@@ -342,3 +342,64 @@ fn each_gpu_policy_field_refuses_with_its_reason() {
         Reason::PolicyInvalid
     );
 }
+
+/// `rim = "require"` with NVIDIA's real test RIMs (verified at their time, 2024-06-01):
+/// they verify, and the simulated GPU's measurements are not theirs, so the comparison
+/// refuses; a missing or altered RIM is refused with its own reason.
+#[test]
+fn rim_appraisal_uses_served_rims_and_refuses_mismatches() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/vectors/nvidia/nvtrust-rim-test-samples");
+    let driver = std::fs::read(dir.join("Driver_RIM_test_no_gpu.swidtag")).unwrap();
+    let vbios = std::fs::read(dir.join("1010_0200_882_96005E0001_test_no_gpu.swidtag")).unwrap();
+    let at = Timestamp::parse_rfc3339("2024-06-01T00:00:00Z").unwrap();
+    let nonce = [3u8; 32];
+    let anchors = attestation::nvidia::NvidiaTrustAnchors::nvidia()
+        .dangerous_trust_device_root(gpus().root_der().to_vec());
+    let gpu = attestation::nvidia::verify(
+        &gpus().evidence(0, nonce),
+        gpus().chain_der(0),
+        attestation::nvidia::ExpectedNonce::Exactly(nonce),
+        &anchors,
+        at,
+    )
+    .unwrap();
+    let policy = GpuPolicy {
+        rim: attestation::policy::GpuRim::Require,
+        ..GpuPolicy::none()
+    };
+    let reason = |rims: (Option<&[u8]>, Option<&[u8]>)| {
+        policy
+            .appraise_gpu(0, &gpu, rims, at)
+            .map_err(|e| {
+                eprintln!("  {e}");
+                e.reason
+            })
+            .unwrap_err()
+    };
+    assert_eq!(
+        reason((Some(&driver), Some(&vbios))),
+        Reason::GpuMeasurementMismatch
+    );
+    assert_eq!(reason((Some(&driver), None)), Reason::GpuRimMissing);
+    assert_eq!(reason((None, Some(&vbios))), Reason::GpuRimMissing);
+    let mut altered = driver.clone();
+    let at_digit = altered
+        .windows(6)
+        .position(|w| w == b"Hash0=")
+        .expect("a reference hash")
+        + 7;
+    altered[at_digit] = if altered[at_digit] == b'0' {
+        b'1'
+    } else {
+        b'0'
+    };
+    assert_eq!(
+        reason((Some(&altered), Some(&vbios))),
+        Reason::RimSignatureInvalid
+    );
+    // Not required: not appraised.
+    GpuPolicy::none()
+        .appraise_gpu(0, &gpu, (Some(&driver), Some(&vbios)), at)
+        .unwrap();
+}
