@@ -22,6 +22,9 @@
 //! | 6 | launch configuration digest (SHA-256) | bstr .size 32 |
 //! | 7 | client nonce (absent: none asked for) | bstr, 8..=64 bytes |
 //! | 8 | GPU evidence digest (absent: no GPU evidence) | bstr .size 32 |
+//!
+//! Claim 8 is [`gpu_evidence_digest`] of the GPUs the bundle serves; each GPU's evidence
+//! answers the SPDM nonce [`RuntimeClaims::gpu_nonce`], derived from the other claims.
 
 use crate::crypto::digest;
 use crate::evidence::VerifiedEvidence;

@@ -15,7 +15,11 @@
 //! 2: endorsement). Besides `claims`, entries are the files the
 //! [`inputs`](crate::inputs) recogniser already understands (report or quote,
 //! certificates, CRLs, TDX collateral), so a bundle verifies exactly as the same files
-//! given to `veritee-verify evidence` would. The bundle travels in the attested TLS
+//! given to `veritee-verify evidence` would. GPU entries (`gpu{i}`, `gpu{i}-chain`,
+//! `gpu{i}-rim-driver`, `gpu{i}-rim-vbios`; [`GPU_EVIDENCE_MEDIA_TYPE`],
+//! [`GPU_CHAIN_MEDIA_TYPE`], [`GPU_RIM_MEDIA_TYPE`]) are not CPU evidence: they are
+//! verified after the claims are bound, against claim 8 and the policy's `[gpu]`
+//! ([`crate::policy::GpuPolicy`]). The bundle travels in the attested TLS
 //! certificate (extension `id-pe-cmw`, 1.3.6.1.5.5.7.1.35) and from
 //! `GET /v1/attestation`.
 
