@@ -486,24 +486,36 @@ fn to_json(out: &Outcome) -> Value {
     })
 }
 
-fn render_text(out: &Outcome) -> String {
-    let mut s = String::new();
+/// The verdict line (`ACCEPTED`, or `REJECTED: code (class)` and its detail), after
+/// `label`, and the advice when there is one: the head of the CPU and the GPU text.
+pub(crate) fn write_verdict(
+    w: &mut String,
+    label: &str,
+    rejection: Option<&Rejection>,
+    advice: Option<&str>,
+) {
     // Writing to a String cannot fail.
-    let w = &mut s;
-    match &out.rejection {
-        None => writeln!(w, "ACCEPTED"),
+    match rejection {
+        None => writeln!(w, "{label}ACCEPTED"),
         Some(r) => writeln!(
             w,
-            "REJECTED: {} ({})\n  {}",
+            "{label}REJECTED: {} ({})\n  {}",
             r.reason.code(),
             r.reason.class().as_str(),
             r.detail
         ),
     }
     .unwrap();
-    if let Some(advice) = &out.advice {
+    if let Some(advice) = advice {
         writeln!(w, "  what to do: {advice}").unwrap();
     }
+}
+
+fn render_text(out: &Outcome) -> String {
+    let mut s = String::new();
+    // Writing to a String cannot fail.
+    let w = &mut s;
+    write_verdict(w, "", out.rejection.as_ref(), out.advice.as_deref());
     writeln!(w, "\nverification time: {}", out.at).unwrap();
     writeln!(w, "policy: {}", out.policy).unwrap();
     if !out.unpinned.is_empty() {

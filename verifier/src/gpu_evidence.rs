@@ -191,21 +191,13 @@ pub fn to_json(out: &GpuOutcome) -> Value {
 
 /// The GPU outcome as text (a section of the command's text output).
 pub fn render_text(out: &GpuOutcome, w: &mut String) {
+    crate::evidence_cmd::write_verdict(
+        w,
+        "GPU evidence: ",
+        out.rejection.as_ref(),
+        out.advice.as_deref(),
+    );
     // Writing to a String cannot fail.
-    match &out.rejection {
-        None => writeln!(w, "GPU evidence: ACCEPTED"),
-        Some(r) => writeln!(
-            w,
-            "GPU evidence: REJECTED: {} ({})\n  {}",
-            r.reason.code(),
-            r.reason.class().as_str(),
-            r.detail
-        ),
-    }
-    .unwrap();
-    if let Some(advice) = &out.advice {
-        writeln!(w, "  what to do: {advice}").unwrap();
-    }
     writeln!(w, "\nGPU inputs:").unwrap();
     for (name, kind) in &out.inputs {
         writeln!(w, "  {name}: {kind}").unwrap();
