@@ -85,6 +85,24 @@ passed=$((passed + 1))
 fi
 
 # ---- QEMU (from the tools root), direct kernel boot, TCG. ----
+# run_qemu_sh DIR: runs DIR/qemu.sh in the tools root (DIR mounted at /w), in the
+# background, its output in DIR/qemu.log; sets qemu_pid and qemu_started.
+run_qemu_sh() {
+    local dir="$1"
+    chmod +x "$dir/qemu.sh"
+    unshare --mount --propagation private -- /bin/sh -eu -c '
+        t="$1"; d="$2"
+        mount --bind "$t" "$t"
+        mount -t proc proc "$t/proc"
+        mount --rbind /dev "$t/dev"
+        mount --rbind /sys "$t/sys"
+        mkdir -p "$t/w"
+        mount --bind "$d" "$t/w"
+        exec chroot "$t" /usr/bin/env -i PATH=/usr/sbin:/usr/bin /w/qemu.sh
+    ' run_qemu_sh "$tools" "$dir" >"$dir/qemu.log" 2>&1 &
+    qemu_pid=$!
+    qemu_started=$(date +%s.%N)
+}
 # start_qemu DIR NAME [HOSTPORT]: boots DIR/NAME.{vmlinuz,initrd,cmdline,raw} with a blank state
 # disk DIR/state.img; serial 0 -> DIR/console.log, serial 1 -> DIR/ttyS1.log.
 start_qemu() {
@@ -104,19 +122,7 @@ exec timeout --kill-after=10 $qemu_timeout qemu-system-x86_64 -machine q35 -acce
     -drive file=/w/state.img,format=raw,if=none,id=state -device virtio-blk-pci,drive=state,serial=veritee-state \\
     -device virtio-rng-pci $net
 EOF
-    chmod +x "$dir/qemu.sh"
-    unshare --mount --propagation private -- /bin/sh -eu -c '
-        t="$1"; d="$2"
-        mount --bind "$t" "$t"
-        mount -t proc proc "$t/proc"
-        mount --rbind /dev "$t/dev"
-        mount --rbind /sys "$t/sys"
-        mkdir -p "$t/w"
-        mount --bind "$d" "$t/w"
-        exec chroot "$t" /usr/bin/env -i PATH=/usr/sbin:/usr/bin /w/qemu.sh
-    ' start_qemu "$tools" "$dir" >"$dir/qemu.log" 2>&1 &
-    qemu_pid=$!
-    qemu_started=$(date +%s.%N)
+    run_qemu_sh "$dir"
 }
 # start_launch DIR HOSTPORT ARGS...: boots what `veritee-host launch --platform none ARGS
 # --dry-run --json` plans for files under DIR (paths rewritten to /w, where DIR is mounted
@@ -143,19 +149,7 @@ argv[0] = "qemu-system-x86_64"
 print("#!/bin/sh")
 print(f"exec timeout --kill-after=10 {limit} " + " ".join(shlex.quote(a) for a in argv))
 PY
-    chmod +x "$dir/qemu.sh"
-    unshare --mount --propagation private -- /bin/sh -eu -c '
-        t="$1"; d="$2"
-        mount --bind "$t" "$t"
-        mount -t proc proc "$t/proc"
-        mount --rbind /dev "$t/dev"
-        mount --rbind /sys "$t/sys"
-        mkdir -p "$t/w"
-        mount --bind "$d" "$t/w"
-        exec chroot "$t" /usr/bin/env -i PATH=/usr/sbin:/usr/bin /w/qemu.sh
-    ' start_launch "$tools" "$dir" >"$dir/qemu.log" 2>&1 &
-    qemu_pid=$!
-    qemu_started=$(date +%s.%N)
+    run_qemu_sh "$dir"
 }
 # wait_for DIR FILE REGEX SECONDS: until FILE matches REGEX (grep -E); 1 if QEMU ended first.
 wait_for() {
