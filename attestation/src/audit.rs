@@ -1003,6 +1003,7 @@ mod tests {
         let policy = PolicyFile {
             evidence: crate::policy::Policy::default_verifier(),
             runtime: crate::binding::RuntimePolicy::dangerous_any(),
+            gpu: crate::policy::GpuPolicy::none(),
         };
         let r = verify_bundle(
             &AuditBundle::default(),

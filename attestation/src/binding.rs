@@ -22,10 +22,13 @@
 //! | 6 | launch configuration digest (SHA-256) | bstr .size 32 |
 //! | 7 | client nonce (absent: none asked for) | bstr, 8..=64 bytes |
 //! | 8 | GPU evidence digest (absent: no GPU evidence) | bstr .size 32 |
+//!
+//! Claim 8 is [`gpu_evidence_digest`] of the GPUs the bundle serves; each GPU's evidence
+//! answers the SPDM nonce [`RuntimeClaims::gpu_nonce`], derived from the other claims.
 
 use crate::crypto::digest;
 use crate::evidence::VerifiedEvidence;
-use crate::policy::{Appraised, Constraint, Hex, Policy};
+use crate::policy::{Appraised, Constraint, GpuPolicy, Hex, Policy};
 use crate::reason::{reject, Reason, Rejection};
 use ciborium::value::{Integer, Value};
 use serde::Serialize;
@@ -250,6 +253,49 @@ impl RuntimeClaims {
         }
         Ok(())
     }
+}
+
+/// Domain-separation label of the GPU nonce ([`RuntimeClaims::gpu_nonce`]).
+pub const GPU_NONCE_LABEL: &[u8] = b"veritee/gpu-nonce/v1\0";
+/// Domain-separation label of claim 8 ([`gpu_evidence_digest`]).
+pub const GPU_EVIDENCE_SET_LABEL: &[u8] = b"veritee/gpu-evidence-set/v1\0";
+
+impl RuntimeClaims {
+    /// The SPDM requester nonce the runtime asks each of its GPUs to sign:
+    ///
+    /// `SHA-256(GPU_NONCE_LABEL || to_cbor(claims without claim 7 and claim 8))`
+    ///
+    /// The claims without the per-request client nonce (7) and without the GPU digest (8)
+    /// (which is computed from the evidence, so cannot go into its own nonce): the TLS
+    /// key, receipt key, auditor key, model, version and launch configuration. GPU
+    /// evidence carrying this nonce was produced after these keys existed and for them.
+    pub fn gpu_nonce(&self) -> [u8; 32] {
+        let base = RuntimeClaims {
+            nonce: None,
+            gpu_evidence_digest: None,
+            ..self.clone()
+        };
+        let mut input = GPU_NONCE_LABEL.to_vec();
+        input.extend(base.to_cbor());
+        crate::x509::sha256(&input)
+    }
+}
+
+/// Claim 8 for a set of GPUs, each given as (evidence bytes, device chain PEM bytes)
+/// exactly as the bundle serves them, in bundle order (`gpu0`, `gpu1`, ...):
+///
+/// `SHA-256(GPU_EVIDENCE_SET_LABEL || u32be(N) || SHA-256(evidence_0) || SHA-256(chain_0)
+/// || ... || SHA-256(evidence_N-1) || SHA-256(chain_N-1))`
+///
+/// Every part has a fixed length, so one digest names one ordered set.
+pub fn gpu_evidence_digest<E: AsRef<[u8]>, C: AsRef<[u8]>>(gpus: &[(E, C)]) -> [u8; 32] {
+    let mut input = GPU_EVIDENCE_SET_LABEL.to_vec();
+    input.extend(u32::try_from(gpus.len()).unwrap_or(u32::MAX).to_be_bytes());
+    for (evidence, chain) in gpus {
+        input.extend(crate::x509::sha256(evidence.as_ref()));
+        input.extend(crate::x509::sha256(chain.as_ref()));
+    }
+    crate::x509::sha256(&input)
 }
 
 /// SHA-512 of the claims bytes as received: the value REPORT_DATA must hold.
@@ -505,11 +551,14 @@ impl RuntimePolicy {
 }
 
 /// A complete policy file: the evidence policy ([`Policy`]) at the top level and the
-/// runtime claims policy in `[runtime]`. Both are mandatory.
+/// runtime claims policy in `[runtime]`. Both are mandatory. The GPU policy in `[gpu]`
+/// is optional: without it, [`GpuPolicy::none`] (no GPU required; bound GPU evidence is
+/// still verified).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyFile {
     pub evidence: Policy,
     pub runtime: RuntimePolicy,
+    pub gpu: GpuPolicy,
 }
 
 impl PolicyFile {
@@ -525,11 +574,22 @@ impl PolicyFile {
         let runtime: RuntimePolicy = runtime
             .try_into()
             .map_err(|e| Rejection::new(Reason::PolicyInvalid, format!("[runtime]: {e}")))?;
+        let gpu: GpuPolicy = match table.remove("gpu") {
+            None => GpuPolicy::none(),
+            Some(gpu) => gpu
+                .try_into()
+                .map_err(|e| Rejection::new(Reason::PolicyInvalid, format!("[gpu]: {e}")))?,
+        };
+        gpu.check()?;
         let evidence: Policy = toml::Value::Table(table)
             .try_into()
             .map_err(|e| Rejection::new(Reason::PolicyInvalid, e.to_string()))?;
         evidence.check()?;
-        Ok(PolicyFile { evidence, runtime })
+        Ok(PolicyFile {
+            evidence,
+            runtime,
+            gpu,
+        })
     }
 
     pub fn to_toml(&self) -> String {
@@ -537,14 +597,26 @@ impl PolicyFile {
         struct Runtime<'a> {
             runtime: &'a RuntimePolicy,
         }
-        format!(
+        #[derive(Serialize)]
+        struct Gpu<'a> {
+            gpu: &'a GpuPolicy,
+        }
+        let mut out = format!(
             "{}\n{}",
             self.evidence.to_toml(),
             toml::to_string(&Runtime {
                 runtime: &self.runtime
             })
             .expect("a runtime policy serialises")
-        )
+        );
+        // Written whenever it differs from what its absence means.
+        if self.gpu != GpuPolicy::none() {
+            out.push('\n');
+            out.push_str(
+                &toml::to_string(&Gpu { gpu: &self.gpu }).expect("a GPU policy serialises"),
+            );
+        }
+        out
     }
 }
 
@@ -757,6 +829,57 @@ mod tests {
             nonce: Some(vec![6; 16]),
             gpu_evidence_digest: None,
         }
+    }
+
+    /// The GPU nonce and claim 8 are exactly the documented formulas.
+    #[test]
+    fn gpu_nonce_and_evidence_digest_follow_their_definitions() {
+        let sha = |b: &[u8]| crate::x509::sha256(b);
+        let c = sample();
+        let base = RuntimeClaims {
+            nonce: None,
+            gpu_evidence_digest: None,
+            ..sample()
+        };
+        let mut input = b"veritee/gpu-nonce/v1\0".to_vec();
+        input.extend(base.to_cbor());
+        assert_eq!(c.gpu_nonce(), sha(&input));
+        // Claims 7 and 8 do not enter it; every other claim does.
+        let with_gpu = RuntimeClaims {
+            gpu_evidence_digest: Some([7; 32]),
+            nonce: None,
+            ..sample()
+        };
+        assert_eq!(with_gpu.gpu_nonce(), c.gpu_nonce());
+        for other in [
+            RuntimeClaims {
+                tls_spki_sha256: [0; 32],
+                ..sample()
+            },
+            RuntimeClaims {
+                model_digest: [0; 32],
+                ..sample()
+            },
+            RuntimeClaims {
+                auditor_hpke_key: None,
+                ..sample()
+            },
+        ] {
+            assert_ne!(other.gpu_nonce(), c.gpu_nonce());
+        }
+        // Claim 8: label, u32be count, then per GPU SHA-256(evidence) || SHA-256(chain).
+        let set = [(&b"e0"[..], &b"c0"[..]), (&b"e1"[..], &b"c1"[..])];
+        let mut input = b"veritee/gpu-evidence-set/v1\0".to_vec();
+        input.extend(2u32.to_be_bytes());
+        for (e, ch) in set {
+            input.extend(sha(e));
+            input.extend(sha(ch));
+        }
+        assert_eq!(gpu_evidence_digest(&set), sha(&input));
+        let swapped = [set[1], set[0]];
+        assert_ne!(gpu_evidence_digest(&swapped), gpu_evidence_digest(&set));
+        let empty: [(&[u8], &[u8]); 0] = [];
+        assert_ne!(gpu_evidence_digest(&empty), gpu_evidence_digest(&set[..1]));
     }
 
     #[test]

@@ -15,14 +15,19 @@
 //! 2: endorsement). Besides `claims`, entries are the files the
 //! [`inputs`](crate::inputs) recogniser already understands (report or quote,
 //! certificates, CRLs, TDX collateral), so a bundle verifies exactly as the same files
-//! given to `veritee-verify evidence` would. The bundle travels in the attested TLS
+//! given to `veritee-verify evidence` would. GPU entries (`gpu{i}`, `gpu{i}-chain`,
+//! `gpu{i}-rim-driver`, `gpu{i}-rim-vbios`; [`GPU_EVIDENCE_MEDIA_TYPE`],
+//! [`GPU_CHAIN_MEDIA_TYPE`], [`GPU_RIM_MEDIA_TYPE`]) are not CPU evidence: they are
+//! verified after the claims are bound, against claim 8 and the policy's `[gpu]`
+//! ([`crate::policy::GpuPolicy`]). The bundle travels in the attested TLS
 //! certificate (extension `id-pe-cmw`, 1.3.6.1.5.5.7.1.35) and from
 //! `GET /v1/attestation`.
 
 use crate::binding::{self, RuntimeClaims};
 use crate::evidence::{TrustAnchors, VerifiedEvidence};
 use crate::inputs::EvidenceInputs;
-use crate::policy::Policy;
+use crate::nvidia::VerifiedGpuEvidence;
+use crate::policy::{verify_bound_gpus, GpuPolicy, Policy};
 use crate::reason::{reject, Reason, Rejection};
 use crate::time::Timestamp;
 use ciborium::value::Value;
@@ -36,6 +41,15 @@ pub const TDX_QUOTE_MEDIA_TYPE: &str = "application/vnd.veritee.tdx-quote";
 pub const CERT_MEDIA_TYPE: &str = "application/pkix-cert";
 pub const CRL_MEDIA_TYPE: &str = "application/pkix-crl";
 pub const JSON_MEDIA_TYPE: &str = "application/json";
+/// NVIDIA GPU evidence, binary: the SPDM GET_MEASUREMENTS request || MEASUREMENTS
+/// response (label `gpu{i}`, indicator evidence).
+pub const GPU_EVIDENCE_MEDIA_TYPE: &str = "application/vnd.veritee.nvidia-spdm-evidence";
+/// The GPU's device certificate chain, PEM, leaf first, as NVIDIA's driver returns it
+/// (RFC 8555's media type; label `gpu{i}-chain`, indicator endorsement).
+pub const GPU_CHAIN_MEDIA_TYPE: &str = "application/pem-certificate-chain";
+/// An NVIDIA reference integrity manifest (SWID XML with XMLDSig; labels
+/// `gpu{i}-rim-driver` and `gpu{i}-rim-vbios`, indicator endorsement).
+pub const GPU_RIM_MEDIA_TYPE: &str = "application/vnd.veritee.nvidia-rim+xml";
 /// CMW indicator bits (draft-ietf-rats-msg-wrap).
 pub const IND_ENDORSEMENT: u8 = 2;
 pub const IND_EVIDENCE: u8 = 4;
@@ -249,19 +263,37 @@ impl EvidenceBundle {
     }
 
     /// Verify the evidence in the bundle against `policy` at `at`, appraise it and bind it
-    /// to the bundle's claims. The returned value owns everything it proves.
+    /// to the bundle's claims. The returned value owns everything it proves. GPU evidence
+    /// the claims bind (claim 8) is verified under [`GpuPolicy::none`]; use
+    /// [`Self::verify_with`] to require GPUs.
     pub fn verify(&self, policy: &Policy, at: Timestamp) -> Result<AttestedRuntime, Rejection> {
+        self.verify_gpus_under(policy, &GpuPolicy::none(), at)
+    }
+
+    /// [`Self::verify`] with the GPU policy `gpu`: after the CPU evidence binds the claims,
+    /// the GPUs they bind are verified (see the README's "GPU binding").
+    pub fn verify_gpus_under(
+        &self,
+        policy: &Policy,
+        gpu: &GpuPolicy,
+        at: Timestamp,
+    ) -> Result<AttestedRuntime, Rejection> {
         let mut inputs = EvidenceInputs::new();
         for e in &self.entries {
+            if is_gpu_media_type(&e.media_type) {
+                continue;
+            }
             inputs.add(&format!("bundle entry \"{}\"", e.label), &e.value)?;
         }
         let (anchors, _) = TrustAnchors::for_policy(policy, inputs.certificates());
         let evidence = inputs.verify(&anchors, at)?;
         let appraised = policy.appraise(&evidence)?;
         let claims = binding::bind(appraised, &self.claims)?.claims().clone();
+        let gpus = verify_bound_gpus(&self.entries, &claims, gpu, at)?;
         Ok(AttestedRuntime {
             evidence,
             claims,
+            gpus,
             evidence_sha256: self.sha256(),
         })
     }
@@ -274,7 +306,7 @@ impl EvidenceBundle {
         policy: &crate::binding::PolicyFile,
         at: Timestamp,
     ) -> Result<AttestedRuntime, Rejection> {
-        let attested = self.verify(&policy.evidence, at)?;
+        let attested = self.verify_gpus_under(&policy.evidence, &policy.gpu, at)?;
         policy.runtime.appraise(&attested.claims)?;
         Ok(attested)
     }
@@ -286,10 +318,16 @@ impl EvidenceBundle {
 pub struct AttestedRuntime {
     evidence: VerifiedEvidence,
     claims: RuntimeClaims,
+    gpus: Vec<VerifiedGpuEvidence>,
     evidence_sha256: [u8; 32],
 }
 
 impl AttestedRuntime {
+    /// The GPUs the claims bind (claim 8), verified, in bundle order.
+    pub fn gpus(&self) -> &[VerifiedGpuEvidence] {
+        &self.gpus
+    }
+
     pub fn evidence(&self) -> &VerifiedEvidence {
         &self.evidence
     }
@@ -322,6 +360,17 @@ impl AttestedRuntime {
     pub fn require_nonce(&self, nonce: &[u8]) -> Result<(), Rejection> {
         binding::require_nonce(&self.claims, nonce)
     }
+}
+
+/// Whether entries of this media type are GPU evidence, chains or RIMs (verified by the
+/// GPU binding, not by the CPU evidence recogniser).
+pub fn is_gpu_media_type(media_type: &str) -> bool {
+    [
+        GPU_EVIDENCE_MEDIA_TYPE,
+        GPU_CHAIN_MEDIA_TYPE,
+        GPU_RIM_MEDIA_TYPE,
+    ]
+    .contains(&media_type)
 }
 
 fn record(v: Value) -> Option<(String, Vec<u8>, u8)> {

@@ -111,6 +111,7 @@ pub fn sim_policy() -> PolicyFile {
                 &SIM_AUDITOR_SECRET,
             ))]),
         },
+        gpu: crate::policy::GpuPolicy::none(),
     }
 }
 

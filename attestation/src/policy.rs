@@ -80,6 +80,11 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+#[path = "gpu_policy.rs"]
+mod gpu;
+pub(crate) use gpu::verify_bound_gpus;
+pub use gpu::{DottedVersion, DriverVersion, GpuArchitecture, GpuPolicy, GpuRim, VbiosVersion};
+
 /// The only policy format version this build reads.
 pub const POLICY_VERSION: u32 = 1;
 

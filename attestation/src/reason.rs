@@ -265,6 +265,25 @@ pub enum Reason {
     /// A GPU measurement is not one of the values the reference integrity manifest allows
     /// at that index.
     GpuMeasurementMismatch,
+
+    // ---- appended: GPU evidence bound to the runtime (issue 15, part 2) ----
+    /// The GPU evidence the bundle serves is not the set claim 8 (`gpu_evidence_digest`)
+    /// names: claim 8 is present and the evidence is missing or different, or GPU
+    /// evidence is served that no claim 8 binds.
+    GpuEvidenceNotBound,
+    /// Fewer GPUs are bound to the runtime than the policy's `[gpu] count` requires.
+    GpuCountBelowMinimum,
+    /// A GPU's architecture is not in the policy's `[gpu] architectures`.
+    GpuArchitectureNotAllowed,
+    /// A GPU's driver version is below the policy's `[gpu] min_driver_version`, or the
+    /// evidence states none.
+    GpuDriverBelowMinimum,
+    /// A GPU's VBIOS version is below the policy's `[gpu] min_vbios_version`, or the
+    /// evidence states none.
+    GpuVbiosBelowMinimum,
+    /// The policy requires RIM appraisal (`[gpu] rim = "require"`) and the bundle carries
+    /// no driver or no VBIOS reference integrity manifest for a GPU.
+    GpuRimMissing,
 }
 
 /// The layer a [`Reason`] belongs to; test vectors name the class they expect.
@@ -407,6 +426,12 @@ impl Reason {
             RimMalformed => "rim_malformed",
             RimSignatureInvalid => "rim_signature_invalid",
             GpuMeasurementMismatch => "gpu_measurement_mismatch",
+            GpuEvidenceNotBound => "gpu_evidence_not_bound",
+            GpuCountBelowMinimum => "gpu_count_below_minimum",
+            GpuArchitectureNotAllowed => "gpu_architecture_not_allowed",
+            GpuDriverBelowMinimum => "gpu_driver_below_minimum",
+            GpuVbiosBelowMinimum => "gpu_vbios_below_minimum",
+            GpuRimMissing => "gpu_rim_missing",
         }
     }
 
@@ -449,7 +474,8 @@ impl Reason {
             | CollateralMismatch
             | CrlMissing
             | TcbEvaluationDataNumberBelowMinimum
-            | CollateralTooOld => ReasonClass::Collateral,
+            | CollateralTooOld
+            | GpuRimMissing => ReasonClass::Collateral,
             TcbLevelNotFound | TcbRevoked | TdxModuleMismatch | QeIdentityMismatch => {
                 ReasonClass::Tcb
             }
@@ -488,11 +514,14 @@ impl Reason {
             | MrOwnerMismatch
             | MrOwnerConfigMismatch
             | PckPlatformFlagNotAllowed
-            | GpuMeasurementMismatch => ReasonClass::Policy,
+            | GpuMeasurementMismatch
+            | GpuCountBelowMinimum
+            | GpuArchitectureNotAllowed
+            | GpuDriverBelowMinimum
+            | GpuVbiosBelowMinimum => ReasonClass::Policy,
             BundleMalformed | ClaimsMalformed => ReasonClass::Parse,
-            ClaimsNotBound | TlsKeyNotBound | NonceMismatch | GpuNonceMismatch => {
-                ReasonClass::Binding
-            }
+            ClaimsNotBound | TlsKeyNotBound | NonceMismatch | GpuNonceMismatch
+            | GpuEvidenceNotBound => ReasonClass::Binding,
             ReceiptMalformed
             | ReceiptSignatureInvalid
             | ReceiptKeyNotBound

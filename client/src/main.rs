@@ -238,6 +238,11 @@ fn describe(attested: &AttestedRuntime) -> Value {
         "platform": attested.evidence().platform().as_str(),
         "evidence": attested.evidence().claims(),
         "runtime": claims,
+        "gpus": attested
+            .gpus()
+            .iter()
+            .map(|g| g.claims())
+            .collect::<Vec<_>>(),
     })
 }
 
@@ -313,6 +318,18 @@ async fn attest(args: AttestArgs) -> ExitCode {
                 writeln!(w, "  {key:<15} {v}").unwrap();
             }
         }
+    }
+    for (i, g) in conn.attested.gpus().iter().enumerate() {
+        let c = g.claims();
+        writeln!(
+            w,
+            "  gpu {i:<11} {} {} driver {} VBIOS {} (bound: claim 8, nonce from the claims)",
+            c.architecture,
+            c.hwmodel,
+            c.driver_version.as_deref().unwrap_or("?"),
+            c.vbios_version.as_deref().unwrap_or("?"),
+        )
+        .unwrap();
     }
     writeln!(w, "  model digest    {}", hex::encode(claims.model_digest)).unwrap();
     writeln!(w, "  runtime         {}", claims.runtime_version).unwrap();

@@ -80,3 +80,52 @@ fn attest_to_a_closed_pipe_keeps_its_exit_status() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 15: `veritee attest` against a runtime with one simulated GPU verifies it under
+/// the policy the launch wrote (which requires one GPU) and shows it; a policy requiring
+/// two refuses with its reason and exit status 1.
+#[test]
+fn attest_verifies_a_bound_gpu_and_refuses_a_policy_requiring_two() {
+    let dir = temp_dir("attest-gpu");
+    let (addr, _stop) = common::start_runtime_full(&dir.join("state"), true, None, 1);
+    let policy = dir.join("state/policy.toml");
+    let text = std::fs::read_to_string(&policy).unwrap();
+    assert!(text.contains("[gpu]\ncount = 1\n"), "{text}");
+    let attest = |policy: &std::path::Path, json: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_veritee"));
+        cmd.args(["attest", &format!("https://{addr}"), "--policy"])
+            .arg(policy);
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.output().unwrap()
+    };
+    let out = attest(&policy, true);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verdict"], "verified");
+    assert_eq!(v["gpus"].as_array().unwrap().len(), 1);
+    assert_eq!(v["gpus"][0]["architecture"], "Hopper");
+    assert_eq!(v["gpus"][0]["nonce_checked"], true);
+    assert!(v["runtime"]["gpu_evidence_digest"].is_string());
+    let out = attest(&policy, false);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("gpu 0"), "{stdout}");
+
+    let two = dir.join("two.toml");
+    std::fs::write(
+        &two,
+        text.replace("[gpu]\ncount = 1\n", "[gpu]\ncount = 2\n"),
+    )
+    .unwrap();
+    let out = attest(&two, false);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("gpu_count_below_minimum"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

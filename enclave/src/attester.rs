@@ -54,6 +54,8 @@ pub struct Attester {
     collateral: Vec<(String, Vec<u8>)>,
     claims: RuntimeClaims,
     simulated: bool,
+    /// The GPUs' evidence bound in claim 8, served with every bundle.
+    gpus: Vec<crate::gpu::GpuEvidence>,
 }
 
 impl Attester {
@@ -85,7 +87,21 @@ impl Attester {
             collateral,
             claims,
             simulated,
+            gpus: Vec::new(),
         }
+    }
+
+    /// Ask the GPUs of `source` for evidence answering this runtime's GPU nonce
+    /// ([`RuntimeClaims::gpu_nonce`]), check it answers that nonce, and bind the set in
+    /// claim 8. No GPU leaves claim 8 absent.
+    pub fn bind_gpus(
+        &mut self,
+        source: &dyn crate::gpu::GpuEvidenceSource,
+    ) -> Result<usize, crate::gpu::GpuError> {
+        let gpus = crate::gpu::collect_checked(source, self.claims.gpu_nonce())?;
+        self.claims.gpu_evidence_digest = crate::gpu::evidence_digest(&gpus);
+        self.gpus = gpus;
+        Ok(self.gpus.len())
     }
 
     pub fn claims(&self) -> &RuntimeClaims {
@@ -135,6 +151,7 @@ impl Attester {
             used.push(label.clone());
             bundle.push(&label, media_type_of(name), bytes.clone(), IND_ENDORSEMENT);
         }
+        crate::gpu::push_entries(&mut bundle, &self.gpus);
         Ok(bundle)
     }
 }

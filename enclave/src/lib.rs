@@ -30,6 +30,7 @@ pub mod engine;
 /// Fuzz-target entry points (`fuzz/`): public for the fuzz crate and the seed test, not API.
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod gpu;
 pub mod metrics;
 pub mod openai;
 pub mod platform;

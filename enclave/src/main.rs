@@ -40,6 +40,11 @@ struct ServeArgs {
     /// Use a SIMULATED SEV-SNP TEE (development only; its evidence proves nothing).
     #[arg(long)]
     simulate: bool,
+    /// With --simulate: this many SIMULATED NVIDIA GPUs (FAKE chain in the state
+    /// directory), bound in the runtime claims and required by the written policy.
+    #[cfg(feature = "simulate")]
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "simulate")]
+    simulate_gpus: usize,
     /// TOML configuration file; flags override its values.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -194,6 +199,10 @@ fn main() -> ExitCode {
         let opts = Options {
             config,
             simulate: args.simulate,
+            #[cfg(feature = "simulate")]
+            simulate_gpus: args.simulate_gpus,
+            #[cfg(not(feature = "simulate"))]
+            simulate_gpus: 0,
             dangerous_no_receipts: args.dangerous_no_receipts,
             dangerous_unbound_launch_config: args.dangerous_unbound_launch_config,
             #[cfg(feature = "simulate")]

@@ -19,6 +19,9 @@ pub struct Options {
     pub config: Config,
     /// Use the simulated SEV-SNP TEE (development only).
     pub simulate: bool,
+    /// With `simulate`: this many simulated NVIDIA GPUs, bound in claim 8 and required by
+    /// the written policy (`[gpu] count`).
+    pub simulate_gpus: usize,
     /// Sign no receipts and keep no log (benchmarks only).
     pub dangerous_no_receipts: bool,
     /// Serve even when the hardware's launch data (SNP HOST_DATA, TDX MRCONFIGID) is not
@@ -111,18 +114,33 @@ pub async fn start(opts: Options) -> Result<Runtime, String> {
         launch_config_digest: launch.digest,
         auditor_hpke_public_key: launch.auditor_hpke_public_key,
     };
-    let (source, policy_text): (Box<dyn EvidenceSource>, Option<String>) = if opts.simulate {
-        simulated_source(&config, &launch, model.digest)?
+    if opts.simulate_gpus > 0 && !opts.simulate {
+        return Err(
+            "--simulate-gpus needs --simulate: simulated GPUs are for the simulated TEE only"
+                .into(),
+        );
+    }
+    let (source, policy_text, gpu_source): SimulatedParts = if opts.simulate {
+        simulated_source(&config, &launch, model.digest, opts.simulate_gpus)?
     } else {
         let source = platform::detect(&config.tsm_report_dir, &config.sev_guest_device)
             .map_err(|e| e.to_string())?;
-        (source, None)
+        (source, None, None)
     };
     let collateral = match &config.collateral_dir {
         Some(dir) => platform::load_collateral_dir(dir).map_err(|e| e.to_string())?,
         None => Vec::new(),
     };
-    let attester = Attester::new(source, collateral, &keys, &template, opts.simulate);
+    let mut attester = Attester::new(source, collateral, &keys, &template, opts.simulate);
+    if let Some(gpus) = gpu_source {
+        let n = attester
+            .bind_gpus(gpus.as_ref())
+            .map_err(|e| format!("getting GPU evidence: {e}"))?;
+        eprintln!(
+            "veritee-enclave: {n} GPU(s) bound in the runtime claims: {}",
+            gpus.describe()
+        );
+    }
     let bundle = attester
         .bundle(None)
         .map_err(|e| format!("getting evidence from the platform: {e}"))?;
@@ -264,22 +282,70 @@ impl Runtime {
     }
 }
 
+/// The simulated TEE, its written policy, and the simulated GPUs (none when `gpus` is 0).
+type SimulatedParts = (
+    Box<dyn EvidenceSource>,
+    Option<String>,
+    Option<Box<dyn crate::gpu::GpuEvidenceSource>>,
+);
+
 #[cfg(feature = "simulate")]
 fn simulated_source(
     config: &Config,
     launch: &LoadedLaunchConfig,
     model_digest: [u8; 32],
-) -> Result<(Box<dyn EvidenceSource>, Option<String>), String> {
+    gpus: usize,
+) -> Result<SimulatedParts, String> {
     use crate::attester::simulated::SimulatedSource;
+    use crate::gpu::SimulatedGpuSource;
     eprintln!("{SIMULATION_WARNING}");
     let source = SimulatedSource::open(&config.state_dir.join("simulated-tee"), launch.digest)?;
-    let policy = simulated_policy(
+    let gpu_source = if gpus > 0 {
+        Some(SimulatedGpuSource::open(
+            &config.state_dir.join("simulated-gpu"),
+            gpus,
+        )?)
+    } else {
+        None
+    };
+    let mut policy = simulated_policy(
         source.tee(),
         model_digest,
         launch.digest,
         launch.auditor_hpke_public_key,
     );
-    Ok((Box::new(source), Some(policy)))
+    if let Some(g) = &gpu_source {
+        policy.push_str(&simulated_gpu_policy(g.gpus()));
+    }
+    Ok((
+        Box::new(source),
+        Some(policy),
+        gpu_source.map(|g| Box::new(g) as Box<dyn crate::gpu::GpuEvidenceSource>),
+    ))
+}
+
+/// The `[gpu]` section a simulated launch with simulated GPUs writes: exactly its GPU
+/// count required, Hopper, the simulated driver and VBIOS versions as minimums, and the
+/// simulated GPUs' FAKE root named as a dangerous extra root. RIMs are not appraised
+/// (`rim = "dangerous_skip"`): no simulated RIM exists.
+#[cfg(feature = "simulate")]
+pub fn simulated_gpu_policy(gpus: &sim::nvidia::SimulatedGpus) -> String {
+    format!(
+        r#"
+# SIMULATED GPUs: their FAKE root (dangerous_trusted_roots) proves nothing about hardware.
+[gpu]
+count = {count}
+architectures = ["hopper"]
+min_driver_version = "{driver}"
+min_vbios_version = "{vbios}"
+rim = "dangerous_skip"
+dangerous_trusted_roots = ["{root}"]
+"#,
+        count = gpus.count(),
+        driver = sim::nvidia::SIM_DRIVER_VERSION,
+        vbios = sim::nvidia::SIM_VBIOS_VERSION,
+        root = hex::encode(gpus.root_sha256()),
+    )
 }
 
 #[cfg(not(feature = "simulate"))]
@@ -287,7 +353,8 @@ fn simulated_source(
     _config: &Config,
     _launch: &LoadedLaunchConfig,
     _model_digest: [u8; 32],
-) -> Result<(Box<dyn EvidenceSource>, Option<String>), String> {
+    _gpus: usize,
+) -> Result<SimulatedParts, String> {
     let _ = SIMULATION_WARNING;
     Err("this build has no simulated TEE (built without the `simulate` feature, as release images are)".into())
 }

@@ -156,6 +156,7 @@ mod fixture {
                 runtime_versions: Constraint::Only(vec![enclave::RUNTIME_VERSION.into()]),
                 auditor_hpke_keys: Constraint::Only(vec![Hex(t.auditor_hpke_public_key.unwrap())]),
             },
+            gpu: attestation::policy::GpuPolicy::none(),
         }
     }
 

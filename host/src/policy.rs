@@ -128,7 +128,11 @@ pub fn policy_file(image: &ImagePolicy) -> Result<PolicyFile, PolicyError> {
             .collect(),
     );
 
-    let file = PolicyFile { evidence, runtime };
+    let file = PolicyFile {
+        evidence,
+        runtime,
+        gpu: attestation::policy::GpuPolicy::none(),
+    };
     match PolicyFile::from_toml(&file.to_toml()) {
         Ok(back) if back == file => Ok(file),
         Ok(back) => Err(PolicyError::RoundTrip(format!(

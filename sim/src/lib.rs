@@ -37,6 +37,8 @@ pub mod collateral;
 pub mod der;
 pub mod intel;
 pub mod keys;
+/// Simulated NVIDIA Hopper GPUs (FAKE device chain, real SPDM evidence format).
+pub mod nvidia;
 pub mod snp;
 pub mod tdx;
 /// The simulated SEV-SNP TEE (`--simulate`): a random per-directory development chain.

@@ -43,6 +43,7 @@ pub fn policy_with_text(
                 PolicyFile {
                     evidence: Policy::default_verifier(),
                     runtime: attestation::binding::RuntimePolicy::dangerous_any(),
+                    gpu: attestation::policy::GpuPolicy::none(),
                 },
                 "DANGEROUS: default evidence policy (pins no measurement, forbids debug; TDX: TCB status UpToDate only; SEV-SNP: no TCB minimum, revocation checked only if an AMD CRL is given) and any runtime claims (--dangerous-any-runtime)".to_string(),
                 String::new(),

@@ -23,6 +23,8 @@ struct Fixture {
     dir: PathBuf,
     policy: PathBuf,
     secret: [u8; 32],
+    /// Simulated GPUs bound in each instance's claims (and required by the policy).
+    gpus: usize,
 }
 
 impl Fixture {
@@ -36,7 +38,15 @@ impl Fixture {
             policy: dir.join("policy.toml"),
             dir,
             secret,
+            gpus: 0,
         }
+    }
+
+    /// [`Fixture::new`] whose runtime binds `gpus` simulated GPUs.
+    fn with_gpus(name: &str, gpus: usize) -> Fixture {
+        let mut f = Fixture::new(name);
+        f.gpus = gpus;
+        f
     }
 
     /// One runtime instance that ran `jobs` jobs (every third opted out of auditing).
@@ -61,7 +71,14 @@ impl Fixture {
     ) -> Section {
         let public = auditor.then(|| transcript::auditor_public_key(&self.secret));
         let source = SimulatedSource::open(&self.dir.join("simulated-tee"), LAUNCH).unwrap();
-        let policy = enclave::startup::simulated_policy(source.tee(), MODEL, LAUNCH, public);
+        let mut policy = enclave::startup::simulated_policy(source.tee(), MODEL, LAUNCH, public);
+        let gpus = (self.gpus > 0).then(|| {
+            enclave::gpu::SimulatedGpuSource::open(&self.dir.join("simulated-gpu"), self.gpus)
+                .unwrap()
+        });
+        if let Some(g) = &gpus {
+            policy.push_str(&enclave::startup::simulated_gpu_policy(g.gpus()));
+        }
         std::fs::write(&self.policy, policy).unwrap();
         let keys = RuntimeKeys::generate().unwrap();
         let template = ClaimsTemplate {
@@ -69,7 +86,10 @@ impl Fixture {
             launch_config_digest: LAUNCH,
             auditor_hpke_public_key: public,
         };
-        let attester = Attester::new(Box::new(source), Vec::new(), &keys, &template, true);
+        let mut attester = Attester::new(Box::new(source), Vec::new(), &keys, &template, true);
+        if let Some(g) = &gpus {
+            assert_eq!(attester.bind_gpus(g).unwrap(), self.gpus);
+        }
         let bundle = attester.bundle(None).unwrap();
         let instance = enclave::receipts::new_job_id();
         let root = self.dir.join("receipts");
@@ -609,4 +629,36 @@ fn a_forged_receipt_is_refused_and_named_in_both_modes() {
             );
         }
     }
+}
+
+/// Issue 15: the audit bundle of a runtime with a bound (simulated) GPU verifies under the
+/// policy requiring it, and is refused under one requiring two GPUs, or once the GPU
+/// evidence is taken out of the sections' evidence.
+#[test]
+fn a_gpu_bound_runtime_s_receipts_verify_with_the_gpu_policy() {
+    let f = Fixture::with_gpus("gpu", 1);
+    let bundle = AuditBundle {
+        sections: vec![f.instance(3)],
+    };
+    let path = f.write("gpu.cbor", &bundle);
+    let (code, v) = f.verify(&path, &[]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["verdict"], "accepted", "{v}");
+    let text = std::fs::read_to_string(&f.policy).unwrap();
+    assert!(text.contains("[gpu]\ncount = 1\n"), "{text}");
+    std::fs::write(
+        &f.policy,
+        text.replace("[gpu]\ncount = 1\n", "[gpu]\ncount = 2\n"),
+    )
+    .unwrap();
+    assert_eq!(f.reason(&bundle, &[]), "gpu_count_below_minimum");
+    std::fs::write(&f.policy, &text).unwrap();
+    let mut stripped = bundle.clone();
+    for s in &mut stripped.sections {
+        let mut e = attestation::bundle::EvidenceBundle::from_cbor(&s.evidence).unwrap();
+        e.entries.retain(|e| !e.label.starts_with("gpu"));
+        s.evidence = e.to_cbor();
+    }
+    // The evidence is verified before the receipts that name it.
+    assert_eq!(f.reason(&stripped, &[]), "gpu_evidence_not_bound");
 }

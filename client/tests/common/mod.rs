@@ -46,6 +46,17 @@ pub fn start_runtime_launched(
     no_receipts: bool,
     launch_config: Option<PathBuf>,
 ) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    start_runtime_full(state_dir, no_receipts, launch_config, 0)
+}
+
+/// [`start_runtime_launched`] with `simulate_gpus` simulated GPUs bound (the written
+/// policy requires them).
+pub fn start_runtime_full(
+    state_dir: &Path,
+    no_receipts: bool,
+    launch_config: Option<PathBuf>,
+    simulate_gpus: usize,
+) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
     // Fails here, naming the fetch script, when the model is missing.
     inference::gguf::model_for_tests();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -67,6 +78,7 @@ pub fn start_runtime_launched(
             let runtime = enclave::startup::start(enclave::startup::Options {
                 config,
                 simulate: true,
+                simulate_gpus,
                 dangerous_no_receipts: no_receipts,
                 dangerous_cheat: None,
                 ..Default::default()

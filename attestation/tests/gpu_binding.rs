@@ -1,0 +1,405 @@
+//! GPU evidence bound to the runtime claims (issue 15, part 2), at the library level:
+//! a simulated SEV-SNP report binds claims whose claim 8 names the evidence of simulated
+//! NVIDIA GPUs (FAKE chain, real SPDM format) answering the nonce derived from the
+//! claims. Every bundle path (`verify`, `verify_with`) checks the binding; each refusal
+//! has its reason.
+
+use attestation::binding::{
+    gpu_evidence_digest, HpkeKey, PolicyFile, ReceiptKey, RuntimeClaims, COSE_ALG_EDDSA,
+};
+use attestation::bundle::{
+    EvidenceBundle, CERT_MEDIA_TYPE, GPU_CHAIN_MEDIA_TYPE, GPU_EVIDENCE_MEDIA_TYPE,
+    IND_ENDORSEMENT, IND_EVIDENCE, SNP_REPORT_MEDIA_TYPE,
+};
+use attestation::policy::{GpuPolicy, Hex, Policy};
+use attestation::{Reason, Timestamp};
+use sim::nvidia::SimulatedGpus;
+use sim::tee::SimulatedSnp;
+use std::sync::OnceLock;
+
+fn tee() -> &'static SimulatedSnp {
+    static TEE: OnceLock<SimulatedSnp> = OnceLock::new();
+    TEE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("veritee-gpu-binding-{}", std::process::id()));
+        let tee = SimulatedSnp::open_or_create(&dir).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        tee
+    })
+}
+
+fn gpus() -> &'static SimulatedGpus {
+    static GPUS: OnceLock<SimulatedGpus> = OnceLock::new();
+    GPUS.get_or_init(|| SimulatedGpus::from_seed("gpu-binding test", 2))
+}
+
+fn claims(tls: u8) -> RuntimeClaims {
+    RuntimeClaims {
+        tls_spki_sha256: [tls; 32],
+        receipt_key: ReceiptKey {
+            alg: COSE_ALG_EDDSA,
+            public_key: vec![8; 32],
+        },
+        auditor_hpke_key: Some(HpkeKey {
+            kem: attestation::binding::HPKE_KEM_X25519_SHA256,
+            public_key: vec![7; 32],
+        }),
+        model_digest: [6; 32],
+        runtime_version: "test".into(),
+        launch_config_digest: [5; 32],
+        nonce: Some(vec![1; 16]),
+        gpu_evidence_digest: None,
+    }
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_unix(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+    )
+}
+
+/// A bundle as the runtime builds it: `served` is the GPU set (evidence, chain PEM) it
+/// serves, `bound` the set claim 8 names (None: no claim 8).
+fn bundle_of(
+    mut c: RuntimeClaims,
+    bound: Option<&[(Vec<u8>, String)]>,
+    served: &[(Vec<u8>, String)],
+) -> EvidenceBundle {
+    c.gpu_evidence_digest = bound.map(gpu_evidence_digest);
+    let mut b = EvidenceBundle::new(c.to_cbor());
+    b.push(
+        "report",
+        SNP_REPORT_MEDIA_TYPE,
+        tee().report(&c.report_data(), &[5; 32]),
+        IND_EVIDENCE,
+    );
+    for (label, der) in [
+        ("vcek", tee().vcek_der()),
+        ("ask", tee().ask_der()),
+        ("ark", tee().ark_der()),
+    ] {
+        b.push(label, CERT_MEDIA_TYPE, der.to_vec(), IND_ENDORSEMENT);
+    }
+    for (i, (evidence, chain)) in served.iter().enumerate() {
+        b.push(
+            &format!("gpu{i}"),
+            GPU_EVIDENCE_MEDIA_TYPE,
+            evidence.clone(),
+            IND_EVIDENCE,
+        );
+        b.push(
+            &format!("gpu{i}-chain"),
+            GPU_CHAIN_MEDIA_TYPE,
+            chain.as_bytes().to_vec(),
+            IND_ENDORSEMENT,
+        );
+    }
+    // The wire format round trip is part of every case.
+    EvidenceBundle::from_cbor(&b.to_cbor()).unwrap()
+}
+
+/// The GPU set the runtime with claims `c` collects: GPUs `0..n`, each answering
+/// `c.gpu_nonce()`.
+fn collect(c: &RuntimeClaims, n: usize) -> Vec<(Vec<u8>, String)> {
+    (0..n)
+        .map(|i| (gpus().evidence(i, c.gpu_nonce()), gpus().chain_pem(i)))
+        .collect()
+}
+
+/// A bundle of a runtime with `n` GPUs bound.
+fn bound_bundle(n: usize) -> EvidenceBundle {
+    let c = claims(9);
+    let set = collect(&c, n);
+    bundle_of(c, Some(&set), &set)
+}
+
+fn evidence_policy() -> Policy {
+    let mut p = Policy::default_verifier();
+    p.dangerous_trusted_roots = vec![Hex(attestation::x509::sha256(tee().ark_der()))];
+    p
+}
+
+fn gpu_section(count: u32, extra: &str) -> String {
+    let base = format!(
+        "[gpu]\ncount = {count}\narchitectures = [\"hopper\"]\nmin_driver_version = \"any\"\nmin_vbios_version = \"any\"\nrim = \"dangerous_skip\"\ndangerous_trusted_roots = [\"{}\"]\n",
+        hex::encode(gpus().root_sha256())
+    );
+    let mut out = base;
+    for line in extra.lines() {
+        let key = line.split('=').next().unwrap().trim();
+        out = out
+            .lines()
+            .map(|l| {
+                if l.split('=').next().unwrap().trim() == key {
+                    line.to_owned()
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n";
+    }
+    out
+}
+
+fn policy_file(gpu: &str) -> PolicyFile {
+    let text = format!(
+        "{}\n[runtime]\nmodel_digests = \"any\"\nlaunch_config_digests = \"any\"\nruntime_versions = \"any\"\nauditor_hpke_keys = \"dangerous_any\"\n\n{gpu}",
+        evidence_policy().to_toml()
+    );
+    let file = PolicyFile::from_toml(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(
+        PolicyFile::from_toml(&file.to_toml()).unwrap(),
+        file,
+        "to_toml round trip"
+    );
+    file
+}
+
+fn outcome(b: &EvidenceBundle, policy: &PolicyFile) -> Result<usize, Reason> {
+    b.verify_with(policy, now())
+        .map(|a| a.gpus().len())
+        .map_err(|e| {
+            eprintln!("  {e}");
+            e.reason
+        })
+}
+
+#[test]
+fn one_bound_gpu_verifies_under_a_policy_requiring_one_and_two_are_refused() {
+    let b = bound_bundle(1);
+    let attested = b
+        .verify_with(&policy_file(&gpu_section(1, "")), now())
+        .unwrap();
+    assert_eq!(attested.gpus().len(), 1);
+    let gpu = &attested.gpus()[0];
+    assert!(gpu.nonce_checked());
+    assert_eq!(
+        gpu.evidence().request.nonce,
+        claims(9).gpu_nonce(),
+        "the GPU answered the nonce derived from the claims"
+    );
+    assert_eq!(gpu.claims().driver_version.as_deref(), Some("570.124.06"));
+    assert_eq!(
+        gpu.claims().vbios_version.as_deref(),
+        Some("96.00.9f.00.01")
+    );
+    // count is a minimum: 0 accepts it (and still verifies it), 2 refuses it.
+    assert_eq!(outcome(&b, &policy_file(&gpu_section(0, ""))), Ok(1));
+    assert_eq!(
+        outcome(&b, &policy_file(&gpu_section(2, ""))),
+        Err(Reason::GpuCountBelowMinimum)
+    );
+    // Two GPUs satisfy two.
+    assert_eq!(
+        outcome(&bound_bundle(2), &policy_file(&gpu_section(2, ""))),
+        Ok(2)
+    );
+}
+
+#[test]
+fn the_simulated_gpu_root_is_trusted_only_when_the_policy_names_it() {
+    let b = bound_bundle(1);
+    let untrusted = gpu_section(1, "dangerous_trusted_roots = []");
+    assert_eq!(
+        outcome(&b, &policy_file(&untrusted)),
+        Err(Reason::UntrustedRoot)
+    );
+    // Without [gpu] (GpuPolicy::none) a bound GPU is still verified, to NVIDIA's roots only.
+    let text = policy_file("").to_toml();
+    let no_section = PolicyFile::from_toml(&text).unwrap();
+    assert_eq!(no_section.gpu, GpuPolicy::none());
+    assert!(!text.contains("[gpu]"));
+    assert_eq!(outcome(&b, &no_section), Err(Reason::UntrustedRoot));
+    assert_eq!(
+        b.verify(&evidence_policy(), now()).unwrap_err().reason,
+        Reason::UntrustedRoot,
+        "EvidenceBundle::verify checks claim 8 too"
+    );
+}
+
+#[test]
+fn evidence_made_for_other_keys_is_refused_even_when_bound() {
+    // A host hands the runtime evidence its GPU produced for another runtime's keys
+    // (another TLS key): the runtime binds it (claim 8 matches), the nonce does not.
+    let ours = claims(9);
+    let theirs = claims(10);
+    assert_ne!(ours.gpu_nonce(), theirs.gpu_nonce());
+    let relayed = collect(&theirs, 1);
+    let b = bundle_of(ours.clone(), Some(&relayed), &relayed);
+    assert_eq!(
+        outcome(&b, &policy_file(&gpu_section(1, ""))),
+        Err(Reason::GpuNonceMismatch)
+    );
+    // The client nonce (claim 7) is not part of the GPU nonce: evidence collected once
+    // serves every request.
+    let other_request = RuntimeClaims {
+        nonce: Some(vec![2; 16]),
+        ..ours.clone()
+    };
+    assert_eq!(other_request.gpu_nonce(), ours.gpu_nonce());
+}
+
+#[test]
+fn swapped_missing_or_unbound_gpu_evidence_is_refused() {
+    let policy = policy_file(&gpu_section(1, ""));
+    let c = claims(9);
+    let set = collect(&c, 1);
+    // Evidence swapped after the CPU signed the claims: claim 8 names other evidence.
+    let other = vec![(gpus().evidence(1, c.gpu_nonce()), gpus().chain_pem(1))];
+    let swapped = bundle_of(c.clone(), Some(&set), &other);
+    assert_eq!(outcome(&swapped, &policy), Err(Reason::GpuEvidenceNotBound));
+    // Claim 8 present, evidence left out: refused even by a policy requiring no GPU.
+    let stripped = bundle_of(c.clone(), Some(&set), &[]);
+    assert_eq!(
+        outcome(&stripped, &policy),
+        Err(Reason::GpuEvidenceNotBound)
+    );
+    assert_eq!(
+        outcome(&stripped, &policy_file(&gpu_section(0, ""))),
+        Err(Reason::GpuEvidenceNotBound)
+    );
+    // GPU evidence served that no claim 8 binds.
+    let unbound = bundle_of(c.clone(), None, &set);
+    assert_eq!(
+        outcome(&unbound, &policy_file(&gpu_section(0, ""))),
+        Err(Reason::GpuEvidenceNotBound)
+    );
+    // No GPU at all: fine without a requirement, refused with one.
+    let none = bundle_of(c.clone(), None, &[]);
+    assert_eq!(outcome(&none, &policy_file(&gpu_section(0, ""))), Ok(0));
+    assert_eq!(outcome(&none, &policy), Err(Reason::GpuCountBelowMinimum));
+    // One GPU listed twice to meet count = 2.
+    let twice = vec![set[0].clone(), set[0].clone()];
+    let doubled = bundle_of(c.clone(), Some(&twice), &twice);
+    assert_eq!(
+        outcome(&doubled, &policy_file(&gpu_section(2, ""))),
+        Err(Reason::GpuEvidenceNotBound)
+    );
+    // A GPU entry without its chain, or under another label: malformed.
+    let mut no_chain = bound_bundle(1);
+    no_chain.entries.retain(|e| e.label != "gpu0-chain");
+    assert_eq!(outcome(&no_chain, &policy), Err(Reason::BundleMalformed));
+    let mut odd = bound_bundle(1);
+    odd.entries
+        .iter_mut()
+        .filter(|e| e.label == "gpu0")
+        .for_each(|e| e.label = "gpu7".into());
+    assert_eq!(outcome(&odd, &policy), Err(Reason::BundleMalformed));
+}
+
+#[test]
+fn each_gpu_policy_field_refuses_with_its_reason() {
+    let b = bound_bundle(1);
+    let with = |extra: &str| outcome(&b, &policy_file(&gpu_section(1, extra)));
+    assert_eq!(with("min_driver_version = \"570.124.06\""), Ok(1));
+    assert_eq!(with("min_driver_version = \"570.86\""), Ok(1));
+    assert_eq!(
+        with("min_driver_version = \"570.124.7\""),
+        Err(Reason::GpuDriverBelowMinimum)
+    );
+    assert_eq!(
+        with("min_driver_version = \"575\""),
+        Err(Reason::GpuDriverBelowMinimum)
+    );
+    assert_eq!(with("min_vbios_version = \"96.00.9f.00.01\""), Ok(1));
+    assert_eq!(with("min_vbios_version = \"96.00.74\""), Ok(1));
+    assert_eq!(
+        with("min_vbios_version = \"96.00.a0.00.00\""),
+        Err(Reason::GpuVbiosBelowMinimum)
+    );
+    // RIM appraisal required, no RIM served: typed.
+    assert_eq!(with("rim = \"require\""), Err(Reason::GpuRimMissing));
+    // Policy errors: no architecture, unknown architecture, bad version, unknown field.
+    for bad in [
+        "architectures = []",
+        "architectures = [\"blackwell\"]",
+        "min_driver_version = \"570.x\"",
+        "min_vbios_version = \"\"",
+        "rim = \"skip\"",
+    ] {
+        let text = format!(
+            "{}\n[runtime]\nmodel_digests = \"any\"\nlaunch_config_digests = \"any\"\nruntime_versions = \"any\"\nauditor_hpke_keys = \"dangerous_any\"\n\n{}",
+            evidence_policy().to_toml(),
+            gpu_section(1, bad)
+        );
+        assert_eq!(
+            PolicyFile::from_toml(&text).unwrap_err().reason,
+            Reason::PolicyInvalid,
+            "{bad}"
+        );
+    }
+    // A missing field is a policy error too (every field is mandatory in [gpu]).
+    let text = format!(
+        "{}\n[runtime]\nmodel_digests = \"any\"\nlaunch_config_digests = \"any\"\nruntime_versions = \"any\"\nauditor_hpke_keys = \"dangerous_any\"\n\n[gpu]\ncount = 1\n",
+        evidence_policy().to_toml()
+    );
+    assert_eq!(
+        PolicyFile::from_toml(&text).unwrap_err().reason,
+        Reason::PolicyInvalid
+    );
+}
+
+/// `rim = "require"` with NVIDIA's real test RIMs (verified at their time, 2024-06-01):
+/// they verify, and the simulated GPU's measurements are not theirs, so the comparison
+/// refuses; a missing or altered RIM is refused with its own reason.
+#[test]
+fn rim_appraisal_uses_served_rims_and_refuses_mismatches() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/vectors/nvidia/nvtrust-rim-test-samples");
+    let driver = std::fs::read(dir.join("Driver_RIM_test_no_gpu.swidtag")).unwrap();
+    let vbios = std::fs::read(dir.join("1010_0200_882_96005E0001_test_no_gpu.swidtag")).unwrap();
+    let at = Timestamp::parse_rfc3339("2024-06-01T00:00:00Z").unwrap();
+    let nonce = [3u8; 32];
+    let anchors = attestation::nvidia::NvidiaTrustAnchors::nvidia()
+        .dangerous_trust_device_root(gpus().root_der().to_vec());
+    let gpu = attestation::nvidia::verify(
+        &gpus().evidence(0, nonce),
+        gpus().chain_der(0),
+        attestation::nvidia::ExpectedNonce::Exactly(nonce),
+        &anchors,
+        at,
+    )
+    .unwrap();
+    let policy = GpuPolicy {
+        rim: attestation::policy::GpuRim::Require,
+        ..GpuPolicy::none()
+    };
+    let reason = |rims: (Option<&[u8]>, Option<&[u8]>)| {
+        policy
+            .appraise_gpu(0, &gpu, rims, at)
+            .map_err(|e| {
+                eprintln!("  {e}");
+                e.reason
+            })
+            .unwrap_err()
+    };
+    assert_eq!(
+        reason((Some(&driver), Some(&vbios))),
+        Reason::GpuMeasurementMismatch
+    );
+    assert_eq!(reason((Some(&driver), None)), Reason::GpuRimMissing);
+    assert_eq!(reason((None, Some(&vbios))), Reason::GpuRimMissing);
+    let mut altered = driver.clone();
+    let at_digit = altered
+        .windows(6)
+        .position(|w| w == b"Hash0=")
+        .expect("a reference hash")
+        + 7;
+    altered[at_digit] = if altered[at_digit] == b'0' {
+        b'1'
+    } else {
+        b'0'
+    };
+    assert_eq!(
+        reason((Some(&altered), Some(&vbios))),
+        Reason::RimSignatureInvalid
+    );
+    // Not required: not appraised.
+    GpuPolicy::none()
+        .appraise_gpu(0, &gpu, (Some(&driver), Some(&vbios)), at)
+        .unwrap();
+}

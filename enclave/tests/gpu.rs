@@ -1,0 +1,207 @@
+//! GPU binding end to end (issue 15): the real binary with `--simulate --simulate-gpus 1`
+//! binds one simulated NVIDIA GPU in its claims (claim 8) and serves its evidence; the
+//! verifying connector accepts it under the policy the launch wrote (which requires one
+//! GPU) and refuses, inside the TLS handshake, under a policy requiring two or not trusting
+//! the simulated GPU root. No prompt byte reaches the runtime on a refusal. Receipts and
+//! the audit bundle of a GPU-bound runtime verify with the GPU policy.
+
+#[macro_use]
+mod common;
+
+use attestation::audit::{self, AuditBundle};
+use attestation::bundle::EvidenceBundle;
+use attestation::receipt::RECEIPT_HEADER;
+use attestation::Reason;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use common::{connect, fresh_dir, now, rt, RequestExt, Server};
+use enclave::gpu::{FixedGpuSource, GpuError, GpuEvidence};
+use serde_json::json;
+
+fn chat_body(message: &str) -> Vec<u8> {
+    json!({
+        "model": "SmolLM2-135M-Instruct.Q4_1",
+        "messages": [{"role": "user", "content": message}],
+        "max_tokens": 4,
+        "temperature": 0,
+        "seed": 7,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[test]
+fn a_simulated_gpu_is_bound_verified_and_required_by_the_written_policy() {
+    let model_path = common::model();
+    let state = fresh_dir("gpu-e2e");
+    let server = Server::start_in(&model_path, &state, &["--simulate-gpus", "1"]);
+    let policy = server.policy();
+    assert_eq!(policy.gpu.count, 1, "the written policy requires the GPU");
+    assert_eq!(policy.gpu.dangerous_trusted_roots.len(), 1);
+    rt().block_on(async {
+        // Refusals first, inside the handshake: two GPUs required; the GPU root untrusted.
+        let mut two = policy.clone();
+        two.gpu.count = 2;
+        let err = connect(server.addr, &two).await.err().expect("refused");
+        assert_eq!(err.reason, Reason::GpuCountBelowMinimum, "{err}");
+        let mut untrusted = policy.clone();
+        untrusted.gpu.dangerous_trusted_roots.clear();
+        let err = connect(server.addr, &untrusted)
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(err.reason, Reason::UntrustedRoot, "{err}");
+        assert!(err.detail.starts_with("GPU 0:"), "{err}");
+
+        // The written policy accepts it.
+        let mut c = connect(server.addr, &policy)
+            .await
+            .expect("evidence verifies");
+        assert_eq!(c.attested.gpus().len(), 1);
+        let digest = c.attested.claims().gpu_evidence_digest.expect("claim 8");
+        let gpu = &c.attested.gpus()[0];
+        assert!(gpu.nonce_checked());
+        assert_eq!(
+            gpu.evidence().request.nonce,
+            c.attested.claims().gpu_nonce()
+        );
+
+        // Nothing from the refused connections reached the API: no chat request counted.
+        let metrics = String::from_utf8(c.request("GET", "/metrics", b"").await.body).unwrap();
+        assert!(
+            !metrics.contains("veritee_requests_total{endpoint=\"chat\""),
+            "{metrics}"
+        );
+
+        // Fresh evidence (another client nonce) binds the same GPU evidence.
+        let nonce = [0x5au8; 16];
+        let r = c
+            .request(
+                "GET",
+                &format!("/v1/attestation?nonce={}", hex::encode(nonce)),
+                b"",
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        let bundle = EvidenceBundle::from_cbor(&r.body).unwrap();
+        assert_eq!(
+            EvidenceBundle::from_cbor(&bundle.to_cbor()).unwrap(),
+            bundle,
+            "round trip"
+        );
+        let fresh = bundle.verify_with(&policy, now()).expect("fresh evidence");
+        fresh.require_nonce(&nonce).unwrap();
+        assert_eq!(fresh.claims().gpu_evidence_digest, Some(digest));
+        assert_eq!(
+            bundle.verify_with(&two, now()).unwrap_err().reason,
+            Reason::GpuCountBelowMinimum
+        );
+        // The GPU evidence taken out of the bundle: claim 8 names missing evidence.
+        let mut stripped = bundle.clone();
+        stripped.entries.retain(|e| !e.label.starts_with("gpu"));
+        let mut none_required = policy.clone();
+        none_required.gpu.count = 0;
+        assert_eq!(
+            stripped
+                .verify_with(&none_required, now())
+                .unwrap_err()
+                .reason,
+            Reason::GpuEvidenceNotBound
+        );
+
+        // A job on the GPU-bound runtime: its receipt verifies against the attested keys.
+        let request = chat_body("Say hi.");
+        let r = c.request("POST", "/v1/chat/completions", &request).await;
+        assert_eq!(r.status, 200);
+        let header = r.headers.get(RECEIPT_HEADER).unwrap().to_str().unwrap();
+        c.attested
+            .verify_receipt(&BASE64.decode(header).unwrap())
+            .expect("the receipt verifies");
+    });
+    drop(server);
+
+    // The audit bundle of the GPU-bound runtime verifies offline with the GPU policy, and
+    // is refused by one requiring two GPUs.
+    let out = state.join("audit.cbor");
+    let export = std::process::Command::new(env!("CARGO_BIN_EXE_veritee-enclave"))
+        .args(["export-audit", "--state-dir"])
+        .arg(&state)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let bundle = AuditBundle::from_cbor(&std::fs::read(&out).unwrap()).unwrap();
+    let report = audit::verify_bundle(&bundle, &policy, now(), None).expect("audit verifies");
+    assert_eq!(report.jobs, 1);
+    let mut two = policy.clone();
+    two.gpu.count = 2;
+    assert_eq!(
+        audit::verify_bundle(&bundle, &two, now(), None)
+            .unwrap_err()
+            .reason,
+        Reason::GpuCountBelowMinimum
+    );
+    std::fs::remove_dir_all(&state).unwrap();
+}
+
+#[test]
+fn simulated_gpus_need_the_simulated_tee() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_veritee-enclave"))
+        .args(["serve", "--simulate-gpus", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+}
+
+/// The runtime refuses to bind GPU evidence made for other keys (a host relaying another
+/// runtime's answer): it checks the nonce before claim 8 is set.
+#[test]
+fn the_runtime_refuses_gpu_evidence_for_other_keys() {
+    use enclave::attester::{Attester, ClaimsTemplate, RuntimeKeys};
+    struct NoEvidence;
+    impl enclave::platform::EvidenceSource for NoEvidence {
+        fn kind(&self) -> enclave::platform::TeeKind {
+            enclave::platform::TeeKind::SevSnp
+        }
+        fn describe(&self) -> String {
+            "none".into()
+        }
+        fn evidence(
+            &self,
+            _report_data: &[u8; 64],
+        ) -> Result<enclave::platform::PlatformEvidence, enclave::platform::PlatformError> {
+            unreachable!("not asked in this test")
+        }
+    }
+    let template = ClaimsTemplate {
+        model_digest: [1; 32],
+        launch_config_digest: [2; 32],
+        auditor_hpke_public_key: None,
+    };
+    let keys = RuntimeKeys::generate().unwrap();
+    let mut attester = Attester::new(Box::new(NoEvidence), Vec::new(), &keys, &template, true);
+    let other = RuntimeKeys::generate().unwrap();
+    let other_attester = Attester::new(Box::new(NoEvidence), Vec::new(), &other, &template, true);
+    let gpus = sim::nvidia::SimulatedGpus::from_seed("relay test", 1);
+    let relayed = GpuEvidence {
+        evidence: gpus.evidence(0, other_attester.claims().gpu_nonce()),
+        chain_pem: gpus.chain_pem(0).into_bytes(),
+    };
+    let err = attester
+        .bind_gpus(&FixedGpuSource(vec![relayed]))
+        .unwrap_err();
+    assert!(matches!(err, GpuError::Device { index: 0, .. }), "{err}");
+    assert_eq!(attester.claims().gpu_evidence_digest, None);
+    // Its own evidence binds.
+    let own = GpuEvidence {
+        evidence: gpus.evidence(0, attester.claims().gpu_nonce()),
+        chain_pem: gpus.chain_pem(0).into_bytes(),
+    };
+    assert_eq!(attester.bind_gpus(&FixedGpuSource(vec![own])), Ok(1));
+    assert!(attester.claims().gpu_evidence_digest.is_some());
+}

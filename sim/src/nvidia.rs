@@ -1,0 +1,256 @@
+//! Simulated NVIDIA Hopper GPUs: a FAKE device identity chain (root, "GH100 Identity",
+//! per GPU a "GH100 A01 GSP BROM" device certificate and a "GH100 A01 GSP FMC LF"
+//! attestation leaf carrying the FWID in the TCG DICE TcbInfo extension) and evidence in
+//! the real SPDM 1.1 GET_MEASUREMENTS format, signed with the leaf's P-384 key.
+//!
+//! Keys are derived from a seed ([`SimulatedGpus::from_seed`]); the simulated TEE keeps a
+//! random seed in its state directory ([`SimulatedGpus::open_or_create`]), so each state
+//! directory has its own root. The root is never trusted by a verifier unless a policy
+//! names it (`[gpu] dangerous_trusted_roots`).
+
+use crate::der;
+use crate::keys::FakeP384Key;
+use crate::x509::{
+    certificates_pem, issue_certificate, CertificateTemplate, DistinguishedName, Extension,
+    NameAttribute, Signer,
+};
+use std::io;
+use std::path::Path;
+
+const NOT_BEFORE: i64 = 1_640_995_200; // 2022-01-01
+const NOT_AFTER: i64 = 4_102_444_800; // 2100-01-01
+/// The file in a state directory holding the seed (64 hex digits).
+pub const SEED_FILE: &str = "simulated-gpu-seed";
+/// Driver version the simulated GPUs report.
+pub const SIM_DRIVER_VERSION: &str = "570.124.06";
+/// VBIOS version the simulated GPUs report, as NVIDIA prints it.
+pub const SIM_VBIOS_VERSION: &str = "96.00.9f.00.01";
+
+/// One simulated GPU.
+struct Gpu {
+    leaf: FakeP384Key,
+    chain: Vec<Vec<u8>>,
+    fwid: [u8; 48],
+}
+
+/// A set of simulated GPUs sharing one FAKE root.
+pub struct SimulatedGpus {
+    root_der: Vec<u8>,
+    gpus: Vec<Gpu>,
+}
+
+impl std::fmt::Debug for SimulatedGpus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulatedGpus")
+            .field("count", &self.gpus.len())
+            .field("root_sha256", &hex::encode(self.root_sha256()))
+            .finish()
+    }
+}
+
+fn name(cn: &str) -> DistinguishedName {
+    DistinguishedName(vec![
+        NameAttribute::CommonName(cn.into()),
+        NameAttribute::Organization("SIMULATED NVIDIA (never trusted by default)".into()),
+    ])
+}
+
+/// TcbInfo (2.23.133.5.4.1) with one SHA-384 FWID, shaped like NVIDIA's.
+fn tcb_info(fwid: &[u8; 48]) -> Extension {
+    let fwid_seq = der::seq(&[
+        &der::oid("2.16.840.1.101.3.4.2.2"),
+        &der::octet_string(fwid),
+    ]);
+    let value = der::seq(&[&der::uint(1), &der::seq(&[&der::null()]), &fwid_seq]);
+    Extension::new("2.23.133.5.4.1", false, value)
+}
+
+fn cert(
+    serial: Vec<u8>,
+    issuer: &str,
+    subject: &str,
+    key: &FakeP384Key,
+    signer: &FakeP384Key,
+    extensions: Vec<Extension>,
+) -> Vec<u8> {
+    issue_certificate(
+        &CertificateTemplate {
+            serial,
+            issuer: name(issuer),
+            subject: name(subject),
+            not_before: NOT_BEFORE,
+            not_after: NOT_AFTER,
+            subject_spki: key.spki_der(),
+            extensions,
+        },
+        Signer::P384(signer),
+        false,
+    )
+}
+
+impl SimulatedGpus {
+    /// `count` GPUs whose keys derive from `seed`.
+    pub fn from_seed(seed: &str, count: usize) -> Self {
+        let root = FakeP384Key::from_label(&format!("{seed}/nvidia-root"));
+        let int = FakeP384Key::from_label(&format!("{seed}/nvidia-gh100-identity"));
+        let root_cn = "SIMULATED NVIDIA Device Identity CA";
+        let int_cn = "SIMULATED NVIDIA GH100 Identity";
+        let ca = || {
+            vec![
+                Extension::basic_constraints(true, None),
+                Extension::key_usage(&[5, 6]),
+            ]
+        };
+        let root_der = cert(vec![1], root_cn, root_cn, &root, &root, ca());
+        let int_der = cert(vec![2], root_cn, int_cn, &int, &root, ca());
+        let gpus = (0..count)
+            .map(|i| {
+                let device = FakeP384Key::from_label(&format!("{seed}/gpu{i}/device"));
+                let leaf = FakeP384Key::from_label(&format!("{seed}/gpu{i}/leaf"));
+                let mut fwid = [0u8; 48];
+                fwid[..32].copy_from_slice(&sha256(format!("{seed}/gpu{i}/fwid").as_bytes()));
+                let device_der = cert(
+                    vec![3, i as u8],
+                    int_cn,
+                    "GH100 A01 GSP BROM",
+                    &device,
+                    &int,
+                    ca(),
+                );
+                let leaf_der = cert(
+                    vec![4, i as u8],
+                    "GH100 A01 GSP BROM",
+                    "GH100 A01 GSP FMC LF",
+                    &leaf,
+                    &device,
+                    vec![Extension::key_usage(&[0]), tcb_info(&fwid)],
+                );
+                Gpu {
+                    leaf,
+                    chain: vec![leaf_der, device_der, int_der.clone(), root_der.clone()],
+                    fwid,
+                }
+            })
+            .collect();
+        SimulatedGpus { root_der, gpus }
+    }
+
+    /// `count` GPUs with the seed kept in `dir/simulated-gpu-seed` (created with a random
+    /// seed on first use).
+    pub fn open_or_create(dir: &Path, count: usize) -> io::Result<Self> {
+        let path = dir.join(SEED_FILE);
+        let seed = match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let seed = text.trim().to_owned();
+                if seed.len() != 64 || hex::decode(&seed).is_err() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{}: not 64 hex digits", path.display()),
+                    ));
+                }
+                seed
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let mut bytes = [0u8; 32];
+                aws_lc_rs::rand::fill(&mut bytes)
+                    .map_err(|_| io::Error::other("no randomness for the simulated GPU seed"))?;
+                let seed = hex::encode(bytes);
+                std::fs::create_dir_all(dir)?;
+                std::fs::write(&path, format!("{seed}\n"))?;
+                seed
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(SimulatedGpus::from_seed(&seed, count))
+    }
+
+    pub fn count(&self) -> usize {
+        self.gpus.len()
+    }
+
+    /// DER of the FAKE root.
+    pub fn root_der(&self) -> &[u8] {
+        &self.root_der
+    }
+
+    /// SHA-256 of the FAKE root's DER (what `[gpu] dangerous_trusted_roots` names).
+    pub fn root_sha256(&self) -> [u8; 32] {
+        sha256(&self.root_der)
+    }
+
+    /// GPU `i`'s chain as PEM, leaf first, root last (as NVIDIA's driver returns it).
+    pub fn chain_pem(&self, i: usize) -> String {
+        let ders: Vec<&[u8]> = self.gpus[i].chain.iter().map(|d| d.as_slice()).collect();
+        certificates_pem(&ders)
+    }
+
+    /// GPU `i`'s chain, DER, leaf first.
+    pub fn chain_der(&self, i: usize) -> &[Vec<u8>] {
+        &self.gpus[i].chain
+    }
+
+    /// GPU `i`'s evidence for `nonce`, reporting [`SIM_DRIVER_VERSION`] and
+    /// [`SIM_VBIOS_VERSION`].
+    pub fn evidence(&self, i: usize, nonce: [u8; 32]) -> Vec<u8> {
+        self.evidence_with(i, nonce, SIM_DRIVER_VERSION, [0x00, 0x9f, 0x00, 0x96, 0x01])
+    }
+
+    /// GPU `i`'s evidence for `nonce` with this driver version and VBIOS bytes (the first
+    /// five bytes of the 8-byte opaque field: u32 LE, then one byte).
+    pub fn evidence_with(
+        &self,
+        i: usize,
+        nonce: [u8; 32],
+        driver: &str,
+        vbios: [u8; 5],
+    ) -> Vec<u8> {
+        let gpu = &self.gpus[i];
+        // GET_MEASUREMENTS: version 1.1, signature requested, all blocks, nonce, slot 0.
+        let mut b = vec![0x11, 0xE0, 0x01, 0xFF];
+        b.extend(nonce);
+        b.push(0);
+        // MEASUREMENTS: version 1.1, Param1 0, slot 0, 4 blocks.
+        b.extend([0x11, 0x60, 0x00, 0x00, 4]);
+        let mut record = Vec::new();
+        for index in 1u8..=4 {
+            // DMTF block: index, spec 0x01, size 51; type 0x01 (raw digest), size 48.
+            record.extend([index, 0x01, 51, 0, 0x01, 48, 0]);
+            let mut value = [0u8; 48];
+            value[..32].copy_from_slice(&sha256(format!("measurement {index}").as_bytes()));
+            record.extend(value);
+        }
+        b.extend(&(record.len() as u32).to_le_bytes()[..3]);
+        b.extend(&record);
+        let mut responder_nonce = [0u8; 32];
+        responder_nonce.copy_from_slice(&sha256(&b));
+        b.extend(responder_nonce);
+        let mut driver_z = driver.as_bytes().to_vec();
+        driver_z.push(0);
+        let mut vbios8 = [0u8; 8];
+        vbios8[..5].copy_from_slice(&vbios);
+        let fields: [(u16, &[u8]); 4] = [
+            (3, &driver_z),
+            (6, &vbios8),
+            (20, &gpu.fwid),
+            (34, &1u16.to_le_bytes()),
+        ];
+        let mut opaque = Vec::new();
+        for (t, v) in fields {
+            opaque.extend(t.to_le_bytes());
+            opaque.extend((v.len() as u16).to_le_bytes());
+            opaque.extend(v);
+        }
+        b.extend((opaque.len() as u16).to_le_bytes());
+        b.extend(opaque);
+        let signature = gpu.leaf.sign_raw(&b);
+        b.extend(signature);
+        b
+    }
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
