@@ -768,7 +768,6 @@ async fn run_chat(
         events: tx,
         enqueued: Instant::now(),
         cancel: Arc::clone(&cancel),
-        prefill_chunk: state.limits.prefill_chunk_tokens,
     };
     if state.issuer.as_ref().is_some_and(|i| !i.log().is_healthy()) {
         return error_response(

@@ -1,27 +1,38 @@
-//! The inference engine behind the API: one model shared by a fixed number of engine
-//! threads, fed from a bounded queue.
+//! The inference engine behind the API: one model, one scheduler thread that batches
+//! the active jobs (continuous batching), fed from a bounded queue.
 //!
-//! Each engine thread runs one job at a time (prefill, then token by token through its own
-//! KV cache) and streams text back over a channel. The prefill runs in chunks of
-//! `prefill_chunk` tokens and the job's deadline and cancel flag are checked between
-//! chunks as between tokens, so a long prompt neither outlives its deadline by more than
-//! one chunk nor keeps its engine thread once its client has gone. The engine does not
-//! batch sequences together (the `inference` crate's forward pass takes one sequence);
-//! concurrency comes from `parallel_jobs` threads sharing the weights, and overload is
-//! refused at the queue rather than absorbed as unbounded latency.
+//! Each step runs every active job's next tokens through the weights once
+//! (`inference::batch`): one token for a job that is decoding, a chunk of its prompt for a
+//! job still prefilling (at most `prefill_chunk` prompt tokens per step over all jobs, so a
+//! long prompt is prefilled between the others' decode steps instead of stalling them).
+//! New jobs join between steps, up to `max_batch` active jobs; the others wait in the
+//! queue, and past its depth requests are refused rather than absorbed as unbounded
+//! latency. Deadlines, cancel flags and departed clients are checked between steps, so a
+//! job ends within one step of its client leaving or its deadline passing, and its slot
+//! is free for the next job at once.
+//!
+//! The forward is batch-invariant (`inference/tests/batch_invariance.rs`): a job's
+//! tokens, logits and activations are bit-identical whatever else ran beside it, so its
+//! receipt, transcript and fingerprint, and the auditor's lone re-execution, do not
+//! depend on the batch.
+//!
+//! Metering: the CPU time of each step (the scheduler thread and the forward's workers,
+//! `inference::metering`) is split among the jobs in it in proportion to the tokens each
+//! ran in that step, so the jobs' device times add up to what the engine used
+//! ([`EngineStats::device_micros`]).
 
 use crate::receipts::Metering;
+use inference::batch::{Batch, Event, SeqId};
 use inference::chat::{ChatTemplate, Message};
 use inference::fingerprint::FingerprintBuilder;
-use inference::generate::{generate_chunked, FinishReason, Prefill};
+use inference::generate::{FinishReason, Generation, Sequence};
 use inference::gguf::GgufFile;
 use inference::model::Model;
 use inference::sampling::SamplingParams;
 use inference::tokenizer::{StreamDecoder, Tokenizer};
-use std::cell::Cell;
-use std::ops::ControlFlow;
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc::UnboundedSender;
@@ -145,8 +156,6 @@ pub struct Job {
     /// and still reports `Finished` (its receipt is still due). Dropping the receiver
     /// stops it too.
     pub cancel: Arc<AtomicBool>,
-    /// Prompt tokens per prefill chunk (the deadline and `cancel` are checked between).
-    pub prefill_chunk: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,49 +170,51 @@ pub enum SubmitError {
 #[derive(Default)]
 pub struct EngineStats {
     pub queued: AtomicUsize,
+    /// Jobs in the batch (prefilling or decoding).
     pub active: AtomicUsize,
     pub completed: AtomicUsize,
     pub prompt_tokens: AtomicUsize,
     pub completion_tokens: AtomicUsize,
+    /// Forward passes run (each runs every active job's next tokens).
+    pub steps: AtomicU64,
+    /// Sum over steps of the jobs in them (mean batch occupancy = this / `steps`).
+    pub step_jobs: AtomicU64,
+    /// CPU time the engine's steps used, in microseconds: what the jobs' device times
+    /// (their shares of each step) add up to.
+    pub device_micros: AtomicU64,
 }
 
 pub struct Engine {
     model: Arc<LoadedModel>,
     queue: Mutex<Option<mpsc::SyncSender<Job>>>,
-    workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    scheduler: Mutex<Option<std::thread::JoinHandle<()>>>,
     pub stats: Arc<EngineStats>,
 }
 
 impl Engine {
-    pub fn start(model: Arc<LoadedModel>, parallel_jobs: usize, queue_depth: usize) -> Self {
+    /// Starts the scheduler thread: at most `max_batch` jobs in the batch, `queue_depth`
+    /// waiting, `prefill_chunk` prompt tokens per step.
+    pub fn start(
+        model: Arc<LoadedModel>,
+        max_batch: usize,
+        queue_depth: usize,
+        prefill_chunk: usize,
+    ) -> Self {
         let (tx, rx) = mpsc::sync_channel::<Job>(queue_depth);
-        let rx = Arc::new(Mutex::new(rx));
         let stats = Arc::new(EngineStats::default());
-        let workers = (0..parallel_jobs)
-            .map(|i| {
-                let rx = Arc::clone(&rx);
-                let model = Arc::clone(&model);
-                let stats = Arc::clone(&stats);
-                std::thread::Builder::new()
-                    .name(format!("engine-{i}"))
-                    .spawn(move || loop {
-                        // Hold the lock only while waiting, not while generating.
-                        let job = match rx.lock().expect("engine queue lock").recv() {
-                            Ok(job) => job,
-                            Err(_) => return, // every sender dropped: shutdown
-                        };
-                        stats.queued.fetch_sub(1, Ordering::Relaxed);
-                        stats.active.fetch_add(1, Ordering::Relaxed);
-                        run_job(&model, &stats, job);
-                        stats.active.fetch_sub(1, Ordering::Relaxed);
-                    })
-                    .expect("spawning an engine thread")
-            })
-            .collect();
+        let scheduler = {
+            let (model, stats) = (Arc::clone(&model), Arc::clone(&stats));
+            std::thread::Builder::new()
+                .name("engine".into())
+                .spawn(move || {
+                    Scheduler::new(&model, &stats, max_batch.max(1), prefill_chunk.max(1)).run(&rx)
+                })
+                .expect("spawning the engine thread")
+        };
         Engine {
             model,
             queue: Mutex::new(Some(tx)),
-            workers: Mutex::new(workers),
+            scheduler: Mutex::new(Some(scheduler)),
             stats,
         }
     }
@@ -227,12 +238,12 @@ impl Engine {
         })
     }
 
-    /// Refuse new jobs, let queued and running ones finish, and join the threads.
+    /// Refuse new jobs, let queued and running ones finish, and join the scheduler.
     pub fn shutdown(&self) {
         self.queue.lock().expect("engine queue lock").take();
-        let workers = std::mem::take(&mut *self.workers.lock().expect("workers lock"));
-        for w in workers {
-            let _ = w.join();
+        let scheduler = self.scheduler.lock().expect("scheduler lock").take();
+        if let Some(s) = scheduler {
+            let _ = s.join();
         }
     }
 }
@@ -243,246 +254,488 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Meters one job on the engine thread that runs it: wall clock, and the CPU time of
-/// this thread plus the forward's worker threads (`inference::metering`).
-struct Meter {
+/// Which model a job's sequence runs on: the loaded one, or (a cheating runtime only) a
+/// cheaper variant, which needs a batch of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Lane {
+    Loaded,
+    #[cfg(feature = "simulate")]
+    Variant,
+}
+
+/// A job in the batch: where its answer goes, how far its text got, what it has cost.
+struct Active<'m> {
+    events: UnboundedSender<JobEvent>,
+    cancel: Arc<AtomicBool>,
+    deadline: Instant,
+    /// The request's parameters, stop strings included (generation sees only stop ids).
+    params: SamplingParams,
     queue_wait: Duration,
     wall_start_ms: u64,
     started: Instant,
-    cpu_start: Duration,
+    /// This job's share of the steps it was in.
+    device: Duration,
+    fingerprint: FingerprintBuilder,
+    decoder: StreamDecoder<'m>,
+    text: String,
+    emitted: usize,
+    /// Where a stop string cut the text.
+    stopped_at: Option<usize>,
+    /// How the job ends when it is not the model's own finish reason.
+    end_override: Option<JobEnd>,
+    /// The job must leave the batch after this step (a stop string, a cheat's cut).
+    leave: bool,
+    /// Why the job failed, if it did.
+    failure: Option<String>,
+    #[cfg(feature = "simulate")]
+    cheat: Option<&'m crate::cheat::Cheat>,
+    #[cfg(feature = "simulate")]
+    truncate_at: Option<usize>,
+    #[cfg(feature = "simulate")]
+    truncated: bool,
 }
 
-impl Meter {
-    fn start(queue_wait: Duration) -> Self {
-        Meter {
-            queue_wait,
-            wall_start_ms: unix_ms(),
-            started: Instant::now(),
-            cpu_start: inference::metering::job_cpu_time(),
+impl Active<'_> {
+    /// Why the job must stop now, if it must: its client left, or its deadline passed.
+    fn interrupted(&self) -> Option<JobEnd> {
+        if self.events.is_closed() || self.cancel.load(Ordering::Relaxed) {
+            Some(JobEnd::Cancelled)
+        } else if Instant::now() >= self.deadline {
+            Some(JobEnd::TimedOut)
+        } else {
+            None
         }
     }
 
-    /// The share is the job's CPU time over what the device (every CPU the engine may
+    /// The share is the job's device time over what the device (every CPU the engine may
     /// use) could give during the job's wall time.
-    fn finish(&self) -> Metering {
+    fn metering(&self) -> Metering {
         let wall = self.started.elapsed();
-        let device = inference::metering::job_cpu_time().saturating_sub(self.cpu_start);
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u128;
         let capacity = wall.as_micros().max(1) * cpus;
-        let share = (device.as_micros() * 1_000_000 / capacity).min(1_000_000) as u32;
+        let share = (self.device.as_micros() * 1_000_000 / capacity).min(1_000_000) as u32;
         Metering {
             queue_wait_ms: self.queue_wait.as_millis() as u64,
             wall_start_ms: self.wall_start_ms,
             wall_end_ms: self.wall_start_ms + wall.as_millis() as u64,
-            device_ms: device.as_millis() as u64,
+            device_ms: self.device.as_millis() as u64,
             device_share_ppm: share,
         }
     }
 }
 
-fn run_job(model: &LoadedModel, stats: &EngineStats, job: Job) {
-    let queue_wait = job.enqueued.elapsed();
-    let meter = Meter::start(queue_wait);
-    let events = job.events;
-    if events.send(JobEvent::Started { queue_wait }).is_err() {
-        return; // the client left while queued
+/// One lane's batch and the jobs in it.
+struct LaneJobs<'m> {
+    batch: Batch<'m>,
+    jobs: HashMap<SeqId, Active<'m>>,
+}
+
+struct Scheduler<'m> {
+    model: &'m LoadedModel,
+    stats: &'m EngineStats,
+    max_batch: usize,
+    lanes: Vec<(Lane, LaneJobs<'m>)>,
+}
+
+impl<'m> Scheduler<'m> {
+    fn new(
+        model: &'m LoadedModel,
+        stats: &'m EngineStats,
+        max_batch: usize,
+        prefill: usize,
+    ) -> Self {
+        let threads = candle_core::utils::get_num_threads();
+        let lane = |m: &'m Model| LaneJobs {
+            batch: Batch::new(m, threads, prefill),
+            jobs: HashMap::new(),
+        };
+        #[allow(unused_mut)]
+        let mut lanes = vec![(Lane::Loaded, lane(&model.model))];
+        #[cfg(feature = "simulate")]
+        if let Some(variant) = model.cheat.as_deref().and_then(|c| c.variant.as_ref()) {
+            lanes.push((Lane::Variant, lane(variant)));
+        }
+        Scheduler {
+            model,
+            stats,
+            max_batch,
+            lanes,
+        }
     }
-    if Instant::now() >= job.deadline {
-        // Timed out while queued: nothing was computed.
-        let _ = events.send(JobEvent::Finished(JobSummary {
-            end: JobEnd::TimedOut,
-            prompt_tokens: job.prompt_ids.len(),
-            completion_tokens: 0,
-            output_ids: Vec::new(),
-            queue_wait,
-            prefill_secs: 0.0,
-            decode_secs: 0.0,
-            metering: meter.finish(),
-            // No output, so no activations: the empty fingerprint of this model's width.
-            fingerprint: FingerprintBuilder::new(model.model.config().embedding_length)
-                .map(|b| b.finish().to_bytes())
-                .unwrap_or_default(),
-            #[cfg(feature = "simulate")]
-            dangerous_cheat: None,
-        }));
-        return;
+
+    fn active(&self) -> usize {
+        self.lanes.iter().map(|(_, l)| l.jobs.len()).sum()
     }
-    #[cfg(feature = "simulate")]
-    let cheat = model.cheat.as_deref().filter(|c| c.roll());
-    #[cfg(feature = "simulate")]
-    if let Some(c) = cheat {
-        if let Some(answer) = cheat_without_generating(model, c, &job.prompt_ids, &job.params) {
-            let n = answer.output_ids.len();
-            let _ = events.send(JobEvent::Text(answer.text));
-            stats.completed.fetch_add(1, Ordering::Relaxed);
-            let last_ends = answer
-                .output_ids
-                .last()
-                .is_some_and(|&t| model.tokenizer.is_eog(t));
-            let _ = events.send(JobEvent::Finished(JobSummary {
-                end: if last_ends {
-                    JobEnd::Stop
+
+    /// Until the queue is closed and every job has ended.
+    fn run(mut self, rx: &mpsc::Receiver<Job>) {
+        let mut open = true;
+        loop {
+            // Admit waiting jobs while there is room; wait for one when idle.
+            while open && self.active() < self.max_batch {
+                let job = if self.active() == 0 {
+                    match rx.recv() {
+                        Ok(job) => job,
+                        Err(_) => {
+                            open = false;
+                            break;
+                        }
+                    }
                 } else {
-                    JobEnd::Length
-                },
+                    match rx.try_recv() {
+                        Ok(job) => job,
+                        Err(mpsc::TryRecvError::Empty) => break,
+                        Err(mpsc::TryRecvError::Disconnected) => {
+                            open = false;
+                            break;
+                        }
+                    }
+                };
+                self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+                self.admit(job);
+            }
+            if self.active() == 0 {
+                if open {
+                    continue;
+                }
+                return;
+            }
+            for i in 0..self.lanes.len() {
+                self.drop_interrupted(i);
+                self.step(i);
+            }
+        }
+    }
+
+    /// Starts `job`: into a lane's batch, or answered at once (timed out while queued, a
+    /// cheat that does not generate, a request the model refuses).
+    fn admit(&mut self, job: Job) {
+        let model = self.model;
+        let queue_wait = job.enqueued.elapsed();
+        let started = Instant::now();
+        let wall_start_ms = unix_ms();
+        let events = job.events;
+        if events.send(JobEvent::Started { queue_wait }).is_err() {
+            return; // the client left while queued
+        }
+        let width = model.model.config().embedding_length;
+        let quick_metering = || Metering {
+            queue_wait_ms: queue_wait.as_millis() as u64,
+            wall_start_ms,
+            wall_end_ms: wall_start_ms + started.elapsed().as_millis() as u64,
+            device_ms: 0,
+            device_share_ppm: 0,
+        };
+        if Instant::now() >= job.deadline {
+            // Timed out while queued: nothing was computed.
+            let _ = events.send(JobEvent::Finished(JobSummary {
+                end: JobEnd::TimedOut,
                 prompt_tokens: job.prompt_ids.len(),
-                completion_tokens: n,
-                output_ids: answer.output_ids,
+                completion_tokens: 0,
+                output_ids: Vec::new(),
                 queue_wait,
                 prefill_secs: 0.0,
                 decode_secs: 0.0,
-                metering: meter.finish(),
-                fingerprint: answer.fingerprint,
-                dangerous_cheat: Some(c.mode),
+                metering: quick_metering(),
+                // No output, so no activations: the empty fingerprint of this width.
+                fingerprint: FingerprintBuilder::new(width)
+                    .map(|b| b.finish().to_bytes())
+                    .unwrap_or_default(),
+                #[cfg(feature = "simulate")]
+                dangerous_cheat: None,
             }));
             return;
         }
-    }
-    // The model that generates: the loaded one, or a cheater's cheaper one.
-    let generating: &inference::model::Model = {
         #[cfg(feature = "simulate")]
-        {
-            cheat
-                .and_then(|c| c.variant.as_ref())
-                .unwrap_or(&model.model)
+        let cheat = model.cheat.as_deref().filter(|c| c.roll());
+        #[cfg(feature = "simulate")]
+        if let Some(c) = cheat {
+            if let Some(answer) = cheat_without_generating(model, c, &job.prompt_ids, &job.params) {
+                let n = answer.output_ids.len();
+                let _ = events.send(JobEvent::Text(answer.text));
+                self.stats.completed.fetch_add(1, Ordering::Relaxed);
+                let last_ends = answer
+                    .output_ids
+                    .last()
+                    .is_some_and(|&t| model.tokenizer.is_eog(t));
+                let _ = events.send(JobEvent::Finished(JobSummary {
+                    end: if last_ends {
+                        JobEnd::Stop
+                    } else {
+                        JobEnd::Length
+                    },
+                    prompt_tokens: job.prompt_ids.len(),
+                    completion_tokens: n,
+                    output_ids: answer.output_ids,
+                    queue_wait,
+                    prefill_secs: 0.0,
+                    decode_secs: 0.0,
+                    metering: quick_metering(),
+                    fingerprint: answer.fingerprint,
+                    dangerous_cheat: Some(c.mode),
+                }));
+                return;
+            }
         }
+        #[cfg(feature = "simulate")]
+        let lane = if cheat.is_some_and(|c| c.variant.is_some()) {
+            Lane::Variant
+        } else {
+            Lane::Loaded
+        };
         #[cfg(not(feature = "simulate"))]
-        {
-            &model.model
+        let lane = Lane::Loaded;
+        let fingerprint = match FingerprintBuilder::new(width) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = events.send(JobEvent::Failed(format!("activation fingerprint: {e}")));
+                return;
+            }
+        };
+        // Stop strings are matched here, on the text the client gets (so that they never
+        // reach it); generation itself only sees the stop ids.
+        let engine_params = SamplingParams {
+            stop: Vec::new(),
+            ..job.params.clone()
+        };
+        let Some((_, jobs)) = self.lanes.iter_mut().find(|(l, _)| *l == lane) else {
+            let _ = events.send(JobEvent::Failed("no batch for this job's model".into()));
+            return;
+        };
+        let seq = match Sequence::new(
+            jobs.batch.model(),
+            &job.prompt_ids,
+            &engine_params,
+            model.tokenizer.eog_ids(),
+            None,
+        ) {
+            Ok(seq) => seq,
+            Err(e) => {
+                let _ = events.send(JobEvent::Failed(e.to_string()));
+                return;
+            }
+        };
+        let id = jobs.batch.add(seq);
+        jobs.jobs.insert(
+            id,
+            Active {
+                events,
+                cancel: job.cancel,
+                deadline: job.deadline,
+                #[cfg(feature = "simulate")]
+                truncate_at: cheat
+                    .filter(|c| c.mode == crate::cheat::CheatMode::Truncate)
+                    .map(|_| (job.params.max_tokens / 2).max(1)),
+                params: job.params,
+                queue_wait,
+                wall_start_ms,
+                started,
+                device: Duration::ZERO,
+                fingerprint,
+                decoder: StreamDecoder::new(&model.tokenizer),
+                text: String::new(),
+                emitted: 0,
+                stopped_at: None,
+                end_override: None,
+                leave: false,
+                failure: None,
+                #[cfg(feature = "simulate")]
+                cheat,
+                #[cfg(feature = "simulate")]
+                truncated: false,
+            },
+        );
+        self.stats.active.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Ends the jobs of lane `i` whose client left or whose deadline passed; their slots
+    /// are free for the next admission.
+    fn drop_interrupted(&mut self, i: usize) {
+        let lane = &mut self.lanes[i].1;
+        let ended: Vec<(SeqId, JobEnd)> = lane
+            .jobs
+            .iter()
+            .filter_map(|(&id, a)| a.interrupted().map(|end| (id, end)))
+            .collect();
+        for (id, end) in ended {
+            let generation = lane.batch.cancel(id);
+            if let Some(mut a) = lane.jobs.remove(&id) {
+                a.end_override = Some(end);
+                finish(self.model, self.stats, a, generation);
+            }
         }
-    };
-    #[cfg(feature = "simulate")]
-    let truncate_at = cheat
-        .filter(|c| c.mode == crate::cheat::CheatMode::Truncate)
-        .map(|_| (job.params.max_tokens / 2).max(1));
-    #[cfg(feature = "simulate")]
-    let mut truncated = false;
-    let mut fingerprint = match FingerprintBuilder::new(model.model.config().embedding_length) {
-        Ok(f) => f,
-        Err(e) => {
-            let _ = events.send(JobEvent::Failed(format!("activation fingerprint: {e}")));
+    }
+
+    /// One forward pass of lane `i`'s batch, its CPU time split among the jobs in it, and
+    /// what each job's new token means for its client.
+    fn step(&mut self, i: usize) {
+        let (model, stats) = (self.model, self.stats);
+        let lane = &mut self.lanes[i].1;
+        if lane.batch.is_empty() {
             return;
         }
-    };
-    let tok = &model.tokenizer;
-    let params = &job.params;
-    // Stop strings are matched here, on the text the client gets (so that they never
-    // reach it); generation itself only sees the stop ids.
-    let engine_params = SamplingParams {
-        stop: Vec::new(),
-        ..params.clone()
-    };
-    let mut decoder = StreamDecoder::new(tok);
-    let mut text = String::new();
-    let mut emitted = 0usize;
-    let mut stopped_at = None;
-    let end_override = Cell::new(None);
-    let mut failure = None;
-    // Why the job must stop now, if it must: its client left, or its deadline passed.
-    let interrupted = || {
-        if events.is_closed() || job.cancel.load(Ordering::Relaxed) {
-            Some(JobEnd::Cancelled)
-        } else if Instant::now() >= job.deadline {
-            Some(JobEnd::TimedOut)
-        } else {
-            None
-        }
-    };
-    let prefill = Prefill {
-        chunk: job.prefill_chunk,
-        check: |_done: usize| match interrupted() {
-            Some(end) => {
-                end_override.set(Some(end));
-                ControlFlow::Break(())
-            }
-            None => ControlFlow::Continue(()),
-        },
-    };
-    let result = generate_chunked(
-        generating,
-        &job.prompt_ids,
-        &engine_params,
-        tok.eog_ids(),
-        None,
-        prefill,
-        |step| {
-            if let Err(e) = fingerprint.push(step.hidden) {
-                failure = Some(format!("activation fingerprint: {e}"));
-                return ControlFlow::Break(());
-            }
-            if let Some(end) = interrupted() {
-                end_override.set(Some(end));
-                return ControlFlow::Break(());
-            }
-            // End-of-generation and stop ids end the answer; they are not its text.
-            if tok.is_eog(step.token) || params.stop_token_ids.contains(&step.token) {
-                return ControlFlow::Continue(());
-            }
-            match decoder.push(step.token) {
-                Ok(piece) => text.push_str(&piece),
-                Err(e) => {
-                    failure = Some(e.to_string());
-                    return ControlFlow::Break(());
+        let cpu_before = inference::metering::job_cpu_time();
+        let events = lane.batch.step();
+        let ran: Vec<(SeqId, usize)> = lane.batch.last_step_tokens().to_vec();
+        let mut ended: Vec<(SeqId, Option<Generation>)> = Vec::new();
+        for (id, event) in events {
+            let Some(a) = lane.jobs.get_mut(&id) else {
+                continue;
+            };
+            match event {
+                Event::Prefilled { .. } => {}
+                Event::Token {
+                    index,
+                    token,
+                    hidden,
+                    ..
+                } => on_token(model, a, index, token, &hidden),
+                Event::Finished(g) => ended.push((id, Some(g))),
+                Event::Failed(e) => {
+                    a.failure = Some(e.to_string());
+                    ended.push((id, None));
                 }
             }
-            let (safe, stop) = releasable(&text, emitted, &params.stop, false);
-            if safe > emitted {
-                let _ = events.send(JobEvent::Text(text[emitted..safe].to_owned()));
-                emitted = safe;
+        }
+        // Jobs that must leave although the model did not finish them.
+        let leaving: Vec<SeqId> = lane
+            .jobs
+            .iter()
+            .filter(|(id, a)| a.leave && !ended.iter().any(|(e, _)| e == *id))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in leaving {
+            ended.push((id, lane.batch.cancel(id)));
+        }
+        // The step's CPU time (the forward and the handling of its tokens), split by the
+        // tokens each job ran; the last job gets the rounding remainder, so the shares add
+        // up to the total exactly.
+        let used = inference::metering::job_cpu_time().saturating_sub(cpu_before);
+        let used_us = used.as_micros() as u64;
+        let total: usize = ran.iter().map(|(_, n)| n).sum();
+        let mut given = 0u64;
+        for (k, (id, n)) in ran.iter().enumerate() {
+            let share = if k + 1 == ran.len() {
+                used_us - given
+            } else {
+                used_us * *n as u64 / total.max(1) as u64
+            };
+            given += share;
+            if let Some(a) = lane.jobs.get_mut(id) {
+                a.device += Duration::from_micros(share);
             }
-            if stop {
-                // This token completed a stop string: the answer ends before it.
-                stopped_at = Some(safe);
-                end_override.set(Some(JobEnd::Stop));
-                return ControlFlow::Break(());
+        }
+        stats.device_micros.fetch_add(used_us, Ordering::Relaxed);
+        stats.steps.fetch_add(1, Ordering::Relaxed);
+        stats
+            .step_jobs
+            .fetch_add(ran.len() as u64, Ordering::Relaxed);
+        for (id, generation) in ended {
+            if let Some(a) = lane.jobs.remove(&id) {
+                finish(model, stats, a, generation);
             }
-            #[cfg(feature = "simulate")]
-            if truncate_at == Some(step.index + 1) {
-                truncated = true;
-                end_override.set(Some(JobEnd::Stop));
-                return ControlFlow::Break(());
-            }
-            ControlFlow::Continue(())
-        },
-    );
-    if let Some(message) = failure {
-        let _ = events.send(JobEvent::Failed(message));
+        }
+    }
+}
+
+/// A job's new token: its activations into the fingerprint, its text to the client
+/// (holding back what could still become a stop string), and whether the job must leave.
+fn on_token(model: &LoadedModel, a: &mut Active<'_>, index: usize, token: u32, hidden: &[f32]) {
+    if a.leave {
         return;
     }
-    let generation = match result {
-        Ok(g) => g,
+    if let Err(e) = a.fingerprint.push(hidden) {
+        a.failure = Some(format!("activation fingerprint: {e}"));
+        a.leave = true;
+        return;
+    }
+    let tok = &model.tokenizer;
+    // End-of-generation and stop ids end the answer; they are not its text.
+    if tok.is_eog(token) || a.params.stop_token_ids.contains(&token) {
+        return;
+    }
+    match a.decoder.push(token) {
+        Ok(piece) => a.text.push_str(&piece),
         Err(e) => {
-            let _ = events.send(JobEvent::Failed(e.to_string()));
+            a.failure = Some(e.to_string());
+            a.leave = true;
+            return;
+        }
+    }
+    let (safe, stop) = releasable(&a.text, a.emitted, &a.params.stop, false);
+    if safe > a.emitted {
+        let _ = a
+            .events
+            .send(JobEvent::Text(a.text[a.emitted..safe].to_owned()));
+        a.emitted = safe;
+    }
+    if stop {
+        // This token completed a stop string: the answer ends before it.
+        a.stopped_at = Some(safe);
+        a.end_override = Some(JobEnd::Stop);
+        a.leave = true;
+        return;
+    }
+    #[cfg(feature = "simulate")]
+    if a.truncate_at == Some(index + 1) {
+        a.truncated = true;
+        a.end_override = Some(JobEnd::Stop);
+        a.leave = true;
+    }
+    #[cfg(not(feature = "simulate"))]
+    let _ = index;
+}
+
+/// Reports a job that left the batch: the rest of its text, then its summary (or its
+/// failure).
+fn finish(
+    model: &LoadedModel,
+    stats: &EngineStats,
+    mut a: Active<'_>,
+    generation: Option<Generation>,
+) {
+    stats.active.fetch_sub(1, Ordering::Relaxed);
+    let generation = match (a.failure.take(), generation) {
+        (Some(message), _) => {
+            let _ = a.events.send(JobEvent::Failed(message));
+            return;
+        }
+        (None, Some(g)) => g,
+        (None, None) => {
+            let _ = a
+                .events
+                .send(JobEvent::Failed("the job ended without a result".into()));
             return;
         }
     };
-    let mut end = end_override
-        .get()
-        .unwrap_or(match generation.finish_reason {
-            FinishReason::Stop | FinishReason::StopString => JobEnd::Stop,
-            FinishReason::Length => JobEnd::Length,
-            FinishReason::Cancelled => JobEnd::Cancelled,
-        });
-    if stopped_at.is_none() {
+    let mut end = a.end_override.unwrap_or(match generation.finish_reason {
+        FinishReason::Stop | FinishReason::StopString => JobEnd::Stop,
+        FinishReason::Length => JobEnd::Length,
+        FinishReason::Cancelled => JobEnd::Cancelled,
+    });
+    #[allow(unused_mut)]
+    let mut metering = a.metering();
+    if a.stopped_at.is_none() {
         // The rest of the text: nothing more follows, so a held-back tail that did not
         // become a stop string is released; one that did is cut off.
-        text.push_str(&decoder.finish());
-        let (cut, stop) = releasable(&text, emitted, &params.stop, true);
+        let rest = a.decoder.finish();
+        a.text.push_str(&rest);
+        let (cut, stop) = releasable(&a.text, a.emitted, &a.params.stop, true);
         if stop && end == JobEnd::Length {
             end = JobEnd::Stop;
         }
-        if cut > emitted {
-            let _ = events.send(JobEvent::Text(text[emitted..cut].to_owned()));
+        if cut > a.emitted {
+            let _ = a
+                .events
+                .send(JobEvent::Text(a.text[a.emitted..cut].to_owned()));
         }
     }
-    #[allow(unused_mut)]
-    let mut metering = meter.finish();
-    let fingerprint = fingerprint.finish().to_bytes();
+    let fingerprint = a.fingerprint.finish().to_bytes();
     #[allow(unused_mut)]
     let mut completion_tokens = generation.output_ids.len();
     #[cfg(feature = "simulate")]
-    let dangerous_cheat = match cheat.map(|c| c.mode) {
-        Some(crate::cheat::CheatMode::Truncate) if !truncated => None,
+    let dangerous_cheat = match a.cheat.map(|c| c.mode) {
+        Some(crate::cheat::CheatMode::Truncate) if !a.truncated => None,
         Some(crate::cheat::CheatMode::InflateTime) => {
             metering.device_ms *= crate::cheat::TIME_FACTOR;
             Some(crate::cheat::CheatMode::InflateTime)
@@ -502,10 +755,12 @@ fn run_job(model: &LoadedModel, stats: &EngineStats, job: Job) {
             *c.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(crate::cheat::Recorded {
                 output_ids: generation.output_ids.clone(),
                 fingerprint: fingerprint.clone(),
-                text: text.clone(),
+                text: a.text.clone(),
             });
         }
     }
+    #[cfg(not(feature = "simulate"))]
+    let _ = model;
     stats.completed.fetch_add(1, Ordering::Relaxed);
     stats
         .prompt_tokens
@@ -513,12 +768,12 @@ fn run_job(model: &LoadedModel, stats: &EngineStats, job: Job) {
     stats
         .completion_tokens
         .fetch_add(generation.output_ids.len(), Ordering::Relaxed);
-    let _ = events.send(JobEvent::Finished(JobSummary {
+    let _ = a.events.send(JobEvent::Finished(JobSummary {
         end,
         prompt_tokens: generation.prompt_tokens,
         completion_tokens,
         output_ids: generation.output_ids,
-        queue_wait,
+        queue_wait: a.queue_wait,
         prefill_secs: generation.prefill_secs,
         decode_secs: generation.decode_secs,
         metering,

@@ -197,6 +197,7 @@ pub async fn start(opts: Options) -> Result<Runtime, String> {
         Arc::clone(&model),
         config.limits.parallel_jobs,
         config.limits.queue_depth,
+        config.limits.prefill_chunk_tokens,
     );
     let state = Arc::new(AppState {
         engine,

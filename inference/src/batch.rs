@@ -98,6 +98,11 @@ impl<'a> Batch<'a> {
         seq.generation()
     }
 
+    /// The model every sequence of this batch runs on.
+    pub fn model(&self) -> &'a Model {
+        self.model
+    }
+
     pub fn get(&self, id: SeqId) -> Option<&Sequence<'a>> {
         self.seqs.iter().find(|(s, _)| *s == id).map(|(_, q)| q)
     }
