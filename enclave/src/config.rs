@@ -69,8 +69,13 @@ pub struct Limits {
     pub default_max_tokens: usize,
     /// Jobs waiting for an engine slot beyond which requests are refused (503).
     pub queue_depth: usize,
-    /// Jobs generating at once (one engine thread each).
-    pub parallel_jobs: usize,
+    /// Jobs in the engine's batch at once (each decode step runs them all through the
+    /// weights together); more wait in the queue.
+    pub max_batch: usize,
+    /// Memory for the active jobs' KV caches (MiB). A job reserves room for its prompt and
+    /// its `max_tokens` when it joins the batch; one that does not fit waits in the queue
+    /// until others finish. It must hold at least one request of the largest size allowed.
+    pub kv_cache_mib: usize,
     /// A request's whole life, queue wait included (seconds).
     pub request_timeout_secs: u64,
     /// Time allowed for the TLS handshake and for reading a request's headers (seconds);
@@ -87,8 +92,9 @@ pub struct Limits {
     /// headers or a body); when every connection has a request in progress, the new one
     /// is closed at once.
     pub max_connections: usize,
-    /// Prompt tokens per prefill chunk: the deadline and the client's presence are checked
-    /// between chunks (results do not depend on it).
+    /// Prompt tokens prefilled per engine step, over all jobs: a long prompt is prefilled
+    /// in chunks of this size between the others' decode steps, so it delays each of their
+    /// tokens by at most one chunk's work (results do not depend on it).
     pub prefill_chunk_tokens: usize,
     /// After SIGTERM/SIGINT: how long in-flight requests may take to finish (seconds).
     pub shutdown_grace_secs: u64,
@@ -102,7 +108,8 @@ impl Default for Limits {
             max_tokens: 2048,
             default_max_tokens: 256,
             queue_depth: 64,
-            parallel_jobs: 2,
+            max_batch: 8,
+            kv_cache_mib: 1024,
             request_timeout_secs: 300,
             handshake_timeout_secs: 10,
             body_timeout_secs: 30,
@@ -139,7 +146,8 @@ impl Config {
             ("limits.max_prompt_tokens", l.max_prompt_tokens),
             ("limits.max_tokens", l.max_tokens),
             ("limits.default_max_tokens", l.default_max_tokens),
-            ("limits.parallel_jobs", l.parallel_jobs),
+            ("limits.max_batch", l.max_batch),
+            ("limits.kv_cache_mib", l.kv_cache_mib),
             ("limits.max_connections", l.max_connections),
             ("limits.prefill_chunk_tokens", l.prefill_chunk_tokens),
         ] {
@@ -253,7 +261,7 @@ mod tests {
         assert!(err.to_string().contains("lisen"), "{err}");
         let c: Config = toml::from_str("[limits]\nqueue_depth = 3\n").unwrap();
         assert_eq!(c.limits.queue_depth, 3);
-        assert_eq!(c.limits.parallel_jobs, Limits::default().parallel_jobs);
+        assert_eq!(c.limits.max_batch, Limits::default().max_batch);
         let c: Config = toml::from_str("[limits]\nmax_tokens = 10\n").unwrap();
         assert!(c.check().unwrap_err().contains("default_max_tokens"));
         let c: Config = toml::from_str("[limits]\nprefill_chunk_tokens = 0\n").unwrap();

@@ -5,9 +5,10 @@
 //! (`inference::batch`): one token for a job that is decoding, a chunk of its prompt for a
 //! job still prefilling (at most `prefill_chunk` prompt tokens per step over all jobs, so a
 //! long prompt is prefilled between the others' decode steps instead of stalling them).
-//! New jobs join between steps, up to `max_batch` active jobs; the others wait in the
-//! queue, and past its depth requests are refused rather than absorbed as unbounded
-//! latency. Deadlines, cancel flags and departed clients are checked between steps, so a
+//! New jobs join between steps, up to `max_batch` active jobs and while the KV-cache
+//! budget holds the room each reserves (its prompt plus its `max_tokens`); the others wait
+//! in the queue, in order, and past its depth requests are refused rather than absorbed
+//! as unbounded latency. Deadlines, cancel flags and departed clients are checked between steps, so a
 //! job ends within one step of its client leaving or its deadline passing, and its slot
 //! is free for the next job at once.
 //!
@@ -21,6 +22,7 @@
 //! ran in that step, so the jobs' device times add up to what the engine used
 //! ([`EngineStats::device_micros`]).
 
+use crate::metrics::Histogram;
 use crate::receipts::Metering;
 use inference::batch::{Batch, Event, SeqId};
 use inference::chat::{ChatTemplate, Message};
@@ -139,6 +141,9 @@ pub struct JobSummary {
     pub decode_secs: f64,
     /// What the job cost, for its receipt.
     pub metering: Metering,
+    /// The job's device time in microseconds (the receipt's `device_ms` is this, truncated):
+    /// the jobs' values add up exactly to [`EngineStats::device_micros`].
+    pub device_micros: u64,
     /// The activation fingerprint of the output (`inference::fingerprint` bytes).
     pub fingerprint: Vec<u8>,
     /// DANGEROUS: the cheat applied to this job, if any.
@@ -169,6 +174,7 @@ pub enum SubmitError {
 /// Counters the metrics endpoint reads.
 #[derive(Default)]
 pub struct EngineStats {
+    /// Jobs submitted that have not joined the batch yet.
     pub queued: AtomicUsize,
     /// Jobs in the batch (prefilling or decoding).
     pub active: AtomicUsize,
@@ -182,6 +188,29 @@ pub struct EngineStats {
     /// CPU time the engine's steps used, in microseconds: what the jobs' device times
     /// (their shares of each step) add up to.
     pub device_micros: AtomicU64,
+    /// The configured limits, for the metrics.
+    pub max_batch: AtomicUsize,
+    pub kv_budget_tokens: AtomicUsize,
+    pub kv_bytes_per_token: AtomicUsize,
+    /// KV-cache positions reserved by the jobs in the batch.
+    pub kv_reserved_tokens: AtomicUsize,
+    /// KV-cache positions filled after the last step.
+    pub kv_used_tokens: AtomicUsize,
+    /// Arrival to first generated token, per job that generated one.
+    pub time_to_first_token: Histogram,
+}
+
+/// How much the engine takes on at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineLimits {
+    /// Jobs in the batch at once.
+    pub max_batch: usize,
+    /// Jobs waiting beyond which submissions are refused.
+    pub queue_depth: usize,
+    /// Prompt tokens prefilled per step over all jobs.
+    pub prefill_chunk: usize,
+    /// KV-cache memory for the batch, in bytes.
+    pub kv_cache_bytes: usize,
 }
 
 pub struct Engine {
@@ -192,23 +221,23 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Starts the scheduler thread: at most `max_batch` jobs in the batch, `queue_depth`
-    /// waiting, `prefill_chunk` prompt tokens per step.
-    pub fn start(
-        model: Arc<LoadedModel>,
-        max_batch: usize,
-        queue_depth: usize,
-        prefill_chunk: usize,
-    ) -> Self {
-        let (tx, rx) = mpsc::sync_channel::<Job>(queue_depth);
+    /// Starts the scheduler thread under `limits`.
+    pub fn start(model: Arc<LoadedModel>, limits: EngineLimits) -> Self {
+        let (tx, rx) = mpsc::sync_channel::<Job>(limits.queue_depth);
         let stats = Arc::new(EngineStats::default());
+        let per_token = model.model.config().kv_bytes_per_token().max(1);
+        stats
+            .max_batch
+            .store(limits.max_batch.max(1), Ordering::Relaxed);
+        stats.kv_bytes_per_token.store(per_token, Ordering::Relaxed);
+        stats
+            .kv_budget_tokens
+            .store(limits.kv_cache_bytes / per_token, Ordering::Relaxed);
         let scheduler = {
             let (model, stats) = (Arc::clone(&model), Arc::clone(&stats));
             std::thread::Builder::new()
                 .name("engine".into())
-                .spawn(move || {
-                    Scheduler::new(&model, &stats, max_batch.max(1), prefill_chunk.max(1)).run(&rx)
-                })
+                .spawn(move || Scheduler::new(&model, &stats, limits).run(&rx))
                 .expect("spawning the engine thread")
         };
         Engine {
@@ -221,6 +250,17 @@ impl Engine {
 
     pub fn model(&self) -> &LoadedModel {
         &self.model
+    }
+
+    /// KV-cache positions a job reserves while in the batch: its prompt and everything it
+    /// may generate, within the model's context.
+    pub fn kv_reservation(&self, prompt_tokens: usize, max_tokens: usize) -> usize {
+        kv_reservation(&self.model, prompt_tokens, max_tokens)
+    }
+
+    /// KV-cache positions the whole batch may reserve.
+    pub fn kv_budget_tokens(&self) -> usize {
+        self.stats.kv_budget_tokens.load(Ordering::Relaxed)
     }
 
     pub fn submit(&self, job: Job) -> Result<(), SubmitError> {
@@ -246,6 +286,10 @@ impl Engine {
             let _ = s.join();
         }
     }
+}
+
+fn kv_reservation(model: &LoadedModel, prompt_tokens: usize, max_tokens: usize) -> usize {
+    (prompt_tokens + max_tokens).min(model.model.config().context_length)
 }
 
 fn unix_ms() -> u64 {
@@ -275,6 +319,8 @@ struct Active<'m> {
     started: Instant,
     /// This job's share of the steps it was in.
     device: Duration,
+    /// KV-cache positions reserved for it (given back when it leaves the batch).
+    kv_tokens: usize,
     fingerprint: FingerprintBuilder,
     decoder: StreamDecoder<'m>,
     text: String,
@@ -334,19 +380,18 @@ struct Scheduler<'m> {
     model: &'m LoadedModel,
     stats: &'m EngineStats,
     max_batch: usize,
+    kv_budget: usize,
+    /// The next job, taken from the queue but waiting for KV-cache room (it keeps its
+    /// place: later jobs do not overtake it).
+    waiting: Option<Job>,
     lanes: Vec<(Lane, LaneJobs<'m>)>,
 }
 
 impl<'m> Scheduler<'m> {
-    fn new(
-        model: &'m LoadedModel,
-        stats: &'m EngineStats,
-        max_batch: usize,
-        prefill: usize,
-    ) -> Self {
+    fn new(model: &'m LoadedModel, stats: &'m EngineStats, limits: EngineLimits) -> Self {
         let threads = candle_core::utils::get_num_threads();
         let lane = |m: &'m Model| LaneJobs {
-            batch: Batch::new(m, threads, prefill),
+            batch: Batch::new(m, threads, limits.prefill_chunk.max(1)),
             jobs: HashMap::new(),
         };
         #[allow(unused_mut)]
@@ -358,7 +403,9 @@ impl<'m> Scheduler<'m> {
         Scheduler {
             model,
             stats,
-            max_batch,
+            max_batch: limits.max_batch.max(1),
+            kv_budget: stats.kv_budget_tokens.load(Ordering::Relaxed),
+            waiting: None,
             lanes,
         }
     }
@@ -372,8 +419,10 @@ impl<'m> Scheduler<'m> {
         let mut open = true;
         loop {
             // Admit waiting jobs while there is room; wait for one when idle.
-            while open && self.active() < self.max_batch {
-                let job = if self.active() == 0 {
+            while (open || self.waiting.is_some()) && self.active() < self.max_batch {
+                let job = if let Some(job) = self.waiting.take() {
+                    job
+                } else if self.active() == 0 {
                     match rx.recv() {
                         Ok(job) => job,
                         Err(_) => {
@@ -391,11 +440,23 @@ impl<'m> Scheduler<'m> {
                         }
                     }
                 };
+                // Room in the KV cache, unless nothing would be computed (its client
+                // left or its deadline passed: `admit` answers it at once) or the batch
+                // is empty (a job larger than the budget still runs, alone).
+                let need = kv_reservation(self.model, job.prompt_ids.len(), job.params.max_tokens);
+                let reserved = self.stats.kv_reserved_tokens.load(Ordering::Relaxed);
+                let settled = job.events.is_closed()
+                    || job.cancel.load(Ordering::Relaxed)
+                    || Instant::now() >= job.deadline;
+                if !settled && self.active() > 0 && reserved + need > self.kv_budget {
+                    self.waiting = Some(job);
+                    break;
+                }
                 self.stats.queued.fetch_sub(1, Ordering::Relaxed);
-                self.admit(job);
+                self.admit(job, need);
             }
             if self.active() == 0 {
-                if open {
+                if open || self.waiting.is_some() {
                     continue;
                 }
                 return;
@@ -404,12 +465,18 @@ impl<'m> Scheduler<'m> {
                 self.drop_interrupted(i);
                 self.step(i);
             }
+            let used = self
+                .lanes
+                .iter()
+                .map(|(_, l)| l.batch.cached_positions())
+                .sum();
+            self.stats.kv_used_tokens.store(used, Ordering::Relaxed);
         }
     }
 
     /// Starts `job`: into a lane's batch, or answered at once (timed out while queued, a
     /// cheat that does not generate, a request the model refuses).
-    fn admit(&mut self, job: Job) {
+    fn admit(&mut self, job: Job, kv_tokens: usize) {
         let model = self.model;
         let queue_wait = job.enqueued.elapsed();
         let started = Instant::now();
@@ -437,6 +504,7 @@ impl<'m> Scheduler<'m> {
                 prefill_secs: 0.0,
                 decode_secs: 0.0,
                 metering: quick_metering(),
+                device_micros: 0,
                 // No output, so no activations: the empty fingerprint of this width.
                 fingerprint: FingerprintBuilder::new(width)
                     .map(|b| b.finish().to_bytes())
@@ -471,6 +539,7 @@ impl<'m> Scheduler<'m> {
                     prefill_secs: 0.0,
                     decode_secs: 0.0,
                     metering: quick_metering(),
+                    device_micros: 0,
                     fingerprint: answer.fingerprint,
                     dangerous_cheat: Some(c.mode),
                 }));
@@ -531,6 +600,7 @@ impl<'m> Scheduler<'m> {
                 wall_start_ms,
                 started,
                 device: Duration::ZERO,
+                kv_tokens,
                 fingerprint,
                 decoder: StreamDecoder::new(&model.tokenizer),
                 text: String::new(),
@@ -546,6 +616,9 @@ impl<'m> Scheduler<'m> {
             },
         );
         self.stats.active.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .kv_reserved_tokens
+            .fetch_add(kv_tokens, Ordering::Relaxed);
     }
 
     /// Ends the jobs of lane `i` whose client left or whose deadline passed; their slots
@@ -589,7 +662,15 @@ impl<'m> Scheduler<'m> {
                     token,
                     hidden,
                     ..
-                } => on_token(model, a, index, token, &hidden),
+                } => {
+                    if index == 0 {
+                        let since_arrival = a.queue_wait + a.started.elapsed();
+                        stats
+                            .time_to_first_token
+                            .observe(since_arrival.as_secs_f64());
+                    }
+                    on_token(model, a, index, token, &hidden)
+                }
                 Event::Finished(g) => ended.push((id, Some(g))),
                 Event::Failed(e) => {
                     a.failure = Some(e.to_string());
@@ -695,6 +776,9 @@ fn finish(
     generation: Option<Generation>,
 ) {
     stats.active.fetch_sub(1, Ordering::Relaxed);
+    stats
+        .kv_reserved_tokens
+        .fetch_sub(a.kv_tokens, Ordering::Relaxed);
     let generation = match (a.failure.take(), generation) {
         (Some(message), _) => {
             let _ = a.events.send(JobEvent::Failed(message));
@@ -777,6 +861,7 @@ fn finish(
         prefill_secs: generation.prefill_secs,
         decode_secs: generation.decode_secs,
         metering,
+        device_micros: a.device.as_micros() as u64,
         fingerprint,
         #[cfg(feature = "simulate")]
         dangerous_cheat,

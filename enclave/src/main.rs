@@ -72,9 +72,12 @@ struct ServeArgs {
     /// Certificates and collateral from the host, served with the evidence.
     #[arg(long, value_name = "DIR")]
     collateral_dir: Option<PathBuf>,
-    /// Jobs generating at once.
+    /// Jobs in the engine's batch at once (more wait in the queue).
     #[arg(long, value_name = "N")]
-    parallel_jobs: Option<usize>,
+    max_batch: Option<usize>,
+    /// Memory for the batch's KV caches, in MiB.
+    #[arg(long, value_name = "MIB")]
+    kv_cache_mib: Option<usize>,
     /// CPU kernels: scalar, avx2 or avx512 [default: the fastest available].
     #[arg(long, value_name = "NAME")]
     cpu_kernel: Option<String>,
@@ -153,8 +156,11 @@ fn main() -> ExitCode {
     if let Some(v) = args.cpu_kernel.clone() {
         config.cpu_kernel = Some(v);
     }
-    if let Some(v) = args.parallel_jobs {
-        config.limits.parallel_jobs = v;
+    if let Some(v) = args.max_batch {
+        config.limits.max_batch = v;
+    }
+    if let Some(v) = args.kv_cache_mib {
+        config.limits.kv_cache_mib = v;
     }
     if let Some(v) = args.queue_depth {
         config.limits.queue_depth = v;

@@ -9,12 +9,44 @@ use std::sync::Mutex;
 /// Upper bounds (seconds) of the request-duration histogram buckets.
 const BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0];
 
+/// A Prometheus histogram of durations (seconds) over [`BUCKETS`].
+#[derive(Default)]
+pub struct Histogram {
+    /// Per bucket (not cumulative); the last one is above every bound.
+    counts: [AtomicU64; BUCKETS.len() + 1],
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, secs: f64) {
+        let bucket = BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BUCKETS.len());
+        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add((secs * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            cumulative += self.counts[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        cumulative += self.counts[BUCKETS.len()].load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {cumulative}");
+    }
+}
+
 #[derive(Default)]
 pub struct Metrics {
     /// (endpoint, status) -> count. Few distinct keys, so a small vector is enough.
     requests: Mutex<Vec<((&'static str, u16), u64)>>,
-    durations: [AtomicU64; BUCKETS.len() + 1],
-    duration_sum_micros: AtomicU64,
+    durations: Histogram,
     pub connections_open: AtomicU64,
     pub connections_total: AtomicU64,
     pub connections_refused: AtomicU64,
@@ -34,13 +66,7 @@ impl Metrics {
                 None => r.push(((endpoint, status), 1)),
             }
         }
-        let bucket = BUCKETS
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(BUCKETS.len());
-        self.durations[bucket].fetch_add(1, Ordering::Relaxed);
-        self.duration_sum_micros
-            .fetch_add((secs * 1e6) as u64, Ordering::Relaxed);
+        self.durations.observe(secs);
     }
 
     pub fn render(&self, engine: &EngineStats) -> String {
@@ -57,39 +83,85 @@ impl Metrics {
                 "veritee_requests_total{{endpoint=\"{endpoint}\",status=\"{status}\"}} {n}"
             );
         }
-        out.push_str("# HELP veritee_request_duration_seconds Time from request to last byte handed to the connection.\n");
-        out.push_str("# TYPE veritee_request_duration_seconds histogram\n");
-        let mut cumulative = 0;
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            cumulative += g(&self.durations[i]);
-            let _ = writeln!(
-                out,
-                "veritee_request_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
-            );
-        }
-        cumulative += g(&self.durations[BUCKETS.len()]);
+        self.durations.render(
+            &mut out,
+            "veritee_request_duration_seconds",
+            "Time from request to last byte handed to the connection.",
+        );
+        engine.time_to_first_token.render(
+            &mut out,
+            "veritee_time_to_first_token_seconds",
+            "Time from a job's arrival (queue wait included) to its first generated token.",
+        );
+        let steps = engine.steps.load(Ordering::Relaxed);
+        let step_jobs = engine.step_jobs.load(Ordering::Relaxed);
         let _ = writeln!(
             out,
-            "veritee_request_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}"
+            "# HELP veritee_batch_occupancy_mean Mean number of jobs per engine step since start.\n\
+             # TYPE veritee_batch_occupancy_mean gauge\n\
+             veritee_batch_occupancy_mean {}",
+            if steps == 0 { 0.0 } else { step_jobs as f64 / steps as f64 }
         );
-        let _ = writeln!(
-            out,
-            "veritee_request_duration_seconds_sum {}",
-            g(&self.duration_sum_micros) as f64 / 1e6
-        );
-        let _ = writeln!(out, "veritee_request_duration_seconds_count {cumulative}");
         for (name, kind, help, value) in [
             (
                 "veritee_jobs_queued",
                 "gauge",
-                "Jobs waiting for an engine thread.",
+                "Jobs waiting to join the engine's batch.",
                 gu(&engine.queued) as u64,
             ),
             (
                 "veritee_jobs_active",
                 "gauge",
-                "Jobs generating now.",
+                "Jobs in the engine's batch now (prefilling or decoding).",
                 gu(&engine.active) as u64,
+            ),
+            (
+                "veritee_batch_max_jobs",
+                "gauge",
+                "Most jobs the batch may hold (limits.max_batch).",
+                gu(&engine.max_batch) as u64,
+            ),
+            (
+                "veritee_engine_steps_total",
+                "counter",
+                "Engine steps (one pass of the batch through the weights).",
+                engine.steps.load(Ordering::Relaxed),
+            ),
+            (
+                "veritee_engine_step_jobs_total",
+                "counter",
+                "Sum over steps of the jobs in them (occupancy = this / steps).",
+                engine.step_jobs.load(Ordering::Relaxed),
+            ),
+            (
+                "veritee_engine_device_microseconds_total",
+                "counter",
+                "Device time the engine's steps used, in microseconds (the jobs' metered device times add up to it).",
+                engine.device_micros.load(Ordering::Relaxed),
+            ),
+            (
+                "veritee_kv_cache_budget_tokens",
+                "gauge",
+                "KV-cache positions the batch may reserve (limits.kv_cache_mib).",
+                gu(&engine.kv_budget_tokens) as u64,
+            ),
+            (
+                "veritee_kv_cache_reserved_tokens",
+                "gauge",
+                "KV-cache positions reserved by the jobs in the batch (prompt + max_tokens each).",
+                gu(&engine.kv_reserved_tokens) as u64,
+            ),
+            (
+                "veritee_kv_cache_used_tokens",
+                "gauge",
+                "KV-cache positions filled in the batch after the last step.",
+                gu(&engine.kv_used_tokens) as u64,
+            ),
+            (
+                "veritee_kv_cache_used_bytes",
+                "gauge",
+                "Bytes of KV cache filled in the batch after the last step.",
+                (gu(&engine.kv_used_tokens) * gu(&engine.kv_bytes_per_token)) as u64,
             ),
             (
                 "veritee_jobs_completed_total",

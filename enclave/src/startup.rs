@@ -2,8 +2,8 @@
 
 use crate::api::AppState;
 use crate::attester::{Attester, ClaimsTemplate, RuntimeKeys};
-use crate::config::{Config, LoadedLaunchConfig};
-use crate::engine::{Engine, LoadedModel};
+use crate::config::{Config, Limits, LoadedLaunchConfig};
+use crate::engine::{Engine, EngineLimits, LoadedModel};
 use crate::metrics::Metrics;
 use crate::platform::{self, EvidenceSource};
 use crate::receipt_log::{self, LogOptions, ReceiptLog};
@@ -99,6 +99,7 @@ pub async fn start(opts: Options) -> Result<Runtime, String> {
     })
     .await
     .map_err(|e| format!("loading the model: {e}"))??;
+    let engine_limits = engine_limits(&config.limits, &model)?;
     if let Some(expected) = launch.model_digest {
         if expected != model.digest {
             return Err(format!(
@@ -193,12 +194,7 @@ pub async fn start(opts: Options) -> Result<Runtime, String> {
         crate::RUNTIME_VERSION.replace(' ', "-"),
         &hex::encode(model.digest)[..12]
     );
-    let engine = Engine::start(
-        Arc::clone(&model),
-        config.limits.parallel_jobs,
-        config.limits.queue_depth,
-        config.limits.prefill_chunk_tokens,
-    );
+    let engine = Engine::start(Arc::clone(&model), engine_limits);
     let state = Arc::new(AppState {
         engine,
         attester,
@@ -442,6 +438,31 @@ auditor_hpke_keys = {auditor}
         snp = tcb.snp,
         ucode = tcb.microcode,
     )
+}
+
+/// The engine's limits from the configuration, refused when the KV-cache budget cannot
+/// hold one request of the largest size the limits allow (it could never be served).
+fn engine_limits(limits: &Limits, model: &LoadedModel) -> Result<EngineLimits, String> {
+    let per_token = model.model.config().kv_bytes_per_token().max(1);
+    let kv_cache_bytes = limits.kv_cache_mib.saturating_mul(1 << 20);
+    let budget = kv_cache_bytes / per_token;
+    let largest =
+        (limits.max_prompt_tokens + limits.max_tokens).min(model.model.config().context_length);
+    if budget < largest {
+        return Err(format!(
+            "limits.kv_cache_mib = {} holds {budget} positions of this model's KV cache ({per_token} bytes each), \
+             but one request may need {largest} (max_prompt_tokens + max_tokens, within the model's context): \
+             raise kv_cache_mib to at least {} or lower those limits",
+            limits.kv_cache_mib,
+            (largest * per_token).div_ceil(1 << 20)
+        ));
+    }
+    Ok(EngineLimits {
+        max_batch: limits.max_batch,
+        queue_depth: limits.queue_depth,
+        prefill_chunk: limits.prefill_chunk_tokens,
+        kv_cache_bytes,
+    })
 }
 
 /// Write a file by renaming a complete temporary sibling into place, so a reader never

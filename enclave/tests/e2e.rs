@@ -5,7 +5,9 @@
 mod common;
 
 use attestation::bundle::EvidenceBundle;
+use attestation::receipt::RECEIPT_HEADER;
 use attestation::Reason;
+use client::receipts::{check_header, SseReceiptFilter};
 use client::AttestedConnection;
 use common::{connect, now, rt, sse_events, wait_for_metric, RequestExt, Server};
 use serde_json::{json, Value};
@@ -296,15 +298,14 @@ fn bad_requests_get_openai_errors_and_the_server_keeps_serving() {
 #[test]
 fn thirty_two_clients_for_thirty_seconds() {
     let model_path = common::model();
-    let server = Server::start(
-        &model_path,
-        &["--parallel-jobs", "2", "--queue-depth", "64"],
-    );
+    let server = Server::start(&model_path, &["--max-batch", "16", "--queue-depth", "64"]);
     let policy = server.policy();
     let secs: u64 = std::env::var("VERITEE_LOAD_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(30);
+    let pid = server.child.id();
+    let rss_at_start = rss_kib(pid, "VmRSS");
     let per_client = rt().block_on(async {
         let deadline = Instant::now() + Duration::from_secs(secs);
         let mut tasks = Vec::new();
@@ -325,11 +326,20 @@ fn thirty_two_clients_for_thirty_seconds() {
                         "client {i}: {}",
                         String::from_utf8_lossy(&r.body)
                     );
+                    // Complete, and receipted: the receipt checks against this exchange.
                     let complete = if stream {
                         let events = sse_events(&r.body);
+                        let mut filter = SseReceiptFilter::default();
+                        filter.push(&r.body);
+                        filter
+                            .check(&c.attested, &body)
+                            .unwrap_or_else(|e| panic!("client {i}: stream receipt: {e}"));
                         events.last().map(String::as_str) == Some("[DONE]")
                             && events.iter().any(|e| e.contains("\"finish_reason\":\""))
                     } else {
+                        let header = r.headers.get(RECEIPT_HEADER).map(|v| v.to_str().unwrap());
+                        check_header(&c.attested, header, &body, &r.body)
+                            .unwrap_or_else(|e| panic!("client {i}: receipt: {e}"));
                         r.json()["choices"][0]["finish_reason"].is_string()
                     };
                     assert!(complete, "client {i}: incomplete response");
@@ -346,11 +356,60 @@ fn thirty_two_clients_for_thirty_seconds() {
     });
     let sent: usize = per_client.iter().map(|(s, _)| s).sum();
     let ok: usize = per_client.iter().map(|(_, o)| o).sum();
-    eprintln!("32 clients, {secs} s: {sent} requests, {ok} complete responses");
-    assert_eq!(sent, ok, "every request got a complete response");
+    let (rss_end, rss_peak) = (rss_kib(pid, "VmRSS"), rss_kib(pid, "VmHWM"));
+    let metrics = rt().block_on(async {
+        let mut c = connect(server.addr, &policy).await.unwrap();
+        String::from_utf8(c.request("GET", "/metrics", b"").await.body).unwrap()
+    });
+    let metric = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} missing: {metrics}"))
+            .parse()
+            .unwrap()
+    };
+    let occupancy = metric("veritee_batch_occupancy_mean");
+    eprintln!(
+        "32 clients, {secs} s: {sent} requests, {ok} complete and receipted; mean batch occupancy {occupancy:.1}; \
+         server RSS {} MiB at start, {} MiB at the end, peak {} MiB",
+        rss_at_start / 1024,
+        rss_end / 1024,
+        rss_peak / 1024
+    );
+    assert_eq!(sent, ok, "every request got a complete, receipted response");
     for (i, (_, ok)) in per_client.iter().enumerate() {
         assert!(*ok >= 1, "client {i} completed no request: {per_client:?}");
     }
+    assert!(
+        occupancy > 2.0,
+        "32 clients but a mean batch of {occupancy}"
+    );
+    assert_eq!(metric("veritee_receipts_total"), ok as f64);
+    assert!(metric("veritee_time_to_first_token_seconds_count") >= ok as f64);
+    assert_eq!(
+        metric("veritee_kv_cache_reserved_tokens"),
+        0.0,
+        "all given back"
+    );
+    // Memory stays bounded: the model, the KV-cache budget (1 GiB by default) and the
+    // connections' buffers; far less is used with these short jobs. The bound: what the
+    // process held at start (the model mapped in) plus the budget.
+    let bound = rss_at_start + 1024 * 1024;
+    assert!(
+        rss_peak <= bound,
+        "peak RSS {rss_peak} KiB over {bound} KiB"
+    );
+}
+
+/// A line of /proc/PID/status, in KiB.
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} not in /proc/{pid}/status"))
 }
 
 #[test]
@@ -437,7 +496,7 @@ fn a_full_queue_answers_503_and_a_late_request_504() {
     let server = Server::start(
         &model_path,
         &[
-            "--parallel-jobs",
+            "--max-batch",
             "1",
             "--queue-depth",
             "1",

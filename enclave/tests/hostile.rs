@@ -336,10 +336,7 @@ fn a_long_prompt_answers_504_within_its_deadline_plus_one_chunk() {
         full > bound + 2.0,
         "the prompt is too short to show anything here: prefill {full:.2} s, bound {bound:.2} s"
     );
-    let server = Server::start(
-        &model_path,
-        &["--request-timeout", "1", "--parallel-jobs", "1"],
-    );
+    let server = Server::start(&model_path, &["--request-timeout", "1", "--max-batch", "1"]);
     let policy = server.policy();
     let (status, v, took) = rt().block_on(async {
         let mut c = connect(server.addr, &policy).await.unwrap();
@@ -371,7 +368,7 @@ fn abandoned_long_prompts_free_their_engine_threads() {
         full > bound + 2.0,
         "prefill {full:.2} s, bound {bound:.2} s"
     );
-    let server = Server::start(&model_path, &["--parallel-jobs", "2"]);
+    let server = Server::start(&model_path, &["--max-batch", "2"]);
     let policy = server.policy();
     rt().block_on(async {
         let mut watcher = connect(server.addr, &policy).await.unwrap();

@@ -227,7 +227,7 @@ fn kill_minus_nine_mid_load_loses_no_acknowledged_receipt() {
     let mut server = Server::start_in(
         &model_path,
         &state,
-        &["--parallel-jobs", "2", "--launch-config", launch],
+        &["--max-batch", "2", "--launch-config", launch],
     );
     let policy = server.policy();
     let received: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();

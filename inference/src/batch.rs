@@ -120,6 +120,11 @@ impl<'a> Batch<'a> {
         self.seqs.is_empty()
     }
 
+    /// Positions held in the KV caches of every sequence in the batch.
+    pub fn cached_positions(&self) -> usize {
+        self.seqs.iter().map(|(_, q)| q.cache().len()).sum()
+    }
+
     /// How many tokens each sequence ran in the last [`Batch::step`] (its share of that
     /// pass's work, for splitting the metered CPU time).
     pub fn last_step_tokens(&self) -> &[(SeqId, usize)] {

@@ -49,6 +49,12 @@ pub struct LlamaConfig {
 }
 
 impl LlamaConfig {
+    /// Bytes a KV cache holds per position: keys and values of every layer, in f32 (what
+    /// a scheduler budgets its batch's cache memory with).
+    pub fn kv_bytes_per_token(&self) -> usize {
+        self.n_layer * 2 * self.n_kv_head * self.head_dim * std::mem::size_of::<f32>()
+    }
+
     /// Reads and checks the `llama.*` keys. `vocab_rows` is the row count of
     /// `token_embd.weight`, used when `llama.vocab_size` is absent.
     fn from_gguf(file: &GgufFile, vocab_rows: usize) -> Result<Self> {

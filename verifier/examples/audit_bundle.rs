@@ -56,7 +56,7 @@ fn main() {
                 state_dir: state_dir.clone(),
                 launch_config: Some(launch),
                 limits: Limits {
-                    parallel_jobs: 1,
+                    max_batch: 1,
                     ..Limits::default()
                 },
                 ..Config::default()

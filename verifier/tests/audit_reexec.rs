@@ -122,7 +122,7 @@ fn serve_then(
         launch_config: Some(launch),
         cpu_kernel: kernel.map(str::to_owned),
         limits: Limits {
-            parallel_jobs: parallel,
+            max_batch: parallel,
             ..Limits::default()
         },
         ..Config::default()
