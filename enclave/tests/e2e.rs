@@ -617,6 +617,46 @@ fn launch_config_if_present_binds_what_was_there() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A KV-cache budget that cannot hold one request of the largest size the limits allow
+/// is refused at start, naming what it holds and what is needed; nothing is served.
+#[test]
+fn a_kv_cache_budget_too_small_for_the_largest_request_is_refused_at_start() {
+    let state = common::fresh_dir("kv-budget");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_veritee-enclave"))
+        .args([
+            "serve",
+            "--simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--kv-cache-mib",
+            "4",
+        ])
+        .arg("--model")
+        .arg(common::model())
+        .arg("--state-dir")
+        .arg(&state)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    let model = enclave::engine::LoadedModel::load(&common::model(), None).unwrap();
+    let config = model.model.config();
+    let holds = (4 << 20) / config.kv_bytes_per_token();
+    let limits = enclave::config::Limits::default();
+    let largest = (limits.max_prompt_tokens + limits.max_tokens).min(config.context_length);
+    assert!(holds < largest);
+    assert!(
+        stderr.contains(&format!("limits.kv_cache_mib = 4 holds {holds} positions")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("one request may need {largest}")),
+        "{stderr}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
+    let _ = std::fs::remove_dir_all(&state);
+}
+
 fn model_digest(path: &std::path::Path) -> [u8; 32] {
     enclave::engine::LoadedModel::load(path, None)
         .unwrap()
