@@ -16,9 +16,13 @@
 //! (claim 8) is still verified (chain to NVIDIA's root, signature, nonce, digest), so a
 //! claim 8 never passes unchecked.
 //!
-//! The evidence states no "CC mode" or "devtools mode" in any opaque field this crate
-//! decodes (see the README); that state is only visible through the measurements, so a
-//! policy that must exclude devtools mode requires RIM appraisal (`rim = "require"`).
+//! CC mode: evidence whose opaque FEATURE_FLAG (type 36, opaque data version >= 1) says
+//! PPCIE (the GPU's own CC mode off) is refused under every policy (`gpu_cc_mode_off`);
+//! SPT and MPT are CC mode on; evidence without the field (older drivers) states no mode.
+//! Devtools mode is stated in no signed field; NVIDIA's verifier derives "dbgstat:
+//! disabled" only from a full RIM match, so a policy that must exclude devtools mode
+//! requires RIM appraisal (`rim = "require"`), and the runtime itself refuses to start
+//! when NVML reports devtools mode (see the README).
 
 use super::{Constraint, Hex};
 use crate::binding::{gpu_evidence_digest, RuntimeClaims};
@@ -171,7 +175,8 @@ impl GpuPolicy {
     }
 
     /// Appraise one verified GPU (index `i` in the bundle) in a fixed order: architecture,
-    /// driver, VBIOS, then RIMs (`rims`: the driver's and the VBIOS's, when served).
+    /// CC mode (feature flag), driver, VBIOS, then RIMs (`rims`: the driver's and the
+    /// VBIOS's, when served).
     pub fn appraise_gpu(
         &self,
         i: usize,
@@ -187,6 +192,15 @@ impl GpuPolicy {
             );
         }
         let claims = gpu.claims();
+        if let Some(flag) = claims.feature_flag.filter(|f| !f.gpu_cc_on()) {
+            return reject(
+                Reason::GpuCcModeOff,
+                format!(
+                    "GPU {i}'s evidence states mode {} (feature flag): its own confidential-computing mode is off",
+                    flag.as_str()
+                ),
+            );
+        }
         if let Constraint::Only(min) = &self.min_driver_version {
             check_min(
                 i,

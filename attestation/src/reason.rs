@@ -284,6 +284,9 @@ pub enum Reason {
     /// The policy requires RIM appraisal (`[gpu] rim = "require"`) and the bundle carries
     /// no driver or no VBIOS reference integrity manifest for a GPU.
     GpuRimMissing,
+    /// A GPU's signed evidence states a mode in which the GPU's own confidential-computing
+    /// mode is off (opaque FEATURE_FLAG = PPCIE, protected PCIe).
+    GpuCcModeOff,
 }
 
 /// The layer a [`Reason`] belongs to; test vectors name the class they expect.
@@ -432,6 +435,7 @@ impl Reason {
             GpuDriverBelowMinimum => "gpu_driver_below_minimum",
             GpuVbiosBelowMinimum => "gpu_vbios_below_minimum",
             GpuRimMissing => "gpu_rim_missing",
+            GpuCcModeOff => "gpu_cc_mode_off",
         }
     }
 
@@ -518,7 +522,8 @@ impl Reason {
             | GpuCountBelowMinimum
             | GpuArchitectureNotAllowed
             | GpuDriverBelowMinimum
-            | GpuVbiosBelowMinimum => ReasonClass::Policy,
+            | GpuVbiosBelowMinimum
+            | GpuCcModeOff => ReasonClass::Policy,
             BundleMalformed | ClaimsMalformed => ReasonClass::Parse,
             ClaimsNotBound | TlsKeyNotBound | NonceMismatch | GpuNonceMismatch
             | GpuEvidenceNotBound => ReasonClass::Binding,

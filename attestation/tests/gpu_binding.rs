@@ -403,3 +403,159 @@ fn rim_appraisal_uses_served_rims_and_refuses_mismatches() {
         .appraise_gpu(0, &gpu, (Some(&driver), Some(&vbios)), at)
         .unwrap();
 }
+
+/// Issue 15, CC mode: the signed feature flag (opaque type 36). PPCIE (the GPU's own CC
+/// mode off) is refused under every policy, `[gpu]` or none; SPT and MPT are accepted and
+/// shown in the claims; evidence without the flag states no mode.
+#[test]
+fn evidence_stating_the_gpu_cc_mode_off_is_refused() {
+    let c = claims(9);
+    let with_flag = |flag: u16| {
+        let blocks: Vec<(u8, Vec<u8>)> = vec![(1, vec![1; 48])];
+        let evidence = gpus().evidence_custom(
+            0,
+            c.gpu_nonce(),
+            &sim::nvidia::EvidenceContent {
+                driver: sim::nvidia::SIM_DRIVER_VERSION,
+                vbios: [0x00, 0x9f, 0x00, 0x96, 0x01],
+                blocks: &blocks,
+                extra_opaque: &[(36, flag.to_le_bytes().to_vec())],
+            },
+        );
+        let set = vec![(evidence, gpus().chain_pem(0))];
+        bundle_of(c.clone(), Some(&set), &set)
+    };
+    let policy = policy_file(&gpu_section(1, ""));
+    assert_eq!(outcome(&with_flag(0), &policy), Ok(1));
+    assert_eq!(outcome(&with_flag(1), &policy), Ok(1));
+    assert_eq!(outcome(&with_flag(2), &policy), Err(Reason::GpuCcModeOff));
+    // Without a [gpu] section (GpuPolicy::none) too, once the FAKE root is trusted.
+    let none = policy_file(&gpu_section(0, ""));
+    assert_eq!(outcome(&with_flag(2), &none), Err(Reason::GpuCcModeOff));
+    // A value NVIDIA does not define is malformed evidence.
+    assert_eq!(outcome(&with_flag(3), &policy), Err(Reason::InvalidField));
+    let accepted = with_flag(1).verify_with(&policy, now()).unwrap();
+    assert_eq!(
+        accepted.gpus()[0].claims().feature_flag,
+        Some(attestation::nvidia::FeatureFlag::Mpt)
+    );
+    // The standard simulated evidence carries no flag: no mode stated, accepted.
+    assert_eq!(outcome(&bound_bundle(1), &policy), Ok(1));
+    let plain = bound_bundle(1).verify_with(&policy, now()).unwrap();
+    assert_eq!(plain.gpus()[0].claims().feature_flag, None);
+}
+
+/// Issue 15, positive RIM match: evidence (signed under the simulated GPU's FAKE root,
+/// trusted by the test) whose 64 measurement blocks carry the reference values of
+/// NVIDIA's real signed test RIMs (driver 545.00, VBIOS 96.00.5E.00.01). With
+/// `rim = "require"` both RIMs verify to NVIDIA's RIM root and every active index matches;
+/// changing one block back is a mismatch naming it.
+#[test]
+fn evidence_meeting_nvidias_test_rims_is_accepted_with_rim_appraisal() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/vectors/nvidia/nvtrust-rim-test-samples");
+    let driver = std::fs::read(dir.join("Driver_RIM_test_no_gpu.swidtag")).unwrap();
+    let vbios = std::fs::read(dir.join("1010_0200_882_96005E0001_test_no_gpu.swidtag")).unwrap();
+    let at = Timestamp::parse_rfc3339("2024-06-01T00:00:00Z").unwrap();
+    let anchors = attestation::nvidia::NvidiaTrustAnchors::nvidia()
+        .dangerous_trust_device_root(gpus().root_der().to_vec());
+    let driver_rim = attestation::nvidia::verify_rim(&driver, &anchors, at).unwrap();
+    let vbios_rim = attestation::nvidia::verify_rim(&vbios, &anchors, at).unwrap();
+    assert_eq!(
+        driver_rim.rim().colloquial_version.as_deref(),
+        Some("545.00")
+    );
+    assert_eq!(
+        vbios_rim.rim().colloquial_version.as_deref(),
+        Some("96.00.5E.00.01")
+    );
+    // Block i + 1 = the first alternative of the active RIM entry i; other blocks a
+    // filler no RIM governs.
+    let reference = |spdm: u8| {
+        [&driver_rim, &vbios_rim]
+            .iter()
+            .flat_map(|r| r.rim().active())
+            .find(|m| m.index + 1 == u32::from(spdm))
+            .map(|m| m.alternatives[0].clone())
+    };
+    let blocks: Vec<(u8, Vec<u8>)> = (1u8..=64)
+        .map(|i| (i, reference(i).unwrap_or_else(|| vec![0xEE; 48])))
+        .collect();
+    let nonce = [4u8; 32];
+    let make = |blocks: &[(u8, Vec<u8>)]| {
+        let evidence = gpus().evidence_custom(
+            0,
+            nonce,
+            &sim::nvidia::EvidenceContent {
+                driver: "545.00",
+                vbios: [0x00, 0x5e, 0x00, 0x96, 0x01],
+                blocks,
+                extra_opaque: &[(36, vec![0, 0])],
+            },
+        );
+        attestation::nvidia::verify(
+            &evidence,
+            gpus().chain_der(0),
+            attestation::nvidia::ExpectedNonce::Exactly(nonce),
+            &anchors,
+            at,
+        )
+        .unwrap()
+    };
+    let gpu = make(&blocks);
+    let cmp = attestation::nvidia::compare_measurements(&gpu, &[&driver_rim, &vbios_rim]).unwrap();
+    assert!(cmp.mismatches.is_empty(), "{:?}", cmp.mismatches);
+    let driver_indices: Vec<u32> = driver_rim.rim().active().map(|m| m.index + 1).collect();
+    let vbios_indices: Vec<u32> = vbios_rim.rim().active().map(|m| m.index + 1).collect();
+    let mut all = [driver_indices.clone(), vbios_indices.clone()].concat();
+    all.sort();
+    assert_eq!(cmp.compared, all);
+    // The active indices of each RIM (SPDM block numbers): the driver governs 8 and
+    // 22..=41, the VBIOS 1..=7 and 9..=13.
+    assert_eq!(
+        driver_indices,
+        [&[8u32][..], &(22..=41).collect::<Vec<u32>>()].concat()
+    );
+    assert_eq!(
+        vbios_indices,
+        [(1..=7).collect::<Vec<u32>>(), (9..=13).collect()].concat()
+    );
+    // Through the policy, as a verifier appraises a bundle's GPU with its served RIMs.
+    let policy = GpuPolicy {
+        count: 1,
+        min_driver_version: attestation::policy::Constraint::Only(
+            attestation::policy::DriverVersion::parse("545.00").unwrap(),
+        ),
+        min_vbios_version: attestation::policy::Constraint::Only(
+            attestation::policy::VbiosVersion::parse("96.00.5e.00.01").unwrap(),
+        ),
+        rim: attestation::policy::GpuRim::Require,
+        ..GpuPolicy::none()
+    };
+    policy
+        .appraise_gpu(0, &gpu, (Some(&driver), Some(&vbios)), at)
+        .unwrap();
+    let claims = gpu.claims();
+    assert_eq!(claims.driver_version.as_deref(), Some("545.00"));
+    assert_eq!(claims.vbios_version.as_deref(), Some("96.00.5e.00.01"));
+    assert_eq!(claims.measurements.len(), 64);
+    // One active driver index and one active VBIOS index changed: a mismatch naming each.
+    let (d, v) = (driver_indices[0] as u8, vbios_indices[0] as u8);
+    let mut altered = blocks.clone();
+    altered[usize::from(d) - 1].1 = vec![0xAB; 48];
+    altered[usize::from(v) - 1].1 = vec![0xCD; 48];
+    let bad = make(&altered);
+    let cmp = attestation::nvidia::compare_measurements(&bad, &[&driver_rim, &vbios_rim]).unwrap();
+    let mut named: Vec<u32> = cmp.mismatches.iter().map(|m| m.spdm_index).collect();
+    named.sort();
+    let mut want = vec![u32::from(d), u32::from(v)];
+    want.sort();
+    assert_eq!(named, want);
+    assert_eq!(
+        policy
+            .appraise_gpu(0, &bad, (Some(&driver), Some(&vbios)), at)
+            .unwrap_err()
+            .reason,
+        Reason::GpuMeasurementMismatch
+    );
+}

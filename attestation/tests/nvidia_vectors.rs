@@ -220,13 +220,11 @@ fn the_coco_ci_vector_verifies_with_its_trailing_zero_byte() {
     assert_eq!(claims.project_sku.as_deref(), Some("0200"));
     assert_eq!(claims.chip_sku.as_deref(), Some("882"));
     assert_eq!(claims.opaque_data_version, Some(1));
+    // Opaque type 36, the feature flag, is 0: single-GPU passthrough, CC mode on.
+    assert!(claims.other_opaque_fields.is_empty());
     assert_eq!(
-        claims
-            .other_opaque_fields
-            .keys()
-            .copied()
-            .collect::<Vec<_>>(),
-        vec![36]
+        claims.feature_flag,
+        Some(attestation::nvidia::FeatureFlag::Spt)
     );
     assert!(claims.fwid.starts_with("f1ae7d00"), "{}", claims.fwid);
     assert!(claims.fwid.ends_with("1f7b2d"), "{}", claims.fwid);

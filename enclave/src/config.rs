@@ -34,6 +34,11 @@ pub struct Config {
     /// The CPU kernels the engine uses: `scalar`, `avx2` or `avx512` (must be available);
     /// default: the fastest this CPU has. Results are bit-identical on every path.
     pub cpu_kernel: Option<String>,
+    /// NVIDIA GPUs to attest through NVML (`libnvidia-ml.so.1`) and bind in claim 8; NVML
+    /// must see exactly this many, in confidential-computing mode with devtools mode off,
+    /// or the runtime does not start. 0: no GPU (real TEEs only; simulated GPUs are
+    /// `--simulate-gpus`).
+    pub gpus: usize,
     pub limits: Limits,
 }
 
@@ -50,6 +55,7 @@ impl Default for Config {
             tsm_report_dir: PathBuf::from("/sys/kernel/config/tsm/report"),
             sev_guest_device: PathBuf::from("/dev/sev-guest"),
             cpu_kernel: None,
+            gpus: 0,
             limits: Limits::default(),
         }
     }

@@ -3,12 +3,12 @@
 //! ([`attestation::binding::RuntimeClaims::gpu_nonce`]) and binds the set in claim 8.
 //!
 //! Sources:
-//! - [`NvidiaDriverSource`]: the real interface is NOT in this build. NVIDIA exposes GPU
-//!   evidence through NVML (`nvmlDeviceGetConfComputeGpuAttestationReport` and
-//!   `nvmlDeviceGetConfComputeGpuCertificate` in `libnvidia-ml.so`); calling it needs
-//!   either a C build dependency or a hand-written dlopen binding of those structures,
-//!   neither of which this crate has. It answers [`GpuError::NoInterface`] so that a
-//!   launch asking for GPUs fails closed instead of serving without them.
+//! - [`NvidiaDriverSource`]: the real GPUs, through NVIDIA's NVML loaded at run time
+//!   ([`nvml`]: `nvmlDeviceGetConfComputeGpuAttestationReport` and
+//!   `nvmlDeviceGetConfComputeGpuCertificate` in `libnvidia-ml.so.1`), after checking
+//!   that the system is in confidential-computing mode with devtools mode off. Without
+//!   the library it answers [`GpuError::NoInterface`], so that a launch asking for GPUs
+//!   fails closed instead of serving without them.
 //! - [`FixedGpuSource`]: evidence given up front (tests).
 //! - `SimulatedGpuSource` (simulate builds): simulated NVIDIA GPUs (veritee-sim) signing
 //!   real-format evidence with a FAKE chain generated in the state directory.
@@ -26,12 +26,43 @@ pub struct GpuEvidence {
     pub chain_pem: Vec<u8>,
 }
 
+pub mod nvml;
+
 /// Why GPU evidence could not be collected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GpuError {
-    /// This build has no way to reach NVIDIA's attestation interface.
-    #[error("no NVIDIA attestation interface in this build: {0}")]
+    /// NVIDIA's attestation interface (NVML) cannot be reached: library or function
+    /// missing, or NVML does not initialise.
+    #[error("no NVIDIA attestation interface: {0}")]
     NoInterface(String),
+    /// NVML reports the confidential-computing feature off (`ccFeature`).
+    #[error("the GPUs are not in confidential-computing mode (NVML ccFeature = {cc_feature})")]
+    CcOff { cc_feature: u32 },
+    /// NVML reports devtools mode on: the GPU is debuggable and its secrets readable.
+    #[error("the GPUs are in confidential-computing devtools mode (NVML devToolsMode = {dev_tools_mode}): debuggable, not confidential")]
+    CcDevTools { dev_tools_mode: u32 },
+    /// NVML reports a confidential-computing environment other than production.
+    #[error("the confidential-computing environment is not production (NVML environment = {environment}; 1 is simulation)")]
+    CcNotProduction { environment: u32 },
+    /// The guest sees another number of GPUs than the launch asks for.
+    #[error("the launch asks for {expected} GPU(s) and NVML sees {found}")]
+    Count { expected: usize, found: usize },
+    /// An NVML call failed (for GPU `index` when it is per device).
+    #[error("{}{call} failed: {message} (NVML code {code})", index.map(|i| format!("GPU {i}: ")).unwrap_or_default())]
+    Nvml {
+        index: Option<usize>,
+        call: &'static str,
+        code: u32,
+        message: String,
+    },
+    /// NVML returned a size larger than its array (or 0).
+    #[error("GPU {index}: NVML's {field} is {size}, outside 1..={capacity}")]
+    SizeOutOfRange {
+        index: usize,
+        field: &'static str,
+        size: u32,
+        capacity: usize,
+    },
     /// GPU `index` answered, but not usably.
     #[error("GPU {index}: {detail}")]
     Device { index: usize, detail: String },
@@ -45,19 +76,35 @@ pub trait GpuEvidenceSource: Send + Sync {
     fn collect(&self, nonce: [u8; 32]) -> Result<Vec<GpuEvidence>, GpuError>;
 }
 
-/// The real NVIDIA interface: missing from this build (see the module docs).
-#[derive(Debug, Default)]
-pub struct NvidiaDriverSource;
+/// The real GPUs through NVML ([`nvml`]): exactly `gpus` of them, in NVML index order.
+#[derive(Debug, Clone)]
+pub struct NvidiaDriverSource {
+    /// How many GPUs the launch asks for (NVML must see exactly these).
+    pub gpus: usize,
+    /// The library to load ([`nvml::LIBRARY`]).
+    pub library: String,
+}
+
+impl NvidiaDriverSource {
+    pub fn new(gpus: usize) -> Self {
+        NvidiaDriverSource {
+            gpus,
+            library: nvml::LIBRARY.into(),
+        }
+    }
+}
 
 impl GpuEvidenceSource for NvidiaDriverSource {
     fn describe(&self) -> String {
-        "NVIDIA driver (not available in this build)".into()
+        format!(
+            "{} NVIDIA GPU(s) through NVML ({})",
+            self.gpus, self.library
+        )
     }
 
-    fn collect(&self, _nonce: [u8; 32]) -> Result<Vec<GpuEvidence>, GpuError> {
-        Err(GpuError::NoInterface(
-            "collecting GPU evidence needs NVML's confidential-computing attestation calls (libnvidia-ml.so), which veritee-enclave does not link or load".into(),
-        ))
+    fn collect(&self, nonce: [u8; 32]) -> Result<Vec<GpuEvidence>, GpuError> {
+        let api = nvml::LoadedNvml::open(&self.library)?;
+        nvml::collect_with(&api, self.gpus, nonce)
     }
 }
 
@@ -182,9 +229,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_real_interface_is_a_typed_refusal() {
-        let err = collect_checked(&NvidiaDriverSource, [0; 32]).unwrap_err();
-        assert!(matches!(err, GpuError::NoInterface(_)), "{err}");
+    fn without_nvidias_library_the_real_source_refuses_naming_it() {
+        let source = NvidiaDriverSource {
+            gpus: 1,
+            library: "libnvidia-ml-absent-for-this-test.so.1".into(),
+        };
+        let err = collect_checked(&source, [0; 32]).unwrap_err();
+        let GpuError::NoInterface(detail) = &err else {
+            panic!("{err}");
+        };
+        assert!(
+            detail.contains("libnvidia-ml-absent-for-this-test.so.1"),
+            "{detail}"
+        );
+        // The default library name is NVIDIA's soname; this machine has no NVIDIA driver
+        // (when it has one, NVML answers instead and this part says nothing).
+        assert_eq!(NvidiaDriverSource::new(2).library, "libnvidia-ml.so.1");
     }
 
     #[test]

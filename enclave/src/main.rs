@@ -81,6 +81,11 @@ struct ServeArgs {
     /// CPU kernels: scalar, avx2 or avx512 [default: the fastest available].
     #[arg(long, value_name = "NAME")]
     cpu_kernel: Option<String>,
+    /// Attest this many NVIDIA GPUs through NVML (libnvidia-ml.so.1) and bind them in the
+    /// runtime claims; refuses to start unless NVML sees exactly these, in
+    /// confidential-computing mode with devtools mode off [default: 0].
+    #[arg(long, value_name = "N", conflicts_with = "simulate")]
+    gpus: Option<usize>,
     /// Jobs waiting beyond which requests are refused with 503.
     #[arg(long, value_name = "N")]
     queue_depth: Option<usize>,
@@ -155,6 +160,9 @@ fn main() -> ExitCode {
     }
     if let Some(v) = args.cpu_kernel.clone() {
         config.cpu_kernel = Some(v);
+    }
+    if let Some(v) = args.gpus {
+        config.gpus = v;
     }
     if let Some(v) = args.max_batch {
         config.limits.max_batch = v;

@@ -121,12 +121,22 @@ pub async fn start(opts: Options) -> Result<Runtime, String> {
                 .into(),
         );
     }
+    if opts.simulate && config.gpus > 0 {
+        return Err(
+            "gpus (NVIDIA GPUs through NVML) is for real TEEs; the simulated TEE takes --simulate-gpus"
+                .into(),
+        );
+    }
     let (source, policy_text, gpu_source): SimulatedParts = if opts.simulate {
         simulated_source(&config, &launch, model.digest, opts.simulate_gpus)?
     } else {
         let source = platform::detect(&config.tsm_report_dir, &config.sev_guest_device)
             .map_err(|e| e.to_string())?;
-        (source, None, None)
+        let gpus = (config.gpus > 0).then(|| {
+            Box::new(crate::gpu::NvidiaDriverSource::new(config.gpus))
+                as Box<dyn crate::gpu::GpuEvidenceSource>
+        });
+        (source, None, gpus)
     };
     let collateral = match &config.collateral_dir {
         Some(dir) => platform::load_collateral_dir(dir).map_err(|e| e.to_string())?,

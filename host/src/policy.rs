@@ -16,13 +16,14 @@
 //! | `tdx.rtmr0..2` | a reference boot's replayed event log, or `"any"` (see the caller) |
 //! | `tdx.mrconfigid` | the launch configuration digest, zero-padded ([`LaunchConfig::mr_config_id`]) |
 //! | `runtime.*` | the model digest, the runtime version, the launch configuration digest, its auditor key (`[]` / `"none"` without one) |
+//! | `gpu.*` | as given ([`ImagePolicy::gpu`]): GPU count, architectures, minimum driver and VBIOS versions, RIM appraisal; [`GpuPolicy::none`] when the image runs without GPUs |
 //!
 //! Everything else (debug forbidden, migration agents forbidden, TCB rules, products, key
 //! types, `report_data`) stays the verifier's default.
 
 use attestation::binding::{PolicyFile, RuntimePolicy};
 use attestation::evidence::Platform;
-use attestation::policy::{Constraint, Hex, Policy};
+use attestation::policy::{Constraint, GpuPolicy, Hex, Policy};
 use thiserror::Error;
 
 use crate::launch_config::LaunchConfig;
@@ -44,6 +45,9 @@ pub struct ImagePolicy {
     pub model_digest: [u8; 32],
     /// The runtime's version string (claim 5), e.g. `veritee-enclave 0.1.0`.
     pub runtime_version: String,
+    /// The `[gpu]` section: what the runtime's bound NVIDIA GPUs must be
+    /// ([`GpuPolicy::none`]: none required; bound GPU evidence is still verified).
+    pub gpu: GpuPolicy,
 }
 
 /// Why no policy was built.
@@ -131,7 +135,7 @@ pub fn policy_file(image: &ImagePolicy) -> Result<PolicyFile, PolicyError> {
     let file = PolicyFile {
         evidence,
         runtime,
-        gpu: attestation::policy::GpuPolicy::none(),
+        gpu: image.gpu.clone(),
     };
     match PolicyFile::from_toml(&file.to_toml()) {
         Ok(back) if back == file => Ok(file),
@@ -157,7 +161,34 @@ mod tests {
             .unwrap(),
             model_digest: [9; 32],
             runtime_version: "veritee-enclave 0.1.0".into(),
+            gpu: GpuPolicy::none(),
         }
+    }
+
+    #[test]
+    fn the_gpu_section_is_written_as_given_and_loads_back() {
+        use attestation::policy::{DriverVersion, GpuArchitecture, GpuRim, VbiosVersion};
+        let gpu = GpuPolicy {
+            count: 2,
+            architectures: vec![GpuArchitecture::Hopper],
+            min_driver_version: Constraint::Only(DriverVersion::parse("570.124.06").unwrap()),
+            min_vbios_version: Constraint::Only(VbiosVersion::parse("96.00.9f.00.01").unwrap()),
+            rim: GpuRim::Require,
+            dangerous_trusted_roots: vec![],
+        };
+        let f = policy_file(&ImagePolicy {
+            gpu: gpu.clone(),
+            ..image()
+        })
+        .unwrap();
+        assert_eq!(f.gpu, gpu);
+        let text = f.to_toml();
+        assert!(text.contains("[gpu]"), "{text}");
+        assert!(text.contains("count = 2"), "{text}");
+        assert!(text.contains("rim = \"require\""), "{text}");
+        assert_eq!(PolicyFile::from_toml(&text).unwrap().gpu, gpu);
+        // Without GPUs: the none section.
+        assert_eq!(policy_file(&image()).unwrap().gpu, GpuPolicy::none());
     }
 
     #[test]

@@ -632,6 +632,98 @@ fn bad_input_is_refused() {
     ])
     .ok();
 
+    // The [gpu] section (issue 15): written as asked, loads back, and requires it.
+    let gpu_text = run([
+        "policy",
+        "--launch-config",
+        cfg,
+        "--measurement-json",
+        fo.to_str().unwrap(),
+        "--dangerous-unmeasured-boot",
+        "--gpus",
+        "2",
+        "--gpu-arch",
+        "hopper",
+        "--gpu-min-driver",
+        "570.124.06",
+        "--gpu-min-vbios",
+        "96.00.9F.00.01",
+        "--gpu-require-rims",
+    ])
+    .ok()
+    .stdout;
+    let gpu = load(&gpu_text).gpu;
+    assert_eq!(gpu.count, 2);
+    assert_eq!(
+        gpu.architectures,
+        vec![attestation::policy::GpuArchitecture::Hopper]
+    );
+    assert_eq!(only(&gpu.min_driver_version).as_str(), "570.124.06");
+    assert_eq!(only(&gpu.min_vbios_version).as_str(), "96.00.9F.00.01");
+    assert_eq!(gpu.rim, attestation::policy::GpuRim::Require);
+    assert!(gpu.dangerous_trusted_roots.is_empty());
+    // Without --gpu-require-rims the skip is explicit and the header says so; without
+    // --gpus no GPU is required.
+    let skip_text = run([
+        "policy",
+        "--launch-config",
+        cfg,
+        "--measurement-json",
+        fo.to_str().unwrap(),
+        "--dangerous-unmeasured-boot",
+        "--gpus",
+        "1",
+    ])
+    .ok()
+    .stdout;
+    let skip = load(&skip_text).gpu;
+    assert_eq!(skip.count, 1);
+    assert_eq!(skip.rim, attestation::policy::GpuRim::DangerousSkip);
+    assert!(skip.min_driver_version.is_any());
+    assert!(skip_text.contains("NOT appraised"), "{skip_text}");
+    assert_eq!(
+        load(
+            &run([
+                "policy",
+                "--launch-config",
+                cfg,
+                "--measurement-json",
+                fo.to_str().unwrap(),
+                "--dangerous-unmeasured-boot",
+            ])
+            .ok()
+            .stdout
+        )
+        .gpu,
+        attestation::policy::GpuPolicy::none()
+    );
+    for (bad, says) in [
+        (
+            &["--gpus", "1", "--gpu-min-driver", "570.x"][..],
+            "is not a driver version",
+        ),
+        (
+            &["--gpus", "1", "--gpu-min-vbios", "96.00.zz"],
+            "is not a VBIOS version",
+        ),
+        (
+            &["--gpus", "1", "--gpu-arch", "blackwell"],
+            "is not a GPU architecture",
+        ),
+        (&["--gpu-require-rims"], "--gpus"),
+    ] {
+        let mut args = vec![
+            "policy",
+            "--launch-config",
+            cfg,
+            "--measurement-json",
+            fo.to_str().unwrap(),
+            "--dangerous-unmeasured-boot",
+        ];
+        args.extend_from_slice(bad);
+        run(&args).refused(says);
+    }
+
     // Shape flags belong to an image, not to measurement files.
     run([
         "policy",

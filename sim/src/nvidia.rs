@@ -204,19 +204,43 @@ impl SimulatedGpus {
         driver: &str,
         vbios: [u8; 5],
     ) -> Vec<u8> {
+        let blocks: Vec<(u8, Vec<u8>)> = (1u8..=4)
+            .map(|index| {
+                let mut value = vec![0u8; 48];
+                value[..32].copy_from_slice(&sha256(format!("measurement {index}").as_bytes()));
+                (index, value)
+            })
+            .collect();
+        self.evidence_custom(
+            i,
+            nonce,
+            &EvidenceContent {
+                driver,
+                vbios,
+                blocks: &blocks,
+                extra_opaque: &[],
+            },
+        )
+    }
+
+    /// GPU `i`'s evidence for `nonce` with the given content (tests: measurements equal
+    /// to a RIM's, opaque fields such as the feature flag), signed by its leaf.
+    pub fn evidence_custom(&self, i: usize, nonce: [u8; 32], content: &EvidenceContent) -> Vec<u8> {
         let gpu = &self.gpus[i];
         // GET_MEASUREMENTS: version 1.1, signature requested, all blocks, nonce, slot 0.
         let mut b = vec![0x11, 0xE0, 0x01, 0xFF];
         b.extend(nonce);
         b.push(0);
-        // MEASUREMENTS: version 1.1, Param1 0, slot 0, 4 blocks.
-        b.extend([0x11, 0x60, 0x00, 0x00, 4]);
+        // MEASUREMENTS: version 1.1, Param1 0, slot 0, the blocks.
+        b.extend([0x11, 0x60, 0x00, 0x00, content.blocks.len() as u8]);
         let mut record = Vec::new();
-        for index in 1u8..=4 {
-            // DMTF block: index, spec 0x01, size 51; type 0x01 (raw digest), size 48.
-            record.extend([index, 0x01, 51, 0, 0x01, 48, 0]);
-            let mut value = [0u8; 48];
-            value[..32].copy_from_slice(&sha256(format!("measurement {index}").as_bytes()));
+        for (index, value) in content.blocks {
+            // DMTF block: index, spec 0x01, size; type 0x01 (raw digest), value size.
+            let n = value.len() as u16;
+            record.extend([*index, 0x01]);
+            record.extend((n + 3).to_le_bytes());
+            record.push(0x01);
+            record.extend(n.to_le_bytes());
             record.extend(value);
         }
         b.extend(&(record.len() as u32).to_le_bytes()[..3]);
@@ -224,16 +248,13 @@ impl SimulatedGpus {
         let mut responder_nonce = [0u8; 32];
         responder_nonce.copy_from_slice(&sha256(&b));
         b.extend(responder_nonce);
-        let mut driver_z = driver.as_bytes().to_vec();
+        let mut driver_z = content.driver.as_bytes().to_vec();
         driver_z.push(0);
         let mut vbios8 = [0u8; 8];
-        vbios8[..5].copy_from_slice(&vbios);
-        let fields: [(u16, &[u8]); 4] = [
-            (3, &driver_z),
-            (6, &vbios8),
-            (20, &gpu.fwid),
-            (34, &1u16.to_le_bytes()),
-        ];
+        vbios8[..5].copy_from_slice(&content.vbios);
+        let mut fields: Vec<(u16, &[u8])> =
+            vec![(3, &driver_z), (6, &vbios8), (20, &gpu.fwid), (34, &[1, 0])];
+        fields.extend(content.extra_opaque.iter().map(|(t, v)| (*t, &v[..])));
         let mut opaque = Vec::new();
         for (t, v) in fields {
             opaque.extend(t.to_le_bytes());
@@ -246,6 +267,18 @@ impl SimulatedGpus {
         b.extend(signature);
         b
     }
+}
+
+/// What [`SimulatedGpus::evidence_custom`] puts in the evidence.
+pub struct EvidenceContent<'a> {
+    /// Opaque DRIVER_VERSION (type 3), without its NUL.
+    pub driver: &'a str,
+    /// The first five bytes of the 8-byte VBIOS_VERSION (type 6): u32 LE, then one byte.
+    pub vbios: [u8; 5],
+    /// Measurement blocks (SPDM index, raw digest value), in this order.
+    pub blocks: &'a [(u8, Vec<u8>)],
+    /// Opaque fields after the standard ones (driver, VBIOS, FWID, version 1).
+    pub extra_opaque: &'a [(u16, Vec<u8>)],
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {

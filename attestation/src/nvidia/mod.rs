@@ -41,7 +41,7 @@ pub use certs::{
     fwid_of_certificate, NvidiaTrustAnchors, DEVICE_ROOT_SHA256, OID_TCG_DICE_TCB_INFO,
     RIM_ROOT_SHA256,
 };
-pub use opaque::{OpaqueData, OpaqueField};
+pub use opaque::{FeatureFlag, OpaqueData, OpaqueField};
 pub use rim::{
     compare_measurements, verify_rim, MeasurementComparison, MeasurementMismatch, Rim,
     RimMeasurement, VerifiedRim,

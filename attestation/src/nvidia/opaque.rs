@@ -41,6 +41,40 @@ pub mod field {
     pub const PROTECTED_PCIE_STATUS: u16 = 21;
     /// u16 LE.
     pub const OPAQUE_DATA_VERSION: u16 = 34;
+    /// u16 LE: the GPU's confidential-computing mode, 0 SPT (single GPU passthrough),
+    /// 1 MPT (multi-GPU passthrough), 2 PPCIE (protected PCIe: the GPU's own CC mode
+    /// off). Present from opaque data version 1 (NVIDIA's verifier reads it from then on).
+    pub const FEATURE_FLAG: u16 = 36;
+}
+
+/// The GPU mode an opaque FEATURE_FLAG (type 36) states, in NVIDIA's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum FeatureFlag {
+    /// Single-GPU passthrough, CC mode on.
+    #[serde(rename = "SPT")]
+    Spt,
+    /// Multi-GPU passthrough, CC mode on.
+    #[serde(rename = "MPT")]
+    Mpt,
+    /// Protected PCIe: the GPU's own CC mode is off; the system's NVSwitch fabric is
+    /// attested separately (not by this crate).
+    #[serde(rename = "PPCIE")]
+    Ppcie,
+}
+
+impl FeatureFlag {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeatureFlag::Spt => "SPT",
+            FeatureFlag::Mpt => "MPT",
+            FeatureFlag::Ppcie => "PPCIE",
+        }
+    }
+
+    /// Whether the GPU itself is in confidential-computing mode (SPT or MPT).
+    pub fn gpu_cc_on(self) -> bool {
+        matches!(self, FeatureFlag::Spt | FeatureFlag::Mpt)
+    }
 }
 
 /// The name of a known field type, for messages and claims.
@@ -69,6 +103,7 @@ pub fn field_name(field_type: u16) -> Option<&'static str> {
         FWID => "fwid",
         PROTECTED_PCIE_STATUS => "protected_pcie_status",
         OPAQUE_DATA_VERSION => "opaque_data_version",
+        FEATURE_FLAG => "feature_flag",
         _ => return None,
     })
 }
@@ -265,6 +300,26 @@ impl OpaqueData {
             .map(u16::from_le_bytes))
     }
 
+    /// The feature flag (type 36; absent before opaque data version 1). A value NVIDIA
+    /// does not define is `invalid_field`.
+    pub fn feature_flag(&self) -> Result<Option<FeatureFlag>, Rejection> {
+        let Some(v) = self.fixed::<2>(field::FEATURE_FLAG)? else {
+            return Ok(None);
+        };
+        match u16::from_le_bytes(v) {
+            0 => Ok(Some(FeatureFlag::Spt)),
+            1 => Ok(Some(FeatureFlag::Mpt)),
+            2 => Ok(Some(FeatureFlag::Ppcie)),
+            other => reject(
+                Reason::InvalidField,
+                format!(
+                    "GPU evidence: {} is {other}, not 0 (SPT), 1 (MPT) or 2 (PPCIE)",
+                    field_label(field::FEATURE_FLAG)
+                ),
+            ),
+        }
+    }
+
     /// A field's value as lowercase hex (board id, GPU info, CPR info).
     pub fn hex(&self, field_type: u16) -> Option<String> {
         self.get(field_type).map(hex::encode)
@@ -299,6 +354,7 @@ mod tests {
         b.extend(tlv(field::MSRSCNT, &[1, 0, 0, 0, 130, 0, 0, 0]));
         b.extend(tlv(field::NVDEC0_STATUS, b"U"));
         b.extend(tlv(36, &[0, 0]));
+        b.extend(tlv(35, b"GH100\0"));
         let o = OpaqueData::parse(&b, 0).unwrap();
         assert_eq!(o.vbios_version().unwrap().unwrap(), "96.00.9f.00.01");
         assert_eq!(o.driver_version().unwrap().unwrap(), "550.90.07");
@@ -306,8 +362,9 @@ mod tests {
         assert_eq!(o.status_char(field::NVDEC0_STATUS).unwrap(), Some('U'));
         assert_eq!(
             o.unknown().map(|f| f.field_type).collect::<Vec<_>>(),
-            vec![36]
+            vec![35]
         );
+        assert_eq!(o.feature_flag().unwrap(), Some(FeatureFlag::Spt));
         assert_eq!(o.fwid().unwrap(), None);
     }
 
@@ -331,5 +388,29 @@ mod tests {
         let o =
             OpaqueData::parse(&tlv(field::VBIOS_VERSION, &[0, 0, 0, 0, 0, 0, 0, 1]), 0).unwrap();
         assert_eq!(o.vbios_version().unwrap_err().reason, Reason::InvalidField);
+        for bad in [&[3u8, 0][..], &[0, 1], &[0], &[0, 0, 0]] {
+            let o = OpaqueData::parse(&tlv(field::FEATURE_FLAG, bad), 0).unwrap();
+            assert_eq!(
+                o.feature_flag().unwrap_err().reason,
+                Reason::InvalidField,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_feature_flag_names_the_gpu_mode() {
+        let flag = |v: &[u8]| {
+            OpaqueData::parse(&tlv(field::FEATURE_FLAG, v), 0)
+                .unwrap()
+                .feature_flag()
+                .unwrap()
+        };
+        assert_eq!(flag(&[0, 0]), Some(FeatureFlag::Spt));
+        assert_eq!(flag(&[1, 0]), Some(FeatureFlag::Mpt));
+        assert_eq!(flag(&[2, 0]), Some(FeatureFlag::Ppcie));
+        assert!(FeatureFlag::Spt.gpu_cc_on() && FeatureFlag::Mpt.gpu_cc_on());
+        assert!(!FeatureFlag::Ppcie.gpu_cc_on());
+        assert_eq!(OpaqueData::default().feature_flag().unwrap(), None);
     }
 }

@@ -166,6 +166,7 @@ fn decode_claims(
         nvdec0_status: status(field::NVDEC0_STATUS)?,
         protected_pcie_status: status(field::PROTECTED_PCIE_STATUS)?,
         opaque_data_version: o.opaque_data_version()?,
+        feature_flag: o.feature_flag()?,
         fwid: hex::encode(fwid),
         measurements: e
             .response
@@ -227,6 +228,10 @@ pub struct GpuClaims {
     pub nvdec0_status: Option<String>,
     pub protected_pcie_status: Option<String>,
     pub opaque_data_version: Option<u16>,
+    /// The GPU mode the signed evidence states (opaque type 36: SPT, MPT or PPCIE);
+    /// `None` when the evidence predates the field (opaque data version 0). The only
+    /// statement of CC mode in the evidence: devtools mode is stated nowhere.
+    pub feature_flag: Option<super::opaque::FeatureFlag>,
     /// The FWID (48 bytes), equal in the leaf certificate and the evidence.
     pub fwid: String,
     /// Measurement values by SPDM index (1-based).

@@ -64,6 +64,24 @@ pub struct PolicyArgs {
     /// The runtime version to accept (claim 5).
     #[arg(long, default_value = RUNTIME_VERSION)]
     runtime_version: String,
+    /// NVIDIA GPUs the runtime must bind (claim 8), each verified to NVIDIA's root and
+    /// answering the runtime's nonce (the [gpu] section's count; 0: none required).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    gpus: u32,
+    /// GPU architectures to accept (repeatable or comma-separated) [default: hopper].
+    #[arg(long, value_name = "ARCH", value_delimiter = ',', value_parser = parse_gpu_arch, requires = "gpus")]
+    gpu_arch: Vec<attestation::policy::GpuArchitecture>,
+    /// Minimum GPU driver version, e.g. 570.124.06 [default: any].
+    #[arg(long, value_name = "VERSION", value_parser = parse_driver_version, requires = "gpus")]
+    gpu_min_driver: Option<attestation::policy::DriverVersion>,
+    /// Minimum GPU VBIOS version, e.g. 96.00.9f.00.01 (hex parts) [default: any].
+    #[arg(long, value_name = "VERSION", value_parser = parse_vbios_version, requires = "gpus")]
+    gpu_min_vbios: Option<attestation::policy::VbiosVersion>,
+    /// Require each GPU's measurements to match NVIDIA's driver and VBIOS reference
+    /// manifests served in the bundle (rim = "require"); without it the policy says
+    /// rim = "dangerous_skip" and the GPU measurements are not appraised.
+    #[arg(long, requires = "gpus")]
+    gpu_require_rims: bool,
     /// Write the policy here instead of to standard output.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -451,6 +469,55 @@ pub fn load_launch_config(path: Option<&Path>) -> Result<LaunchConfig, String> {
     }
 }
 
+fn parse_gpu_arch(text: &str) -> Result<attestation::policy::GpuArchitecture, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "hopper" => Ok(attestation::policy::GpuArchitecture::Hopper),
+        _ => Err(format!(
+            "{text:?} is not a GPU architecture this verifier knows (hopper)"
+        )),
+    }
+}
+
+fn parse_driver_version(text: &str) -> Result<attestation::policy::DriverVersion, String> {
+    attestation::policy::DriverVersion::parse(text)
+        .ok_or_else(|| format!("{text:?} is not a driver version (decimal parts: 570.124.06)"))
+}
+
+fn parse_vbios_version(text: &str) -> Result<attestation::policy::VbiosVersion, String> {
+    attestation::policy::VbiosVersion::parse(text)
+        .ok_or_else(|| format!("{text:?} is not a VBIOS version (hex parts: 96.00.9f.00.01)"))
+}
+
+/// The [gpu] section the flags ask for ([`GpuPolicy::none`] without --gpus).
+fn gpu_policy(args: &PolicyArgs) -> attestation::policy::GpuPolicy {
+    use attestation::policy::{Constraint, GpuArchitecture, GpuPolicy, GpuRim};
+    if args.gpus == 0 {
+        return GpuPolicy::none();
+    }
+    GpuPolicy {
+        count: args.gpus,
+        architectures: if args.gpu_arch.is_empty() {
+            vec![GpuArchitecture::Hopper]
+        } else {
+            args.gpu_arch.clone()
+        },
+        min_driver_version: args
+            .gpu_min_driver
+            .clone()
+            .map_or(Constraint::Any, Constraint::Only),
+        min_vbios_version: args
+            .gpu_min_vbios
+            .clone()
+            .map_or(Constraint::Any, Constraint::Only),
+        rim: if args.gpu_require_rims {
+            GpuRim::Require
+        } else {
+            GpuRim::DangerousSkip
+        },
+        dangerous_trusted_roots: Vec::new(),
+    }
+}
+
 pub fn run(args: &PolicyArgs) -> Result<(), String> {
     let launch = load_launch_config(args.launch_config.as_deref())?;
     let model = model_digest(args, &launch)?;
@@ -474,6 +541,7 @@ pub fn run(args: &PolicyArgs) -> Result<(), String> {
         launch_config: launch.clone(),
         model_digest: model,
         runtime_version: args.runtime_version.clone(),
+        gpu: gpu_policy(args),
     };
     let file = policy_file(&image).map_err(|e| e.to_string())?;
 
@@ -517,6 +585,12 @@ pub fn run(args: &PolicyArgs) -> Result<(), String> {
     ));
     for s in &c.skipped {
         head.push(format!("not accepted: {s}"));
+    }
+    if file.gpu.count > 0 && file.gpu.rim != attestation::policy::GpuRim::Require {
+        head.push(format!(
+            "gpu: {} NVIDIA GPU(s) required; their measurements are NOT appraised against NVIDIA's reference manifests (rim = \"dangerous_skip\"; --gpu-require-rims to require them)",
+            file.gpu.count
+        ));
     }
     let mut text: String = head
         .iter()
