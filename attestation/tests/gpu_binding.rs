@@ -610,12 +610,19 @@ fn served_simulated_rims_are_appraised_with_versions_and_measurements() {
     let anchors = attestation::nvidia::NvidiaTrustAnchors::nvidia()
         .dangerous_trust_rim_root(gpus().rim_root_der().to_vec());
     let v = attestation::nvidia::verify_rim(&driver, &anchors, now()).unwrap();
-    assert_eq!(v.rim().colloquial_version.as_deref(), Some(SIM_DRIVER_VERSION));
+    assert_eq!(
+        v.rim().colloquial_version.as_deref(),
+        Some(SIM_DRIVER_VERSION)
+    );
     assert_eq!(v.root_sha256(), gpus().rim_root_sha256());
     assert_eq!(
-        attestation::nvidia::verify_rim(&driver, &attestation::nvidia::NvidiaTrustAnchors::nvidia(), now())
-            .unwrap_err()
-            .reason,
+        attestation::nvidia::verify_rim(
+            &driver,
+            &attestation::nvidia::NvidiaTrustAnchors::nvidia(),
+            now()
+        )
+        .unwrap_err()
+        .reason,
         Reason::UntrustedRoot
     );
     // The RIM root is not trusted by the device-root field, nor by default.
@@ -641,9 +648,15 @@ fn served_simulated_rims_are_appraised_with_versions_and_measurements() {
             .collect()
     };
     let other_driver = gpus().rim(RimKind::Driver, "570.124.07", &entries(&[2, 3]));
-    let e = both_err(&with_rims(b.clone(), Some(&other_driver), Some(&vbios)), &require);
+    let e = both_err(
+        &with_rims(b.clone(), Some(&other_driver), Some(&vbios)),
+        &require,
+    );
     assert_eq!(e.reason, Reason::GpuRimVersionMismatch);
-    assert!(e.detail.contains("\"570.124.07\"") && e.detail.contains("\"570.124.06\""), "{e}");
+    assert!(
+        e.detail.contains("\"570.124.07\"") && e.detail.contains("\"570.124.06\""),
+        "{e}"
+    );
     // "570.124.6" is the same number, not the same text: NVIDIA compares text.
     let short = gpus().rim(RimKind::Driver, "570.124.6", &entries(&[2, 3]));
     assert_eq!(
@@ -654,7 +667,10 @@ fn served_simulated_rims_are_appraised_with_versions_and_measurements() {
     // lower case (case-insensitive, as NVIDIA's verifier lowercases the RIM's).
     let other_vbios = gpus().rim(RimKind::Vbios, "96.00.A0.00.01", &entries(&[1, 4]));
     assert_eq!(
-        outcome(&with_rims(b.clone(), Some(&driver), Some(&other_vbios)), &require),
+        outcome(
+            &with_rims(b.clone(), Some(&driver), Some(&other_vbios)),
+            &require
+        ),
         Err(Reason::GpuRimVersionMismatch)
     );
     let lower = gpus().rim(
@@ -662,7 +678,10 @@ fn served_simulated_rims_are_appraised_with_versions_and_measurements() {
         &SIM_VBIOS_RIM_VERSION.to_ascii_lowercase(),
         &entries(&[1, 4]),
     );
-    assert_eq!(outcome(&with_rims(b.clone(), Some(&driver), Some(&lower)), &require), Ok(1));
+    assert_eq!(
+        outcome(&with_rims(b.clone(), Some(&driver), Some(&lower)), &require),
+        Ok(1)
+    );
     // The two RIMs in each other's place.
     assert_eq!(
         outcome(&with_rims(b.clone(), Some(&vbios), Some(&driver)), &require),
@@ -672,7 +691,10 @@ fn served_simulated_rims_are_appraised_with_versions_and_measurements() {
     let mut wrong = entries(&[2, 3]);
     wrong[1].2 = vec![vec![0xAB; 48]];
     let wrong_driver = gpus().rim(RimKind::Driver, SIM_DRIVER_VERSION, &wrong);
-    let e = both_err(&with_rims(b.clone(), Some(&wrong_driver), Some(&vbios)), &require);
+    let e = both_err(
+        &with_rims(b.clone(), Some(&wrong_driver), Some(&vbios)),
+        &require,
+    );
     assert_eq!(e.reason, Reason::GpuMeasurementMismatch);
     assert!(e.detail.contains("[3]"), "{e}");
     // A RIM altered after signing.
@@ -680,7 +702,10 @@ fn served_simulated_rims_are_appraised_with_versions_and_measurements() {
     let at = altered.windows(3).position(|w| w == b"GPU").unwrap();
     altered[at] = b'X';
     assert_eq!(
-        outcome(&with_rims(b.clone(), Some(&altered), Some(&vbios)), &require),
+        outcome(
+            &with_rims(b.clone(), Some(&altered), Some(&vbios)),
+            &require
+        ),
         Err(Reason::RimSignatureInvalid)
     );
 }

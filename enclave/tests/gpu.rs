@@ -214,12 +214,15 @@ fn the_runtime_refuses_gpu_evidence_for_other_keys() {
 /// with `gpu_rim_missing`, a runtime without RIMs and one handed only a driver RIM for
 /// another driver version (which it does not serve, and logs). A file that is not a RIM
 /// is logged and does not stop the runtime.
+/// The files (name, bytes) a test puts in `nvidia-rims/`, from the runtime's GPUs.
+type RimFiles = dyn Fn(&sim::nvidia::SimulatedGpus) -> Vec<(&'static str, Vec<u8>)>;
+
 #[test]
 fn rims_in_the_collateral_directory_are_served_and_appraised() {
     use sim::nvidia::{sim_measurement, RimKind, SimulatedGpus};
     let model_path = common::model();
     // state dir, collateral files (name, bytes) in nvidia-rims/
-    let start = |what: &str, rims: &dyn Fn(&SimulatedGpus) -> Vec<(&'static str, Vec<u8>)>| {
+    let start = |what: &str, rims: &RimFiles| {
         let state = fresh_dir(what);
         // The runtime's simulated GPUs derive from the seed in this directory: make it
         // first, so that the RIMs are signed by the same FAKE RIM root.
@@ -252,7 +255,10 @@ fn rims_in_the_collateral_directory_are_served_and_appraised() {
             .map(|&i| (u32::from(i) - 1, true, vec![sim_measurement(i)]))
             .collect();
         vec![
-            ("driver-570.124.07.xml", g.rim(RimKind::Driver, "570.124.07", &entries)),
+            (
+                "driver-570.124.07.xml",
+                g.rim(RimKind::Driver, "570.124.07", &entries),
+            ),
             ("vbios.xml", g.rims().1),
         ]
     });

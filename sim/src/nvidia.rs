@@ -165,7 +165,14 @@ impl SimulatedGpus {
         let rim_root = FakeP384Key::from_label(&format!("{seed}/nvidia-rim-root"));
         let rim_signer = FakeP384Key::from_label(&format!("{seed}/nvidia-rim-signer"));
         let rim_root_cn = "SIMULATED NVIDIA CoRIM signing Root CA";
-        let rim_root_der = cert(vec![5], rim_root_cn, rim_root_cn, &rim_root, &rim_root, ca());
+        let rim_root_der = cert(
+            vec![5],
+            rim_root_cn,
+            rim_root_cn,
+            &rim_root,
+            &rim_root,
+            ca(),
+        );
         let rim_signer_der = cert(
             vec![6],
             rim_root_cn,
@@ -354,7 +361,12 @@ impl SimulatedGpus {
     /// A signed RIM of `kind` for `version` (Meta colloquialVersion) with these entries
     /// (RIM index = SPDM block - 1, active, alternatives), signed by the FAKE RIM signer;
     /// the KeyInfo chain is the signer then the FAKE RIM root.
-    pub fn rim(&self, kind: RimKind, version: &str, entries: &[(u32, bool, Vec<Vec<u8>>)]) -> Vec<u8> {
+    pub fn rim(
+        &self,
+        kind: RimKind,
+        version: &str,
+        entries: &[(u32, bool, Vec<Vec<u8>>)],
+    ) -> Vec<u8> {
         const NS_SWID: &str = "http://standards.iso.org/iso/19770/-2/2015/schema.xsd";
         const NS_DS: &str = "http://www.w3.org/2000/09/xmldsig#";
         let kind_name = match kind {

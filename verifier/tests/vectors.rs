@@ -300,7 +300,11 @@ fn rim_files_are_appraised_with_gpu_evidence() {
     std::fs::create_dir_all(&dir).unwrap();
     let mut altered = std::fs::read(&driver).unwrap();
     let at_digit = altered.windows(6).position(|w| w == b"Hash0=").unwrap() + 7;
-    altered[at_digit] = if altered[at_digit] == b'0' { b'1' } else { b'0' };
+    altered[at_digit] = if altered[at_digit] == b'0' {
+        b'1'
+    } else {
+        b'0'
+    };
     let altered_path = dir.join("altered.swidtag");
     std::fs::write(&altered_path, altered).unwrap();
     let (code, json, _) = run_args(&[

@@ -121,8 +121,12 @@ pub fn select(gpus: &[GpuEvidence], rims: &[HostRim]) -> (Vec<GpuRims>, Vec<Stri
             let opaque = attestation::nvidia::parse_evidence(&g.evidence)
                 .map(|e| e.response.opaque)
                 .ok();
-            let driver = opaque.as_ref().and_then(|o| o.driver_version().ok().flatten());
-            let vbios = opaque.as_ref().and_then(|o| o.vbios_version().ok().flatten());
+            let driver = opaque
+                .as_ref()
+                .and_then(|o| o.driver_version().ok().flatten());
+            let vbios = opaque
+                .as_ref()
+                .and_then(|o| o.vbios_version().ok().flatten());
             let mut pick = |what: &str, version: Option<String>| {
                 let found = version.as_deref().and_then(|v| {
                     rims.iter()
@@ -223,7 +227,10 @@ mod tests {
         let (chosen, notes) = select(&[evidence(0)], &rims[..1]);
         assert_eq!(chosen, vec![GpuRims::default()]);
         assert_eq!(notes.len(), 2, "{notes:?}");
-        assert!(notes[0].contains("driver RIM for version 570.124.06"), "{notes:?}");
+        assert!(
+            notes[0].contains("driver RIM for version 570.124.06"),
+            "{notes:?}"
+        );
         // No directory: nothing, nothing logged.
         let empty = tempfile::tempdir().unwrap();
         assert_eq!(load(empty.path()), (vec![], vec![]));

@@ -230,7 +230,11 @@ mod tests {
         // The RIM subdirectory is not CPU collateral: skipped here, whatever it holds.
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join(NVIDIA_RIMS_SUBDIR)).unwrap();
-        write(&dir.path().join(NVIDIA_RIMS_SUBDIR), "x.xml", b"not read here");
+        write(
+            &dir.path().join(NVIDIA_RIMS_SUBDIR),
+            "x.xml",
+            b"not read here",
+        );
         assert!(load_collateral_dir(dir.path()).unwrap().is_empty());
         // A file of that name is still a file to recognise.
         let dir = tempfile::tempdir().unwrap();
