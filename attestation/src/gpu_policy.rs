@@ -9,9 +9,11 @@
 //! min_vbios_version = "any"        # "any" | "96.00.9f.00.01" (hex parts)
 //! rim = "require"                  # "require" | "dangerous_skip"
 //! dangerous_trusted_roots = []     # SHA-256 (hex) of extra GPU device roots to trust
+//! dangerous_trusted_rim_roots = [] # SHA-256 (hex) of extra RIM signing roots (optional)
 //! ```
 //!
-//! Every field is mandatory when the section is present. Without a `[gpu]` section the
+//! Every field is mandatory when the section is present, except
+//! `dangerous_trusted_rim_roots` (added later; absent is `[]`, which trusts nothing more). Without a `[gpu]` section the
 //! policy is [`GpuPolicy::none`]: no GPU required, but GPU evidence that a runtime binds
 //! (claim 8) is still verified (chain to NVIDIA's root, signature, nonce, digest), so a
 //! claim 8 never passes unchecked.
@@ -53,6 +55,12 @@ pub struct GpuPolicy {
     /// DANGER: SHA-256 of extra self-signed roots trusted for GPU device chains (the
     /// simulated GPU's). The root must be the last certificate of the served chain.
     pub dangerous_trusted_roots: Vec<Hex<32>>,
+    /// DANGER: SHA-256 of extra self-signed roots trusted for the signing chains of
+    /// reference integrity manifests (the simulated GPUs' RIM root). The root must be the
+    /// last certificate of the RIM's KeyInfo chain. Optional (absent: none), so that
+    /// policies written before it still load; it can only add trust when present.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dangerous_trusted_rim_roots: Vec<Hex<32>>,
 }
 
 /// A GPU architecture a policy names.
@@ -161,6 +169,7 @@ impl GpuPolicy {
             min_vbios_version: Constraint::Any,
             rim: GpuRim::DangerousSkip,
             dangerous_trusted_roots: Vec::new(),
+            dangerous_trusted_rim_roots: Vec::new(),
         }
     }
 
@@ -229,14 +238,67 @@ impl GpuPolicy {
                     ),
                 );
             };
-            let anchors = NvidiaTrustAnchors::nvidia();
-            let driver = nvidia::verify_rim(driver, &anchors, at)?;
-            let vbios = nvidia::verify_rim(vbios, &anchors, at)?;
+            let driver = nvidia::verify_rim(driver, &self.rim_anchors(driver), at)
+                .map_err(|e| in_rim(i, "driver", e))?;
+            let vbios = nvidia::verify_rim(vbios, &self.rim_anchors(vbios), at)
+                .map_err(|e| in_rim(i, "VBIOS", e))?;
+            check_rim_version(i, "driver", &driver, claims.driver_version.as_deref())?;
+            check_rim_version(i, "VBIOS", &vbios, claims.vbios_version.as_deref())?;
             nvidia::compare_measurements(gpu, &[&driver, &vbios])?
                 .into_result()
                 .map_err(|e| Rejection::new(e.reason, format!("GPU {i}: {}", e.detail)))?;
         }
         Ok(())
+    }
+}
+
+impl GpuPolicy {
+    /// NVIDIA's RIM root, plus the last certificate of this RIM's signing chain when the
+    /// policy names it in `dangerous_trusted_rim_roots` (a RIM that does not parse gets
+    /// NVIDIA's root only; [`nvidia::verify_rim`] then says why it does not parse).
+    fn rim_anchors(&self, rim: &[u8]) -> NvidiaTrustAnchors {
+        let anchors = NvidiaTrustAnchors::nvidia();
+        let Some(last) = nvidia::Rim::parse(rim)
+            .ok()
+            .and_then(|r| r.certificates.last().cloned())
+        else {
+            return anchors;
+        };
+        let sha = crate::x509::sha256(&last);
+        if self.dangerous_trusted_rim_roots.iter().any(|h| h.0 == sha) {
+            anchors.dangerous_trust_rim_root(last)
+        } else {
+            anchors
+        }
+    }
+}
+
+fn in_rim(i: usize, what: &str, e: Rejection) -> Rejection {
+    Rejection::new(e.reason, format!("GPU {i} {what} RIM: {}", e.detail))
+}
+
+/// NVIDIA's verifier's version check: the RIM's colloquialVersion, lowercased, must be
+/// the version the evidence states (driver: opaque field 3; VBIOS: field 6, which this
+/// crate prints in lowercase hex). Compared as text, case-insensitively, like NVIDIA's
+/// (`545.00` is not `545.0`); a RIM or evidence without a version does not match.
+fn check_rim_version(
+    i: usize,
+    what: &str,
+    rim: &nvidia::VerifiedRim,
+    stated: Option<&str>,
+) -> Result<(), Rejection> {
+    let rim_version = rim.rim().colloquial_version.as_deref();
+    match (rim_version, stated) {
+        (Some(r), Some(s)) if r.eq_ignore_ascii_case(s) => Ok(()),
+        _ => reject(
+            Reason::GpuRimVersionMismatch,
+            format!(
+                "GPU {i}: the {what} RIM ({}) is for version {}, the GPU's evidence states {}",
+                rim.rim().tag_id,
+                rim_version.map_or("(none)".into(), |v| format!("{v:?}")),
+                stated.map_or("(none)".into(), |v| format!("{v:?}")),
+            ),
+        ),
     }
 }
 

@@ -287,6 +287,11 @@ pub enum Reason {
     /// A GPU's signed evidence states a mode in which the GPU's own confidential-computing
     /// mode is off (opaque FEATURE_FLAG = PPCIE, protected PCIe).
     GpuCcModeOff,
+    /// A reference integrity manifest is for another version than the GPU runs: the
+    /// driver RIM's colloquialVersion is not the evidence's driver version (opaque field
+    /// 3), or the VBIOS RIM's not its VBIOS version (opaque field 6), compared as
+    /// NVIDIA's verifier does (exact text, case-insensitive).
+    GpuRimVersionMismatch,
 }
 
 /// The layer a [`Reason`] belongs to; test vectors name the class they expect.
@@ -436,6 +441,7 @@ impl Reason {
             GpuVbiosBelowMinimum => "gpu_vbios_below_minimum",
             GpuRimMissing => "gpu_rim_missing",
             GpuCcModeOff => "gpu_cc_mode_off",
+            GpuRimVersionMismatch => "gpu_rim_version_mismatch",
         }
     }
 
@@ -523,7 +529,8 @@ impl Reason {
             | GpuArchitectureNotAllowed
             | GpuDriverBelowMinimum
             | GpuVbiosBelowMinimum
-            | GpuCcModeOff => ReasonClass::Policy,
+            | GpuCcModeOff
+            | GpuRimVersionMismatch => ReasonClass::Policy,
             BundleMalformed | ClaimsMalformed => ReasonClass::Parse,
             ClaimsNotBound | TlsKeyNotBound | NonceMismatch | GpuNonceMismatch
             | GpuEvidenceNotBound => ReasonClass::Binding,

@@ -344,8 +344,8 @@ fn each_gpu_policy_field_refuses_with_its_reason() {
 }
 
 /// `rim = "require"` with NVIDIA's real test RIMs (verified at their time, 2024-06-01):
-/// they verify, and the simulated GPU's measurements are not theirs, so the comparison
-/// refuses; a missing or altered RIM is refused with its own reason.
+/// they verify, and they are for other versions than the simulated GPU runs, so the
+/// version check refuses; a missing or altered RIM is refused with its own reason.
 #[test]
 fn rim_appraisal_uses_served_rims_and_refuses_mismatches() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -377,9 +377,12 @@ fn rim_appraisal_uses_served_rims_and_refuses_mismatches() {
             })
             .unwrap_err()
     };
+    // NVIDIA's test RIMs are for driver 545.00 and VBIOS 96.00.5E.00.01; the simulated
+    // GPU runs 570.124.06 and 96.00.9f.00.01: the version check refuses before the
+    // measurements are compared.
     assert_eq!(
         reason((Some(&driver), Some(&vbios))),
-        Reason::GpuMeasurementMismatch
+        Reason::GpuRimVersionMismatch
     );
     assert_eq!(reason((Some(&driver), None)), Reason::GpuRimMissing);
     assert_eq!(reason((None, Some(&vbios))), Reason::GpuRimMissing);
@@ -558,4 +561,155 @@ fn evidence_meeting_nvidias_test_rims_is_accepted_with_rim_appraisal() {
             .reason,
         Reason::GpuMeasurementMismatch
     );
+}
+
+/// Bundle `b` with RIMs added for GPU 0 (`driver`, `vbios`: each served when given).
+/// Claim 8 does not cover RIMs: they are public signed collateral, as AMD certificates.
+fn with_rims(mut b: EvidenceBundle, driver: Option<&[u8]>, vbios: Option<&[u8]>) -> EvidenceBundle {
+    for (label, rim) in [("gpu0-rim-driver", driver), ("gpu0-rim-vbios", vbios)] {
+        if let Some(rim) = rim {
+            b.push(
+                label,
+                attestation::bundle::GPU_RIM_MEDIA_TYPE,
+                rim.to_vec(),
+                IND_ENDORSEMENT,
+            );
+        }
+    }
+    EvidenceBundle::from_cbor(&b.to_cbor()).unwrap()
+}
+
+/// The `[gpu]` section requiring RIMs, trusting the simulated RIM root when `trust_rim_root`.
+fn rim_section(trust_rim_root: bool) -> String {
+    let mut s = gpu_section(1, "rim = \"require\"");
+    if trust_rim_root {
+        s.push_str(&format!(
+            "dangerous_trusted_rim_roots = [\"{}\"]\n",
+            hex::encode(gpus().rim_root_sha256())
+        ));
+    }
+    s
+}
+
+/// Issue 15, RIMs served in the bundle: the simulated GPUs' RIMs (FAKE RIM root, signed
+/// XMLDSig in NVIDIA's format) verify under a policy naming their root and every active
+/// entry matches the standard simulated evidence; without the root named they are
+/// untrusted; a missing RIM, a RIM for another version, RIMs in each other's place and a
+/// measurement that differs are each refused with their reason.
+#[test]
+fn served_simulated_rims_are_appraised_with_versions_and_measurements() {
+    use sim::nvidia::{sim_measurement, RimKind, SIM_DRIVER_VERSION, SIM_VBIOS_RIM_VERSION};
+    let (driver, vbios) = gpus().rims();
+    let b = bound_bundle(1);
+    let require = policy_file(&rim_section(true));
+    assert_eq!(require.gpu.rim, attestation::policy::GpuRim::Require);
+    assert_eq!(require.gpu.dangerous_trusted_rim_roots.len(), 1);
+    let both = with_rims(b.clone(), Some(&driver), Some(&vbios));
+    assert_eq!(outcome(&both, &require), Ok(1));
+    // The RIMs themselves: verified to the FAKE RIM root only when it is trusted.
+    let anchors = attestation::nvidia::NvidiaTrustAnchors::nvidia()
+        .dangerous_trust_rim_root(gpus().rim_root_der().to_vec());
+    let v = attestation::nvidia::verify_rim(&driver, &anchors, now()).unwrap();
+    assert_eq!(
+        v.rim().colloquial_version.as_deref(),
+        Some(SIM_DRIVER_VERSION)
+    );
+    assert_eq!(v.root_sha256(), gpus().rim_root_sha256());
+    assert_eq!(
+        attestation::nvidia::verify_rim(
+            &driver,
+            &attestation::nvidia::NvidiaTrustAnchors::nvidia(),
+            now()
+        )
+        .unwrap_err()
+        .reason,
+        Reason::UntrustedRoot
+    );
+    // The RIM root is not trusted by the device-root field, nor by default.
+    assert_eq!(
+        outcome(&both, &policy_file(&rim_section(false))),
+        Err(Reason::UntrustedRoot)
+    );
+    // Missing RIMs.
+    assert_eq!(
+        outcome(&with_rims(b.clone(), None, None), &require),
+        Err(Reason::GpuRimMissing)
+    );
+    assert_eq!(
+        outcome(&with_rims(b.clone(), Some(&driver), None), &require),
+        Err(Reason::GpuRimMissing)
+    );
+    // Not required: not appraised (RIMs served or not).
+    assert_eq!(outcome(&both, &policy_file(&gpu_section(1, ""))), Ok(1));
+    // A driver RIM for another driver version, with the very measurements the GPU has.
+    let entries = |spdm: &[u8]| -> Vec<(u32, bool, Vec<Vec<u8>>)> {
+        spdm.iter()
+            .map(|&i| (u32::from(i) - 1, true, vec![sim_measurement(i)]))
+            .collect()
+    };
+    let other_driver = gpus().rim(RimKind::Driver, "570.124.07", &entries(&[2, 3]));
+    let e = both_err(
+        &with_rims(b.clone(), Some(&other_driver), Some(&vbios)),
+        &require,
+    );
+    assert_eq!(e.reason, Reason::GpuRimVersionMismatch);
+    assert!(
+        e.detail.contains("\"570.124.07\"") && e.detail.contains("\"570.124.06\""),
+        "{e}"
+    );
+    // "570.124.6" is the same number, not the same text: NVIDIA compares text.
+    let short = gpus().rim(RimKind::Driver, "570.124.6", &entries(&[2, 3]));
+    assert_eq!(
+        outcome(&with_rims(b.clone(), Some(&short), Some(&vbios)), &require),
+        Err(Reason::GpuRimVersionMismatch)
+    );
+    // A VBIOS RIM for another VBIOS; the RIM's upper-case hex matches the evidence's
+    // lower case (case-insensitive, as NVIDIA's verifier lowercases the RIM's).
+    let other_vbios = gpus().rim(RimKind::Vbios, "96.00.A0.00.01", &entries(&[1, 4]));
+    assert_eq!(
+        outcome(
+            &with_rims(b.clone(), Some(&driver), Some(&other_vbios)),
+            &require
+        ),
+        Err(Reason::GpuRimVersionMismatch)
+    );
+    let lower = gpus().rim(
+        RimKind::Vbios,
+        &SIM_VBIOS_RIM_VERSION.to_ascii_lowercase(),
+        &entries(&[1, 4]),
+    );
+    assert_eq!(
+        outcome(&with_rims(b.clone(), Some(&driver), Some(&lower)), &require),
+        Ok(1)
+    );
+    // The two RIMs in each other's place.
+    assert_eq!(
+        outcome(&with_rims(b.clone(), Some(&vbios), Some(&driver)), &require),
+        Err(Reason::GpuRimVersionMismatch)
+    );
+    // Right versions, one reference value the GPU does not have.
+    let mut wrong = entries(&[2, 3]);
+    wrong[1].2 = vec![vec![0xAB; 48]];
+    let wrong_driver = gpus().rim(RimKind::Driver, SIM_DRIVER_VERSION, &wrong);
+    let e = both_err(
+        &with_rims(b.clone(), Some(&wrong_driver), Some(&vbios)),
+        &require,
+    );
+    assert_eq!(e.reason, Reason::GpuMeasurementMismatch);
+    assert!(e.detail.contains("[3]"), "{e}");
+    // A RIM altered after signing.
+    let mut altered = driver.clone();
+    let at = altered.windows(3).position(|w| w == b"GPU").unwrap();
+    altered[at] = b'X';
+    assert_eq!(
+        outcome(
+            &with_rims(b.clone(), Some(&altered), Some(&vbios)),
+            &require
+        ),
+        Err(Reason::RimSignatureInvalid)
+    );
+}
+
+fn both_err(b: &EvidenceBundle, policy: &PolicyFile) -> attestation::Rejection {
+    b.verify_with(policy, now()).map(|_| ()).unwrap_err()
 }

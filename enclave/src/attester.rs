@@ -56,6 +56,8 @@ pub struct Attester {
     simulated: bool,
     /// The GPUs' evidence bound in claim 8, served with every bundle.
     gpus: Vec<crate::gpu::GpuEvidence>,
+    /// The RIMs served for each GPU (public collateral, not bound by the claims).
+    gpu_rims: Vec<crate::gpu::rims::GpuRims>,
 }
 
 impl Attester {
@@ -88,6 +90,7 @@ impl Attester {
             claims,
             simulated,
             gpus: Vec::new(),
+            gpu_rims: Vec::new(),
         }
     }
 
@@ -102,6 +105,23 @@ impl Attester {
         self.claims.gpu_evidence_digest = crate::gpu::evidence_digest(&gpus);
         self.gpus = gpus;
         Ok(self.gpus.len())
+    }
+
+    /// Serve, with every bundle, the RIMs among `rims` whose versions are those the bound
+    /// GPUs' evidence states ([`crate::gpu::rims::select`]). Returns a log line for each GPU
+    /// and kind left without one.
+    pub fn serve_gpu_rims(&mut self, rims: &[crate::gpu::rims::HostRim]) -> Vec<String> {
+        let (chosen, notes) = crate::gpu::rims::select(&self.gpus, rims);
+        self.gpu_rims = chosen;
+        notes
+    }
+
+    /// How many RIMs are served (driver and VBIOS, over all GPUs).
+    pub fn served_rims(&self) -> usize {
+        self.gpu_rims
+            .iter()
+            .map(|r| usize::from(r.driver.is_some()) + usize::from(r.vbios.is_some()))
+            .sum()
     }
 
     pub fn claims(&self) -> &RuntimeClaims {
@@ -152,6 +172,7 @@ impl Attester {
             bundle.push(&label, media_type_of(name), bytes.clone(), IND_ENDORSEMENT);
         }
         crate::gpu::push_entries(&mut bundle, &self.gpus);
+        crate::gpu::rims::push_entries(&mut bundle, &self.gpu_rims);
         Ok(bundle)
     }
 }

@@ -27,6 +27,7 @@ pub struct GpuEvidence {
 }
 
 pub mod nvml;
+pub mod rims;
 
 /// Why GPU evidence could not be collected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

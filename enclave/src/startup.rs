@@ -151,6 +151,19 @@ pub async fn start(opts: Options) -> Result<Runtime, String> {
             "veritee-enclave: {n} GPU(s) bound in the runtime claims: {}",
             gpus.describe()
         );
+        // NVIDIA RIMs the host handed in (collateral-dir/nvidia-rims/): served, not
+        // trusted; a bad or missing one is logged, never fatal.
+        if let Some(dir) = &config.collateral_dir {
+            let (rims, skipped) = crate::gpu::rims::load(dir);
+            for line in skipped.iter().chain(&attester.serve_gpu_rims(&rims)) {
+                eprintln!("veritee-enclave: NVIDIA RIMs: {line}");
+            }
+            eprintln!(
+                "veritee-enclave: NVIDIA RIMs: {} served for {n} GPU(s) ({} file(s) handed in)",
+                attester.served_rims(),
+                rims.len()
+            );
+        }
     }
     let bundle = attester
         .bundle(None)
@@ -333,12 +346,16 @@ fn simulated_source(
 /// The `[gpu]` section a simulated launch with simulated GPUs writes: exactly its GPU
 /// count required, Hopper, the simulated driver and VBIOS versions as minimums, and the
 /// simulated GPUs' FAKE root named as a dangerous extra root. RIMs are not appraised
-/// (`rim = "dangerous_skip"`): no simulated RIM exists.
+/// (`rim = "dangerous_skip"`: a simulated launch serves RIMs only when the collateral
+/// directory has them, `sim::nvidia::SimulatedGpus::rims`), but the simulated RIM root is
+/// named in `dangerous_trusted_rim_roots`, so that `rim = "require"` appraises them.
 #[cfg(feature = "simulate")]
 pub fn simulated_gpu_policy(gpus: &sim::nvidia::SimulatedGpus) -> String {
     format!(
         r#"
-# SIMULATED GPUs: their FAKE root (dangerous_trusted_roots) proves nothing about hardware.
+# SIMULATED GPUs: their FAKE roots (dangerous_trusted_roots, dangerous_trusted_rim_roots)
+# prove nothing about hardware. rim = "require" appraises the simulated RIMs, when the
+# collateral directory's nvidia-rims/ has them.
 [gpu]
 count = {count}
 architectures = ["hopper"]
@@ -346,11 +363,13 @@ min_driver_version = "{driver}"
 min_vbios_version = "{vbios}"
 rim = "dangerous_skip"
 dangerous_trusted_roots = ["{root}"]
+dangerous_trusted_rim_roots = ["{rim_root}"]
 "#,
         count = gpus.count(),
         driver = sim::nvidia::SIM_DRIVER_VERSION,
         vbios = sim::nvidia::SIM_VBIOS_VERSION,
         root = hex::encode(gpus.root_sha256()),
+        rim_root = hex::encode(gpus.rim_root_sha256()),
     )
 }
 

@@ -205,3 +205,112 @@ fn the_runtime_refuses_gpu_evidence_for_other_keys() {
     assert_eq!(attester.bind_gpus(&FixedGpuSource(vec![own])), Ok(1));
     assert!(attester.claims().gpu_evidence_digest.is_some());
 }
+
+/// Issue 15, RIMs served: the host puts NVIDIA RIMs in the collateral directory's
+/// `nvidia-rims/`; the runtime serves those whose versions are its GPUs' as
+/// `gpu{i}-rim-driver` / `gpu{i}-rim-vbios`. Here the simulated GPU's RIMs (FAKE RIM root,
+/// trusted only by the written policy's `dangerous_trusted_rim_roots`): a client policy
+/// requiring RIMs accepts the runtime that has them, and refuses inside the handshake,
+/// with `gpu_rim_missing`, a runtime without RIMs and one handed only a driver RIM for
+/// another driver version (which it does not serve, and logs). A file that is not a RIM
+/// is logged and does not stop the runtime.
+/// The files (name, bytes) a test puts in `nvidia-rims/`, from the runtime's GPUs.
+type RimFiles = dyn Fn(&sim::nvidia::SimulatedGpus) -> Vec<(&'static str, Vec<u8>)>;
+
+#[test]
+fn rims_in_the_collateral_directory_are_served_and_appraised() {
+    use sim::nvidia::{sim_measurement, RimKind, SimulatedGpus};
+    let model_path = common::model();
+    // state dir, collateral files (name, bytes) in nvidia-rims/
+    let start = |what: &str, rims: &RimFiles| {
+        let state = fresh_dir(what);
+        // The runtime's simulated GPUs derive from the seed in this directory: make it
+        // first, so that the RIMs are signed by the same FAKE RIM root.
+        let gpus = SimulatedGpus::open_or_create(&state.join("simulated-gpu"), 1).unwrap();
+        let collateral = state.join("collateral");
+        std::fs::create_dir_all(collateral.join("nvidia-rims")).unwrap();
+        for (name, bytes) in rims(&gpus) {
+            std::fs::write(collateral.join("nvidia-rims").join(name), bytes).unwrap();
+        }
+        let collateral = collateral.to_str().unwrap().to_owned();
+        let server = Server::start_in(
+            &model_path,
+            &state,
+            &["--simulate-gpus", "1", "--collateral-dir", &collateral],
+        );
+        (state, server)
+    };
+    let (with_state, with) = start("gpu-rims", &|g| {
+        let (driver, vbios) = g.rims();
+        vec![
+            ("driver.xml", driver),
+            ("vbios.xml", vbios),
+            ("notes.txt", b"not a RIM".to_vec()),
+        ]
+    });
+    let (without_state, without) = start("gpu-no-rims", &|_| vec![]);
+    let (other_state, other) = start("gpu-other-rim", &|g| {
+        let entries: Vec<(u32, bool, Vec<Vec<u8>>)> = [2u8, 3]
+            .iter()
+            .map(|&i| (u32::from(i) - 1, true, vec![sim_measurement(i)]))
+            .collect();
+        vec![
+            (
+                "driver-570.124.07.xml",
+                g.rim(RimKind::Driver, "570.124.07", &entries),
+            ),
+            ("vbios.xml", g.rims().1),
+        ]
+    });
+    let require = |server: &Server| {
+        let mut p = server.policy();
+        assert_eq!(p.gpu.rim, attestation::policy::GpuRim::DangerousSkip);
+        assert_eq!(p.gpu.dangerous_trusted_rim_roots.len(), 1);
+        p.gpu.rim = attestation::policy::GpuRim::Require;
+        p
+    };
+    rt().block_on(async {
+        let c = connect(with.addr, &require(&with))
+            .await
+            .expect("the served RIMs verify and match");
+        assert_eq!(c.attested.gpus().len(), 1);
+        let err = connect(without.addr, &require(&without))
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(err.reason, Reason::GpuRimMissing, "{err}");
+        let err = connect(other.addr, &require(&other))
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(err.reason, Reason::GpuRimMissing, "{err}");
+        assert!(err.detail.contains("driver"), "{err}");
+        // The written policies (RIMs not required) accept all three.
+        for s in [&with, &without, &other] {
+            connect(s.addr, &s.policy()).await.expect("accepted");
+        }
+        // The RIM root is trusted only because the written policy names it.
+        let mut untrusted = require(&with);
+        untrusted.gpu.dangerous_trusted_rim_roots.clear();
+        let err = connect(with.addr, &untrusted).await.err().expect("refused");
+        assert_eq!(err.reason, Reason::UntrustedRoot, "{err}");
+        assert!(err.detail.contains("RIM"), "{err}");
+    });
+    assert!(
+        with.stderr().contains("notes.txt: skipped, not a RIM")
+            && with.stderr().contains("NVIDIA RIMs: 2 served for 1 GPU(s)"),
+        "{}",
+        with.stderr()
+    );
+    assert!(
+        other
+            .stderr()
+            .contains("GPU 0: no driver RIM for version 570.124.06"),
+        "{}",
+        other.stderr()
+    );
+    drop((with, without, other));
+    for d in [with_state, without_state, other_state] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}

@@ -175,6 +175,7 @@ mod tests {
             min_vbios_version: Constraint::Only(VbiosVersion::parse("96.00.9f.00.01").unwrap()),
             rim: GpuRim::Require,
             dangerous_trusted_roots: vec![],
+            dangerous_trusted_rim_roots: vec![],
         };
         let f = policy_file(&ImagePolicy {
             gpu: gpu.clone(),

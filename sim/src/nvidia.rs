@@ -7,6 +7,13 @@
 //! random seed in its state directory ([`SimulatedGpus::open_or_create`]), so each state
 //! directory has its own root. The root is never trusted by a verifier unless a policy
 //! names it (`[gpu] dangerous_trusted_roots`).
+//!
+//! Simulated reference integrity manifests ([`SimulatedGpus::rims`], [`SimulatedGpus::rim`]):
+//! SWID tags in NVIDIA's format, with an enveloped XMLDSig (Canonical XML 1.1, ECDSA
+//! P-384 / SHA-384) by a FAKE "RIM signer" under a FAKE RIM root of the same seed, never
+//! trusted unless a policy names it (`[gpu] dangerous_trusted_rim_roots`). The document is
+//! written already in canonical form, so the digest and the signed bytes are computed
+//! without a canonicalizer.
 
 use crate::der;
 use crate::keys::FakeP384Key;
@@ -26,6 +33,25 @@ pub const SIM_DRIVER_VERSION: &str = "570.124.06";
 /// VBIOS version the simulated GPUs report, as NVIDIA prints it.
 pub const SIM_VBIOS_VERSION: &str = "96.00.9f.00.01";
 
+/// The value of measurement block `index` in the standard simulated evidence
+/// ([`SimulatedGpus::evidence`]): SHA-256 of "measurement {index}", then 16 zero bytes.
+pub fn sim_measurement(index: u8) -> Vec<u8> {
+    let mut value = vec![0u8; 48];
+    value[..32].copy_from_slice(&sha256(format!("measurement {index}").as_bytes()));
+    value
+}
+
+/// Which manifest a simulated RIM is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RimKind {
+    Driver,
+    Vbios,
+}
+
+/// The VBIOS version the simulated GPUs report, as NVIDIA's RIMs write it
+/// (colloquialVersion, upper-case hex).
+pub const SIM_VBIOS_RIM_VERSION: &str = "96.00.9F.00.01";
+
 /// One simulated GPU.
 struct Gpu {
     leaf: FakeP384Key,
@@ -37,6 +63,10 @@ struct Gpu {
 pub struct SimulatedGpus {
     root_der: Vec<u8>,
     gpus: Vec<Gpu>,
+    /// The FAKE RIM root and signer (DER), and the signer's key.
+    rim_root_der: Vec<u8>,
+    rim_signer_der: Vec<u8>,
+    rim_signer: FakeP384Key,
 }
 
 impl std::fmt::Debug for SimulatedGpus {
@@ -132,7 +162,32 @@ impl SimulatedGpus {
                 }
             })
             .collect();
-        SimulatedGpus { root_der, gpus }
+        let rim_root = FakeP384Key::from_label(&format!("{seed}/nvidia-rim-root"));
+        let rim_signer = FakeP384Key::from_label(&format!("{seed}/nvidia-rim-signer"));
+        let rim_root_cn = "SIMULATED NVIDIA CoRIM signing Root CA";
+        let rim_root_der = cert(
+            vec![5],
+            rim_root_cn,
+            rim_root_cn,
+            &rim_root,
+            &rim_root,
+            ca(),
+        );
+        let rim_signer_der = cert(
+            vec![6],
+            rim_root_cn,
+            "SIMULATED NVIDIA RIM signer",
+            &rim_signer,
+            &rim_root,
+            vec![Extension::key_usage(&[0])],
+        );
+        SimulatedGpus {
+            root_der,
+            gpus,
+            rim_root_der,
+            rim_signer_der,
+            rim_signer,
+        }
     }
 
     /// `count` GPUs with the seed kept in `dir/simulated-gpu-seed` (created with a random
@@ -205,11 +260,7 @@ impl SimulatedGpus {
         vbios: [u8; 5],
     ) -> Vec<u8> {
         let blocks: Vec<(u8, Vec<u8>)> = (1u8..=4)
-            .map(|index| {
-                let mut value = vec![0u8; 48];
-                value[..32].copy_from_slice(&sha256(format!("measurement {index}").as_bytes()));
-                (index, value)
-            })
+            .map(|index| (index, sim_measurement(index)))
             .collect();
         self.evidence_custom(
             i,
@@ -266,6 +317,112 @@ impl SimulatedGpus {
         let signature = gpu.leaf.sign_raw(&b);
         b.extend(signature);
         b
+    }
+}
+
+impl SimulatedGpus {
+    /// DER of the FAKE RIM root.
+    pub fn rim_root_der(&self) -> &[u8] {
+        &self.rim_root_der
+    }
+
+    /// SHA-256 of the FAKE RIM root's DER (what `[gpu] dangerous_trusted_rim_roots` names).
+    pub fn rim_root_sha256(&self) -> [u8; 32] {
+        sha256(&self.rim_root_der)
+    }
+
+    /// The driver and VBIOS RIMs that the standard evidence ([`SimulatedGpus::evidence`])
+    /// meets: the driver RIM ([`SIM_DRIVER_VERSION`]) governs SPDM blocks 2 and 3, the
+    /// VBIOS RIM ([`SIM_VBIOS_RIM_VERSION`]) blocks 1 and 4; each also lists an inactive
+    /// entry with a value no block has.
+    pub fn rims(&self) -> (Vec<u8>, Vec<u8>) {
+        let entry = |spdm: u8, active: bool| {
+            let value = if active {
+                sim_measurement(spdm)
+            } else {
+                vec![0xEE; 48]
+            };
+            (u32::from(spdm) - 1, active, vec![value])
+        };
+        (
+            self.rim(
+                RimKind::Driver,
+                SIM_DRIVER_VERSION,
+                &[entry(2, true), entry(3, true), entry(5, false)],
+            ),
+            self.rim(
+                RimKind::Vbios,
+                SIM_VBIOS_RIM_VERSION,
+                &[entry(1, true), entry(4, true), entry(6, false)],
+            ),
+        )
+    }
+
+    /// A signed RIM of `kind` for `version` (Meta colloquialVersion) with these entries
+    /// (RIM index = SPDM block - 1, active, alternatives), signed by the FAKE RIM signer;
+    /// the KeyInfo chain is the signer then the FAKE RIM root.
+    pub fn rim(
+        &self,
+        kind: RimKind,
+        version: &str,
+        entries: &[(u32, bool, Vec<Vec<u8>>)],
+    ) -> Vec<u8> {
+        const NS_SWID: &str = "http://standards.iso.org/iso/19770/-2/2015/schema.xsd";
+        const NS_DS: &str = "http://www.w3.org/2000/09/xmldsig#";
+        let kind_name = match kind {
+            RimKind::Driver => "driver",
+            RimKind::Vbios => "vbios",
+        };
+        let tag_id = hex::encode(sha256(format!("{kind_name}/{version}").as_bytes()));
+        // Canonical form: namespace declarations first, attributes sorted by namespace URI
+        // then local name (unqualified first), every element with an end tag.
+        let mut head = format!(
+            "<SoftwareIdentity xmlns=\"{NS_SWID}\" corpus=\"false\" name=\"GH100\" patch=\"false\" supplemental=\"false\" tagId=\"{tag_id}\" tagVersion=\"0\" version=\"1.0\">\n"
+        );
+        head.push_str(&format!(
+            "<Meta xmlns:ns1=\"https://trustedcomputinggroup.org/resource/tcg-reference-integrity-manifest-rim-information-model/\" colloquialVersion=\"{version}\" edition=\"GPU\" product=\"GH100\" revision=\"r1\" ns1:FirmwareManufacturer=\"SIMULATED NVIDIA\" ns1:PlatformManufacturerId=\"5703\"></Meta>\n"
+        ));
+        head.push_str("<Payload xmlns:SHA384=\"http://www.w3.org/2001/04/xmlenc#sha384\">\n");
+        for (index, active, alternatives) in entries {
+            let active = if *active { "True" } else { "False" };
+            let size = alternatives.first().map_or(48, Vec::len);
+            head.push_str(&format!(
+                "<Resource active=\"{active}\" alternatives=\"{}\" index=\"{index}\" name=\"Measurement_{index}\" size=\"{size}\" type=\"Measurement\"",
+                alternatives.len()
+            ));
+            for (i, a) in alternatives.iter().enumerate() {
+                head.push_str(&format!(" SHA384:Hash{i}=\"{}\"", hex::encode(a)));
+            }
+            head.push_str("></Resource>\n");
+        }
+        head.push_str("</Payload>\n");
+        let tail = "</SoftwareIdentity>";
+        let b64 = |bytes: &[u8]| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        };
+        let digest = aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA384,
+            format!("{head}{tail}").as_bytes(),
+        );
+        let signed_info_body = format!(
+            "<ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/2006/12/xml-c14n11\"></ds:CanonicalizationMethod><ds:SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384\"></ds:SignatureMethod><ds:Reference URI=\"\"><ds:Transforms><ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"></ds:Transform><ds:Transform Algorithm=\"http://www.w3.org/2006/12/xml-c14n11\"></ds:Transform></ds:Transforms><ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#sha384\"></ds:DigestMethod><ds:DigestValue>{}</ds:DigestValue></ds:Reference></ds:SignedInfo>",
+            b64(digest.as_ref())
+        );
+        // SignedInfo as a document subset renders every namespace in scope on it: the
+        // default (SWID) one and ds.
+        let canonical_signed_info =
+            format!("<ds:SignedInfo xmlns=\"{NS_SWID}\" xmlns:ds=\"{NS_DS}\">{signed_info_body}");
+        let signature = self.rim_signer.sign_raw(canonical_signed_info.as_bytes());
+        let certificates: String = [&self.rim_signer_der, &self.rim_root_der]
+            .iter()
+            .map(|der| format!("<ds:X509Certificate>{}</ds:X509Certificate>", b64(der)))
+            .collect();
+        format!(
+            "{head}<ds:Signature xmlns:ds=\"{NS_DS}\"><ds:SignedInfo>{signed_info_body}<ds:SignatureValue>{}</ds:SignatureValue><ds:KeyInfo><ds:X509Data>{certificates}</ds:X509Data></ds:KeyInfo></ds:Signature>{tail}",
+            b64(&signature)
+        )
+        .into_bytes()
     }
 }
 

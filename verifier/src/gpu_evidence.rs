@@ -4,8 +4,17 @@
 //!
 //! Inputs: one evidence file (SPDM GET_MEASUREMENTS request + MEASUREMENTS response, binary
 //! or hex text) and the GPU's device certificate chain (PEM, leaf first; several files are
-//! joined in the order given). No policy applies to GPU claims yet; the nonce is checked
-//! only when `--gpu-nonce` gives one, and the output says so either way.
+//! joined in the order given), and optionally NVIDIA's reference integrity manifests (RIMs,
+//! SWID XML) for its driver and VBIOS. No policy applies to GPU claims yet; the nonce is
+//! checked only when `--gpu-nonce` gives one, and the output says so either way.
+//!
+//! RIMs given: both the driver's and the VBIOS's are required (`gpu_rim_missing`), each
+//! verified to NVIDIA's pinned RIM root at `--at` (`rim_signature_invalid`, chain
+//! reasons), taken as the driver or VBIOS RIM by its colloquialVersion equal to the
+//! evidence's driver or VBIOS version (one for neither: `gpu_rim_version_mismatch`; two
+//! for one: `ambiguous_input`), then every active reference measurement must match
+//! (`gpu_measurement_mismatch`). No RIM given: the measurements are not appraised, and
+//! the output says so.
 
 use attestation::nvidia::{self, ExpectedNonce, GpuClaims, NvidiaTrustAnchors};
 use attestation::{x509, Reason, Rejection, Timestamp};
@@ -21,9 +30,21 @@ pub struct GpuOutcome {
     pub advice: Option<String>,
 }
 
-/// Whether an input is GPU evidence or an NVIDIA device certificate chain.
+/// Whether an input is GPU evidence, an NVIDIA device certificate chain or a RIM.
 pub fn is_gpu_input(bytes: &[u8]) -> bool {
-    nvidia::looks_like_gpu_evidence(bytes) || is_gpu_chain(bytes)
+    nvidia::looks_like_gpu_evidence(bytes) || is_gpu_chain(bytes) || is_rim(bytes)
+}
+
+/// An XML document whose text names a SWID SoftwareIdentity: a RIM (whether it parses is
+/// the verdict's business).
+fn is_rim(bytes: &[u8]) -> bool {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let rest = &bytes[start..];
+    let rest = rest.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(rest);
+    rest.first() == Some(&b'<') && rest.windows(16).any(|w| w == b"SoftwareIdentity")
 }
 
 /// A PEM text holding NVIDIA device-identity certificates (a GH100 certificate, or the
@@ -64,8 +85,19 @@ pub fn verify(files: &[(String, Vec<u8>)], nonce: Option<[u8; 32]>, at: Timestam
     };
     let mut evidence: Option<(&str, &[u8])> = None;
     let mut chain: Vec<Vec<u8>> = Vec::new();
+    let mut rims: Vec<(&str, &[u8])> = Vec::new();
     for (name, bytes) in files {
-        if nvidia::looks_like_gpu_evidence(bytes) {
+        if is_rim(bytes) && !nvidia::looks_like_gpu_evidence(bytes) {
+            let version = nvidia::Rim::parse(bytes)
+                .ok()
+                .and_then(|r| r.colloquial_version)
+                .map_or_else(|| "unreadable".into(), |v| format!("version {v}"));
+            out.inputs.push((
+                name.clone(),
+                format!("NVIDIA reference integrity manifest (RIM, SWID XML), {version}"),
+            ));
+            rims.push((name, bytes));
+        } else if nvidia::looks_like_gpu_evidence(bytes) {
             let form = if bytes.first() == Some(&0x11) {
                 "binary"
             } else {
@@ -133,6 +165,7 @@ pub fn verify(files: &[(String, Vec<u8>)], nonce: Option<[u8; 32]>, at: Timestam
         at,
     ) {
         Ok(v) => {
+            let appraisal = (!rims.is_empty()).then(|| appraise(&v, &rims, at));
             out.checks = vec![
                 (true, "evidence structure: SPDM 1.1 GET_MEASUREMENTS request and MEASUREMENTS response, every length bounds-checked".into()),
                 (true, format!("device chain to the pinned NVIDIA Device Identity CA (ECDSA P-384), constraints of every issuer, every certificate valid at {at}")),
@@ -144,13 +177,84 @@ pub fn verify(files: &[(String, Vec<u8>)], nonce: Option<[u8; 32]>, at: Timestam
                 } else {
                     (false, "requester nonce not checked: no --gpu-nonce given (the evidence may be a replay)".into())
                 },
-                (false, "measurements not appraised: no policy or reference manifest applies to GPU evidence yet".into()),
             ];
             out.claims = Some(v.claims());
-            out
+            match appraisal {
+                None => {
+                    out.checks.push((false, "measurements not appraised: no reference integrity manifest (RIM) was given (give the driver's and the VBIOS's)".into()));
+                    out
+                }
+                Some(Ok(lines)) => {
+                    out.checks.extend(lines.into_iter().map(|l| (true, l)));
+                    out.checks.push((false, "revocation of the RIM signing chains not checked: NVIDIA serves it by OCSP only (online)".into()));
+                    out
+                }
+                Some(Err(e)) => {
+                    // Rejected: no claims shown as if accepted.
+                    out.claims = None;
+                    reject(out, e)
+                }
+            }
         }
         Err(e) => reject(out, e),
     }
+}
+
+/// Appraise verified evidence against the RIMs given (see the module comment); the check
+/// lines on success.
+fn appraise(
+    v: &nvidia::VerifiedGpuEvidence,
+    rims: &[(&str, &[u8])],
+    at: Timestamp,
+) -> Result<Vec<String>, Rejection> {
+    let claims = v.claims();
+    let anchors = NvidiaTrustAnchors::nvidia();
+    let (mut driver, mut vbios) = (None, None);
+    for (name, bytes) in rims {
+        let rim = nvidia::verify_rim(bytes, &anchors, at)
+            .map_err(|e| Rejection::new(e.reason, format!("{name}: {}", e.detail)))?;
+        let version = rim.rim().colloquial_version.clone().unwrap_or_default();
+        let is = |stated: &Option<String>| {
+            stated
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case(&version))
+        };
+        let slot = if is(&claims.driver_version) {
+            &mut driver
+        } else if is(&claims.vbios_version) {
+            &mut vbios
+        } else {
+            return Err(Rejection::new(
+                Reason::GpuRimVersionMismatch,
+                format!(
+                    "{name}: the RIM is for version {version:?}; the evidence states driver {:?} and VBIOS {:?}",
+                    claims.driver_version.as_deref().unwrap_or("(none)"),
+                    claims.vbios_version.as_deref().unwrap_or("(none)")
+                ),
+            ));
+        };
+        if let Some((first, _)) = slot {
+            return Err(Rejection::new(
+                Reason::AmbiguousInput,
+                format!("{name} and {first} are both RIMs for version {version}"),
+            ));
+        }
+        *slot = Some((*name, rim));
+    }
+    let (Some((dn, driver)), Some((vn, vbios))) = (driver, vbios) else {
+        return Err(Rejection::new(
+            Reason::GpuRimMissing,
+            "the RIMs given are not both the driver's and the VBIOS's: give both to appraise the measurements",
+        ));
+    };
+    let cmp = nvidia::compare_measurements(v, &[&driver, &vbios])?;
+    let compared = cmp.compared.len();
+    cmp.into_result()?;
+    Ok(vec![
+        format!("driver RIM {dn} and VBIOS RIM {vn}: XMLDSig signatures verify, signing chains to the pinned NVIDIA RIM root, valid at {at}"),
+        format!("RIM versions equal the evidence's: driver {}, VBIOS {}", driver.rim().colloquial_version.as_deref().unwrap_or(""), vbios.rim().colloquial_version.as_deref().unwrap_or("")),
+        format!("measurements: all {compared} active reference measurements match"),
+    ])
 }
 
 fn reject(mut out: GpuOutcome, e: Rejection) -> GpuOutcome {
@@ -166,7 +270,9 @@ fn advice(e: &Rejection) -> Option<String> {
         Reason::GpuFwidMismatch => "the certificate chain belongs to another GPU or boot: give the chain returned with this evidence",
         Reason::CertificateMissing => "give the GPU evidence and its certificate chain (PEM, leaf first) together",
         Reason::UntrustedRoot => "the chain does not end in NVIDIA's pinned Device Identity CA",
-        Reason::CertificateExpired | Reason::CertificateNotYetValid => "check --at: a certificate of the GPU chain is not valid at the verification time",
+        Reason::CertificateExpired | Reason::CertificateNotYetValid => "check --at: a certificate of the GPU chain (or of a RIM's signing chain) is not valid at the verification time",
+        Reason::GpuRimVersionMismatch => "give the RIMs for the driver and VBIOS versions the evidence states (NVIDIA's RIM service: NV_GPU_DRIVER_GH100_<driver>, NV_GPU_VBIOS_<project>_<sku>_<chip sku>_<VBIOS>)",
+        Reason::GpuRimMissing => "give both the driver's and the VBIOS's RIM, or none",
         _ => return None,
     };
     Some(text.into())

@@ -36,8 +36,10 @@ enum Command {
     /// Files are recognised by content, in any order: a raw or hex report/quote (an
     /// Azure HCL report too), certificates in PEM or DER (chains included), DER CRLs,
     /// Intel PCS JSON bodies, or one dcap-qvl collateral JSON; NVIDIA GPU evidence (SPDM
-    /// GET_MEASUREMENTS request + MEASUREMENTS response, binary or hex text) and its device
-    /// certificate chain (PEM, leaf first).
+    /// GET_MEASUREMENTS request + MEASUREMENTS response, binary or hex text), its device
+    /// certificate chain (PEM, leaf first) and, optionally, NVIDIA's driver and VBIOS
+    /// reference integrity manifests (RIM XML: verified to NVIDIA's RIM root, versions
+    /// and active measurements held against the evidence).
     Evidence {
         /// The evidence and everything needed to verify it.
         #[arg(required = true)]

@@ -258,6 +258,81 @@ fn trustees_negative_gpu_chains_are_rejected_through_the_binary() {
     assert_eq!(code, 2);
 }
 
+/// Issue 15: RIM files given with GPU evidence are verified and held against it. NVIDIA's
+/// test RIMs (driver 545.00, VBIOS 96.00.5E.00.01; valid at the sample's verification
+/// time) verify to the pinned RIM root but are for other versions than the nvtrust
+/// sample runs (driver 550.90.07, VBIOS 96.00.9F.00.01): `gpu_rim_version_mismatch`; a RIM
+/// altered after signing is `rim_signature_invalid`; without RIMs the output says the
+/// measurements were not appraised.
+#[test]
+fn rim_files_are_appraised_with_gpu_evidence() {
+    let (vector, report, chain) = GPU_VECTORS[0];
+    let at = nvidia_manifest(vector, "verification_time");
+    let report = nvidia_file(vector, report);
+    let chain = nvidia_file(vector, chain);
+    let rims = "nvtrust-rim-test-samples";
+    let driver = nvidia_file(rims, "Driver_RIM_test_no_gpu.swidtag");
+    let vbios = nvidia_file(rims, "1010_0200_882_96005E0001_test_no_gpu.swidtag");
+    let (code, json, _) = run_args(&[
+        report.as_os_str(),
+        chain.as_os_str(),
+        driver.as_os_str(),
+        vbios.as_os_str(),
+        "--at".as_ref(),
+        at.as_ref(),
+        "--json".as_ref(),
+    ]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(json["reason"], "gpu_rim_version_mismatch", "{json:#}");
+    assert_eq!(json["reason_class"], "policy");
+    let detail = json["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("\"545.00\"") && detail.contains("\"550.90.07\""),
+        "{detail}"
+    );
+    let inputs = json["gpu"]["inputs"].as_array().unwrap();
+    assert_eq!(
+        inputs[2]["recognised_as"],
+        "NVIDIA reference integrity manifest (RIM, SWID XML), version 545.00"
+    );
+    // Altered after signing (one reference hash digit).
+    let dir = std::env::temp_dir().join(format!("veritee-rim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut altered = std::fs::read(&driver).unwrap();
+    let at_digit = altered.windows(6).position(|w| w == b"Hash0=").unwrap() + 7;
+    altered[at_digit] = if altered[at_digit] == b'0' {
+        b'1'
+    } else {
+        b'0'
+    };
+    let altered_path = dir.join("altered.swidtag");
+    std::fs::write(&altered_path, altered).unwrap();
+    let (code, json, _) = run_args(&[
+        report.as_os_str(),
+        chain.as_os_str(),
+        altered_path.as_os_str(),
+        vbios.as_os_str(),
+        "--at".as_ref(),
+        at.as_ref(),
+        "--json".as_ref(),
+    ]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(json["reason"], "rim_signature_invalid", "{json:#}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    // No RIM: accepted, measurements not appraised, said so.
+    let (code, _, text) = run_args(&[
+        report.as_os_str(),
+        chain.as_os_str(),
+        "--at".as_ref(),
+        at.as_ref(),
+    ]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("--  measurements not appraised: no reference integrity manifest"),
+        "{text}"
+    );
+}
+
 fn refs(v: &[std::ffi::OsString]) -> Vec<&std::ffi::OsStr> {
     v.iter().map(|s| s.as_os_str()).collect()
 }

@@ -2,7 +2,9 @@
 //! (PEM or DER) and CRLs, Intel TDX collateral (PCS JSON bodies, dcap-qvl JSON, PCK chain).
 //! The runtime serves these with its evidence so clients need no network. Each file must be
 //! recognised by [`attestation::inputs::EvidenceInputs`] now, at start-up, rather than
-//! surprise every client later.
+//! surprise every client later. The one subdirectory allowed, `nvidia-rims/`, holds NVIDIA
+//! reference integrity manifests, read by `crate::gpu::rims` (a bad one is logged, not
+//! fatal).
 
 use super::error::{PlatformError, PlatformErrorKind};
 use attestation::inputs::EvidenceInputs;
@@ -13,12 +15,16 @@ use std::path::Path;
 /// Largest single collateral file (Intel collateral JSON is tens of KiB, certificates and
 /// CRLs a few KiB).
 pub const MAX_COLLATERAL_FILE: u64 = 4 << 20;
+/// The subdirectory of the collateral directory holding NVIDIA RIMs (`crate::gpu::rims`),
+/// skipped here.
+pub const NVIDIA_RIMS_SUBDIR: &str = "nvidia-rims";
+
 /// Largest collateral directory in total.
 pub const MAX_COLLATERAL_TOTAL: u64 = 16 << 20;
 
 /// Load every file in `dir`, sorted by name, skipping names that start with `.` (editor
-/// leftovers, Kubernetes' `..data` links), following symbolic links. Fails on a
-/// subdirectory or special file, a file over [`MAX_COLLATERAL_FILE`], a total over
+/// leftovers, Kubernetes' `..data` links) and the `nvidia-rims` subdirectory, following
+/// symbolic links. Fails on any other subdirectory or special file, a file over [`MAX_COLLATERAL_FILE`], a total over
 /// [`MAX_COLLATERAL_TOTAL`], a file not recognised as collateral, and on a report or quote
 /// (evidence is made fresh, never loaded).
 pub fn load_collateral_dir(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, PlatformError> {
@@ -56,6 +62,9 @@ fn load_with_caps(
     for name in names {
         let path = dir.join(&name);
         let meta = fs::metadata(&path).map_err(|e| PlatformError::io("stat", &path, &e))?;
+        if name == NVIDIA_RIMS_SUBDIR && meta.is_dir() {
+            continue;
+        }
         if !meta.is_file() {
             return Err(PlatformError::new(
                 PlatformErrorKind::CollateralUnrecognised,
@@ -214,6 +223,24 @@ mod tests {
         assert_eq!(e.kind(), PlatformErrorKind::CollateralUnrecognised);
         assert!(e.detail().contains("nested"), "{e}");
 
+        let e = load_collateral_dir(&dir.path().join("absent")).unwrap_err();
+        assert_eq!(e.kind(), PlatformErrorKind::Io);
+        assert!(e.detail().contains("absent"), "{e}");
+
+        // The RIM subdirectory is not CPU collateral: skipped here, whatever it holds.
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join(NVIDIA_RIMS_SUBDIR)).unwrap();
+        write(
+            &dir.path().join(NVIDIA_RIMS_SUBDIR),
+            "x.xml",
+            b"not read here",
+        );
+        assert!(load_collateral_dir(dir.path()).unwrap().is_empty());
+        // A file of that name is still a file to recognise.
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), NVIDIA_RIMS_SUBDIR, b"hello");
+        let e = load_collateral_dir(dir.path()).unwrap_err();
+        assert_eq!(e.kind(), PlatformErrorKind::CollateralUnrecognised);
         let e = load_collateral_dir(&dir.path().join("absent")).unwrap_err();
         assert_eq!(e.kind(), PlatformErrorKind::Io);
         assert!(e.detail().contains("absent"), "{e}");

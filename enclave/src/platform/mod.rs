@@ -26,7 +26,9 @@ mod sev_guest;
 mod fake_configfs;
 
 pub use cert_table::{certificate_name, parse_cert_table};
-pub use collateral::{load_collateral_dir, MAX_COLLATERAL_FILE, MAX_COLLATERAL_TOTAL};
+pub use collateral::{
+    load_collateral_dir, MAX_COLLATERAL_FILE, MAX_COLLATERAL_TOTAL, NVIDIA_RIMS_SUBDIR,
+};
 pub use configfs::ConfigfsTsm;
 pub use error::{PlatformError, PlatformErrorKind};
 pub use sev_guest::SevGuest;

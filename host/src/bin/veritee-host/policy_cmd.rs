@@ -515,6 +515,7 @@ fn gpu_policy(args: &PolicyArgs) -> attestation::policy::GpuPolicy {
             GpuRim::DangerousSkip
         },
         dangerous_trusted_roots: Vec::new(),
+        dangerous_trusted_rim_roots: Vec::new(),
     }
 }
 
