@@ -862,3 +862,9 @@ pub fn gpu_rim(data: &[u8]) {
         assert!(!c.matches(), "the test RIMs match no real evidence");
     }
 }
+
+/// An OCSP response (RFC 6960 DER) for the GPU device chain: the parser on arbitrary
+/// bytes (never panics; every error is a typed rejection).
+pub fn gpu_ocsp(data: &[u8]) {
+    nvidia::fuzz_ocsp(data);
+}

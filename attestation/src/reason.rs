@@ -64,7 +64,7 @@ pub enum Reason {
     CertificateExpired,
     /// A certificate is before its notBefore at the verification time.
     CertificateNotYetValid,
-    /// A certificate is listed on a CRL.
+    /// A certificate is listed on a CRL, or an OCSP response says it is revoked.
     CertificateRevoked,
     /// The chain belongs to another product (e.g. a Genoa VCEK under the Milan ARK).
     ProductMismatch,
@@ -292,6 +292,29 @@ pub enum Reason {
     /// 3), or the VBIOS RIM's not its VBIOS version (opaque field 6), compared as
     /// NVIDIA's verifier does (exact text, case-insensitive).
     GpuRimVersionMismatch,
+
+    // ---- appended: OCSP for the GPU device chain (issue 15, revocation) ----
+    /// An OCSP response (RFC 6960, DER) could not be parsed, or is not a basic response.
+    MalformedOcsp,
+    /// An OCSP response's responseStatus is not `successful` (0): it carries no status.
+    OcspUnsuccessful,
+    /// An OCSP response's signature over its tbsResponseData does not verify with the
+    /// responder's key.
+    OcspSignatureInvalid,
+    /// An OCSP response's signer is not authorized for the certificate it speaks of: neither
+    /// its issuer nor a certificate with the id-kp-OCSPSigning EKU issued by a certificate
+    /// of the chain (up to the pinned root), valid at the verification time; or the
+    /// responderID does not name the signer.
+    OcspResponderUntrusted,
+    /// An OCSP response answers for no certificate of the chain (CertID: issuer name hash,
+    /// issuer key hash, serial).
+    OcspCertIdMismatch,
+    /// An OCSP response says the responder does not know the certificate (`unknown`).
+    OcspStatusUnknown,
+    /// The policy requires the GPU device chain's revocation to be checked (`[gpu]
+    /// revocation = "require"`) and no current OCSP response covered every certificate of
+    /// the chain below the root (the per-boot leaf excepted).
+    OcspMissing,
 }
 
 /// The layer a [`Reason`] belongs to; test vectors name the class they expect.
@@ -442,6 +465,13 @@ impl Reason {
             GpuRimMissing => "gpu_rim_missing",
             GpuCcModeOff => "gpu_cc_mode_off",
             GpuRimVersionMismatch => "gpu_rim_version_mismatch",
+            MalformedOcsp => "malformed_ocsp",
+            OcspUnsuccessful => "ocsp_unsuccessful",
+            OcspSignatureInvalid => "ocsp_signature_invalid",
+            OcspResponderUntrusted => "ocsp_responder_untrusted",
+            OcspCertIdMismatch => "ocsp_cert_id_mismatch",
+            OcspStatusUnknown => "ocsp_status_unknown",
+            OcspMissing => "ocsp_missing",
         }
     }
 
@@ -451,7 +481,7 @@ impl Reason {
         match self {
             Truncated | TrailingData | UnsupportedVersion | InvalidField | ReservedNotZero
             | UnknownInput | MalformedCertificate | MalformedCrl | MalformedCollateral
-            | AmbiguousInput | RimMalformed => ReasonClass::Parse,
+            | AmbiguousInput | RimMalformed | MalformedOcsp => ReasonClass::Parse,
             ReportSignatureInvalid
             | ReportChipKeyMasked
             | QuoteSignatureInvalid
@@ -463,7 +493,8 @@ impl Reason {
             | UnsupportedAlgorithm
             | TdxVerificationFailed
             | GpuSignatureInvalid
-            | RimSignatureInvalid => ReasonClass::Signature,
+            | RimSignatureInvalid
+            | OcspSignatureInvalid => ReasonClass::Signature,
             CertificateMissing
             | UntrustedRoot
             | IssuerMismatch
@@ -477,7 +508,9 @@ impl Reason {
             | SimulatedRootNotTrusted
             | GpuFwidMissing
             | GpuFwidMismatch
-            | CertificateConstraintViolated => ReasonClass::Chain,
+            | CertificateConstraintViolated
+            | OcspResponderUntrusted
+            | OcspStatusUnknown => ReasonClass::Chain,
             CollateralMissing
             | CollateralExpired
             | CollateralNotYetValid
@@ -485,7 +518,10 @@ impl Reason {
             | CrlMissing
             | TcbEvaluationDataNumberBelowMinimum
             | CollateralTooOld
-            | GpuRimMissing => ReasonClass::Collateral,
+            | GpuRimMissing
+            | OcspUnsuccessful
+            | OcspCertIdMismatch
+            | OcspMissing => ReasonClass::Collateral,
             TcbLevelNotFound | TcbRevoked | TdxModuleMismatch | QeIdentityMismatch => {
                 ReasonClass::Tcb
             }

@@ -23,11 +23,15 @@
 //!   ([`verify_rim`] builds a [`VerifiedRim`]); [`compare_measurements`] holds verified
 //!   evidence against them.
 //!
-//! Not checked: revocation of the device chain and of RIM signing chains (NVIDIA serves
-//! it by OCSP only, online); the verified results say so
-//! ([`VerifiedGpuEvidence::revocation_checked`], [`VerifiedRim::revocation_checked`]).
+//! - [`ocsp`]: OCSP responses (RFC 6960) for the device chain, fetched beforehand from
+//!   NVIDIA's OCSP service and given to [`verify_with_ocsp`] as inputs.
+//!
+//! Revocation is checked only as far as OCSP responses are supplied
+//! ([`VerifiedGpuEvidence::revocation_checked`]); RIM signing chains' revocation is not
+//! checked ([`VerifiedRim::revocation_checked`]).
 
 mod certs;
+pub mod ocsp;
 pub mod opaque;
 pub mod rim;
 pub mod spdm;
@@ -51,7 +55,7 @@ pub use spdm::{
     SpdmEvidence,
 };
 pub use verify::{
-    parse_evidence, verify, Architecture, ExpectedNonce, GpuClaims, GpuVerifier,
+    parse_evidence, verify, verify_with_ocsp, Architecture, ExpectedNonce, GpuClaims, GpuVerifier,
     VerifiedGpuEvidence,
 };
 
@@ -63,6 +67,11 @@ pub fn chain_from_pem(text: &[u8]) -> Result<Vec<Vec<u8>>, crate::Rejection> {
 /// Fuzzing entry ([`crate::fuzzing`]): the certificate DER readers on arbitrary bytes.
 pub(crate) fn fuzz_der(bytes: &[u8]) {
     certs::fuzz_der(bytes)
+}
+
+/// Fuzzing entry ([`crate::fuzzing`]): the OCSP response parser on arbitrary bytes.
+pub(crate) fn fuzz_ocsp(bytes: &[u8]) {
+    ocsp::fuzz(bytes)
 }
 
 /// Fuzzing entry ([`crate::fuzzing`]): the XML reader and canonicalization on arbitrary

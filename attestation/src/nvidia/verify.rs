@@ -7,8 +7,10 @@
 //! SPDM signature over the received request || response-without-signature with the leaf's
 //! key; last the requester nonce against the caller's.
 //!
-//! Revocation is **not** checked: NVIDIA publishes the device chain's status by OCSP only,
-//! an online service. [`VerifiedGpuEvidence::revocation_checked`] and the claims say so.
+//! Revocation: NVIDIA publishes the device chain's status by OCSP only, an online service;
+//! [`verify_with_ocsp`] takes responses fetched beforehand (see [`super::ocsp`]), every one
+//! verified or a rejection. [`VerifiedGpuEvidence::revocation_checked`] and the claims say
+//! whether they covered every certificate below the root (the per-boot leaf excepted).
 
 use super::certs::{self, NvidiaTrustAnchors};
 use super::opaque::field;
@@ -79,6 +81,7 @@ pub struct VerifiedGpuEvidence {
     facts: ChainFacts,
     fwid: [u8; 48],
     nonce_checked: bool,
+    revocation_checked: bool,
     /// Decoded during verification, so that evidence with a malformed opaque field is
     /// rejected rather than shown half-read.
     claims: GpuClaims,
@@ -109,9 +112,10 @@ impl VerifiedGpuEvidence {
         self.nonce_checked
     }
 
-    /// Always `false`: the device chain's revocation status (NVIDIA OCSP) was not checked.
+    /// Whether supplied OCSP responses, verified, said `good` for every certificate of the
+    /// device chain below the root but the per-boot leaf (which NVIDIA's OCSP does not know).
     pub fn revocation_checked(&self) -> bool {
-        false
+        self.revocation_checked
     }
 
     /// SHA-256 of the evidence without trailing padding (request || response).
@@ -141,6 +145,7 @@ fn decode_claims(
     facts: &ChainFacts,
     fwid: [u8; 48],
     nonce_checked: bool,
+    revocation_checked: bool,
 ) -> Result<GpuClaims, Rejection> {
     let o = &e.response.opaque;
     let status = |t| o.status_char(t).map(|c| c.map(String::from));
@@ -191,7 +196,7 @@ fn decode_claims(
         evidence_sha256: hex::encode(x509::sha256(e.canonical_bytes())),
         trailing_padding: e.trailing_padding(),
         root_sha256: hex::encode(facts.root_sha256),
-        revocation_checked: false,
+        revocation_checked,
     })
 }
 
@@ -246,7 +251,8 @@ pub struct GpuClaims {
     pub trailing_padding: usize,
     /// SHA-256 of the root the device chain ended in.
     pub root_sha256: String,
-    /// Always `false`: the device chain's revocation (NVIDIA OCSP) was not checked.
+    /// Whether verified OCSP responses said `good` for every certificate of the device
+    /// chain below the root (the per-boot leaf excepted).
     pub revocation_checked: bool,
 }
 
@@ -269,7 +275,22 @@ pub fn verify(
     anchors: &NvidiaTrustAnchors,
     at: Timestamp,
 ) -> Result<VerifiedGpuEvidence, Rejection> {
-    verify_impl(evidence, chain, nonce, anchors, at, None)
+    verify_impl(evidence, chain, &[], nonce, anchors, at, None)
+}
+
+/// [`verify`] with OCSP responses (DER OCSPResponse, RFC 6960) for the device chain: each
+/// is verified (signer, CertID, thisUpdate <= at < nextUpdate, status good) or the
+/// evidence is rejected; they set [`VerifiedGpuEvidence::revocation_checked`] when they
+/// cover every certificate below the root but the leaf.
+pub fn verify_with_ocsp(
+    evidence: &[u8],
+    chain: &[Vec<u8>],
+    ocsp: &[Vec<u8>],
+    nonce: ExpectedNonce,
+    anchors: &NvidiaTrustAnchors,
+    at: Timestamp,
+) -> Result<VerifiedGpuEvidence, Rejection> {
+    verify_impl(evidence, chain, ocsp, nonce, anchors, at, None)
 }
 
 /// Verifies like [`verify`] with fixed anchors, remembering each device chain it verified
@@ -299,9 +320,23 @@ impl GpuVerifier {
         nonce: ExpectedNonce,
         at: Timestamp,
     ) -> Result<VerifiedGpuEvidence, Rejection> {
+        self.verify_with_ocsp(evidence, chain, &[], nonce, at)
+    }
+
+    /// [`GpuVerifier::verify`] with OCSP responses, as [`verify_with_ocsp`]. The responses
+    /// are checked on every call (only the chain is cached).
+    pub fn verify_with_ocsp(
+        &self,
+        evidence: &[u8],
+        chain: &[Vec<u8>],
+        ocsp: &[Vec<u8>],
+        nonce: ExpectedNonce,
+        at: Timestamp,
+    ) -> Result<VerifiedGpuEvidence, Rejection> {
         verify_impl(
             evidence,
             chain,
+            ocsp,
             nonce,
             &self.anchors,
             at,
@@ -318,6 +353,7 @@ impl GpuVerifier {
 fn verify_impl(
     evidence: &[u8],
     chain: &[Vec<u8>],
+    ocsp: &[Vec<u8>],
     nonce: ExpectedNonce,
     anchors: &NvidiaTrustAnchors,
     at: Timestamp,
@@ -383,12 +419,29 @@ fn verify_impl(
         }
         ExpectedNonce::DangerousAny => false,
     };
-    let claims = decode_claims(&evidence, &facts, fwid, nonce_checked)?;
+    let revocation_checked = if ocsp.is_empty() {
+        false
+    } else {
+        // The chain verified: complete it with the pinned root it ended in.
+        let root = anchors
+            .device
+            .iter()
+            .find(|r| r.sha256 == facts.root_sha256);
+        let mut full: Vec<Vec<u8>> = chain
+            .iter()
+            .filter(|der| x509::sha256(der) != facts.root_sha256)
+            .cloned()
+            .collect();
+        full.extend(root.map(|r| r.der.clone()));
+        super::ocsp::check(&full, ocsp, at)?.complete()
+    };
+    let claims = decode_claims(&evidence, &facts, fwid, nonce_checked, revocation_checked)?;
     Ok(VerifiedGpuEvidence {
         evidence,
         facts,
         fwid,
         nonce_checked,
+        revocation_checked,
         claims,
     })
 }
