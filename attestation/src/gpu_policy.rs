@@ -8,12 +8,18 @@
 //! min_driver_version = "any"       # "any" | "570.124.06" (decimal parts)
 //! min_vbios_version = "any"        # "any" | "96.00.9f.00.01" (hex parts)
 //! rim = "require"                  # "require" | "dangerous_skip"
+//! revocation = "require"           # "require" | "dangerous_skip" (optional, see below)
 //! dangerous_trusted_roots = []     # SHA-256 (hex) of extra GPU device roots to trust
 //! dangerous_trusted_rim_roots = [] # SHA-256 (hex) of extra RIM signing roots (optional)
 //! ```
 //!
 //! Every field is mandatory when the section is present, except
-//! `dangerous_trusted_rim_roots` (added later; absent is `[]`, which trusts nothing more). Without a `[gpu]` section the
+//! `dangerous_trusted_rim_roots` (added later; absent is `[]`, which trusts nothing more)
+//! and `revocation` (added later; absent is `"dangerous_skip"`, the behaviour policies
+//! written before it had, so they still load; unlike `[snp] revocation`, which is
+//! mandatory). `revocation = "require"` needs verified OCSP responses saying `good` for
+//! every certificate of each GPU's device chain below the root (the per-boot leaf
+//! excepted); without them: `ocsp_missing`. Without a `[gpu]` section the
 //! policy is [`GpuPolicy::none`]: no GPU required, but GPU evidence that a runtime binds
 //! (claim 8) is still verified (chain to NVIDIA's root, signature, nonce, digest), so a
 //! claim 8 never passes unchecked.
@@ -61,6 +67,29 @@ pub struct GpuPolicy {
     /// policies written before it still load; it can only add trust when present.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dangerous_trusted_rim_roots: Vec<Hex<32>>,
+    /// Whether each GPU's device-chain revocation must have been checked with OCSP
+    /// responses (NVIDIA's OCSP service, fetched beforehand). Optional: absent is
+    /// [`GpuRevocation::DangerousSkip`], what policies written before the field got.
+    #[serde(default = "GpuRevocation::absent")]
+    pub revocation: GpuRevocation,
+}
+
+/// GPU device-chain revocation, as `[snp] revocation` for the AMD chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GpuRevocation {
+    /// Verified OCSP responses must say `good` for every certificate below the root but
+    /// the leaf; otherwise `ocsp_missing`.
+    Require,
+    /// Revocation may go unchecked (supplied OCSP responses are still verified, and a
+    /// revoked certificate is still refused).
+    DangerousSkip,
+}
+
+impl GpuRevocation {
+    fn absent() -> Self {
+        GpuRevocation::DangerousSkip
+    }
 }
 
 /// A GPU architecture a policy names.
@@ -170,6 +199,7 @@ impl GpuPolicy {
             rim: GpuRim::DangerousSkip,
             dangerous_trusted_roots: Vec::new(),
             dangerous_trusted_rim_roots: Vec::new(),
+            revocation: GpuRevocation::DangerousSkip,
         }
     }
 
@@ -227,6 +257,16 @@ impl GpuPolicy {
                 min,
                 Reason::GpuVbiosBelowMinimum,
             )?;
+        }
+        if self.revocation == GpuRevocation::Require && !gpu.revocation_checked() {
+            return reject(
+                Reason::OcspMissing,
+                format!(
+                    "the policy requires the GPU device chain's revocation to be checked \
+                     ([gpu] revocation = \"require\") and no verified OCSP responses covered \
+                     every certificate of GPU {i}'s chain below the root"
+                ),
+            );
         }
         if self.rim == GpuRim::Require {
             let (Some(driver), Some(vbios)) = rims else {

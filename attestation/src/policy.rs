@@ -83,7 +83,9 @@ use std::fmt;
 #[path = "gpu_policy.rs"]
 mod gpu;
 pub(crate) use gpu::verify_bound_gpus;
-pub use gpu::{DottedVersion, DriverVersion, GpuArchitecture, GpuPolicy, GpuRim, VbiosVersion};
+pub use gpu::{
+    DottedVersion, DriverVersion, GpuArchitecture, GpuPolicy, GpuRevocation, GpuRim, VbiosVersion,
+};
 
 /// The only policy format version this build reads.
 pub const POLICY_VERSION: u32 = 1;

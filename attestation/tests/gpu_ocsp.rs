@@ -305,3 +305,57 @@ fn ocsp_reason_codes_are_stable() {
         assert_eq!(r.code(), code);
     }
 }
+
+fn gpu_policy(extra: &str) -> attestation::policy::GpuPolicy {
+    toml::from_str(&format!(
+        "count = 1\narchitectures = [\"hopper\"]\nmin_driver_version = \"any\"\n\
+         min_vbios_version = \"any\"\nrim = \"dangerous_skip\"\n\
+         dangerous_trusted_roots = [\"{}\"]\n{extra}",
+        hex::encode(gpus().root_sha256())
+    ))
+    .unwrap()
+}
+
+#[test]
+fn policy_revocation_require_needs_ocsp_and_absent_keeps_todays_behaviour() {
+    use attestation::policy::GpuRevocation;
+    let at = Timestamp::from_unix(AT);
+    let verified = |ocsp: &[Ocsp]| {
+        let responses: Vec<Vec<u8>> = ocsp.iter().map(Ocsp::build).collect();
+        verify_with_ocsp(
+            &gpus().evidence(0, NONCE),
+            gpus().chain_der(0),
+            &responses,
+            ExpectedNonce::Exactly(NONCE),
+            &anchors(),
+            at,
+        )
+        .unwrap()
+    };
+    let unchecked = verified(&[]);
+    let checked = verified(&[Ocsp::good(1), Ocsp::good(2)]);
+    let partial = verified(&[Ocsp::good(2)]);
+
+    // A policy written before the field loads, and skips revocation as before.
+    let old = gpu_policy("");
+    assert_eq!(old.revocation, GpuRevocation::DangerousSkip);
+    assert!(old.appraise_gpu(0, &unchecked, (None, None), at).is_ok());
+
+    let require = gpu_policy("revocation = \"require\"");
+    assert_eq!(require.revocation, GpuRevocation::Require);
+    for gpu in [&unchecked, &partial] {
+        let e = require.appraise_gpu(0, gpu, (None, None), at).unwrap_err();
+        assert_eq!(e.reason, Reason::OcspMissing, "{e}");
+    }
+    assert!(require.appraise_gpu(0, &checked, (None, None), at).is_ok());
+
+    let skip = gpu_policy("revocation = \"dangerous_skip\"");
+    assert!(skip.appraise_gpu(0, &unchecked, (None, None), at).is_ok());
+    // Misspelt values are refused at load.
+    assert!(toml::from_str::<attestation::policy::GpuPolicy>(&format!(
+        "count = 1\narchitectures = [\"hopper\"]\nmin_driver_version = \"any\"\n\
+         min_vbios_version = \"any\"\nrim = \"dangerous_skip\"\ndangerous_trusted_roots = []\n\
+         revocation = \"skip\""
+    ))
+    .is_err());
+}

@@ -176,6 +176,7 @@ mod tests {
             rim: GpuRim::Require,
             dangerous_trusted_roots: vec![],
             dangerous_trusted_rim_roots: vec![],
+            revocation: attestation::policy::GpuRevocation::DangerousSkip,
         };
         let f = policy_file(&ImagePolicy {
             gpu: gpu.clone(),

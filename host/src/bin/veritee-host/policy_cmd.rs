@@ -516,6 +516,8 @@ fn gpu_policy(args: &PolicyArgs) -> attestation::policy::GpuPolicy {
         },
         dangerous_trusted_roots: Vec::new(),
         dangerous_trusted_rim_roots: Vec::new(),
+        // The runtime serves no OCSP responses yet: revocation cannot be required.
+        revocation: attestation::policy::GpuRevocation::DangerousSkip,
     }
 }
 
