@@ -8,6 +8,13 @@
 //! SWID XML) for its driver and VBIOS. No policy applies to GPU claims yet; the nonce is
 //! checked only when `--gpu-nonce` gives one, and the output says so either way.
 //!
+//! OCSP responses (DER OCSPResponse, RFC 6960, fetched beforehand from NVIDIA's OCSP
+//! service for the device chain's certificates) may be given too: each is verified
+//! (responder, CertID, current at `--at`, status) or the verdict is its reason
+//! (`certificate_revoked`, `ocsp_signature_invalid`, `malformed_ocsp`, ...); revocation is
+//! reported checked when they say `good` for every certificate below the root but the
+//! per-boot leaf.
+//!
 //! RIMs given: both the driver's and the VBIOS's are required (`gpu_rim_missing`), each
 //! verified to NVIDIA's pinned RIM root at `--at` (`rim_signature_invalid`, chain
 //! reasons), taken as the driver or VBIOS RIM by its colloquialVersion equal to the
@@ -32,7 +39,10 @@ pub struct GpuOutcome {
 
 /// Whether an input is GPU evidence, an NVIDIA device certificate chain or a RIM.
 pub fn is_gpu_input(bytes: &[u8]) -> bool {
-    nvidia::looks_like_gpu_evidence(bytes) || is_gpu_chain(bytes) || is_rim(bytes)
+    nvidia::looks_like_gpu_evidence(bytes)
+        || is_gpu_chain(bytes)
+        || is_rim(bytes)
+        || nvidia::ocsp::looks_like_ocsp_response(bytes)
 }
 
 /// An XML document whose text names a SWID SoftwareIdentity: a RIM (whether it parses is
@@ -86,8 +96,15 @@ pub fn verify(files: &[(String, Vec<u8>)], nonce: Option<[u8; 32]>, at: Timestam
     let mut evidence: Option<(&str, &[u8])> = None;
     let mut chain: Vec<Vec<u8>> = Vec::new();
     let mut rims: Vec<(&str, &[u8])> = Vec::new();
+    let mut ocsp: Vec<Vec<u8>> = Vec::new();
     for (name, bytes) in files {
-        if is_rim(bytes) && !nvidia::looks_like_gpu_evidence(bytes) {
+        if nvidia::ocsp::looks_like_ocsp_response(bytes) {
+            out.inputs.push((
+                name.clone(),
+                format!("OCSP response (DER, RFC 6960) #{}", ocsp.len()),
+            ));
+            ocsp.push(bytes.clone());
+        } else if is_rim(bytes) && !nvidia::looks_like_gpu_evidence(bytes) {
             let version = nvidia::Rim::parse(bytes)
                 .ok()
                 .and_then(|r| r.colloquial_version)
@@ -157,9 +174,10 @@ pub fn verify(files: &[(String, Vec<u8>)], nonce: Option<[u8; 32]>, at: Timestam
         );
     }
     let expected = nonce.map_or(ExpectedNonce::DangerousAny, ExpectedNonce::Exactly);
-    match nvidia::verify(
+    match nvidia::verify_with_ocsp(
         evidence,
         &chain,
+        &ocsp,
         expected,
         &NvidiaTrustAnchors::nvidia(),
         at,
@@ -169,7 +187,13 @@ pub fn verify(files: &[(String, Vec<u8>)], nonce: Option<[u8; 32]>, at: Timestam
             out.checks = vec![
                 (true, "evidence structure: SPDM 1.1 GET_MEASUREMENTS request and MEASUREMENTS response, every length bounds-checked".into()),
                 (true, format!("device chain to the pinned NVIDIA Device Identity CA (ECDSA P-384), constraints of every issuer, every certificate valid at {at}")),
-                (false, "revocation not checked: NVIDIA publishes the device chain's status by OCSP only (online)".into()),
+                if v.revocation_checked() {
+                    (true, format!("revocation: {} OCSP response(s) verified (responder, CertID, current at {at}) say good for every certificate below the root but the per-boot leaf", ocsp.len()))
+                } else if ocsp.is_empty() {
+                    (false, "revocation not checked: NVIDIA publishes the device chain's status by OCSP only; give its OCSP responses (DER) for the certificates below the root".into())
+                } else {
+                    (false, format!("revocation partly checked: the {} OCSP response(s) verified but do not cover every certificate below the root but the leaf", ocsp.len()))
+                },
                 (true, "leaf certificate FWID (TcbInfo extension) equals the evidence's FWID".into()),
                 (true, "SPDM signature: ECDSA P-384 over the request and the response as received".into()),
                 if v.nonce_checked() {

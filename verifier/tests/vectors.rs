@@ -377,3 +377,92 @@ fn cpu_and_gpu_evidence_verify_together() {
     assert_eq!(json["claims"]["platform"], "snp");
     assert_eq!(json["gpu"]["verdict"], "rejected");
 }
+
+/// An OCSP response for certificate `index` of `chain` (issued by `index + 1`), status
+/// good, current at 2025-01-01, signed with a key that is not NVIDIA's.
+fn foreign_ocsp(chain: &[Vec<u8>], index: usize, response_status: u64) -> Vec<u8> {
+    use sim::der;
+    let sha1 = |b: &[u8]| {
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, b)
+            .as_ref()
+            .to_vec()
+    };
+    let cert = attestation::x509::parse_cert(&chain[index], "cert").unwrap();
+    let issuer = attestation::x509::parse_cert(&chain[index + 1], "issuer").unwrap();
+    let key_hash = sha1(&issuer.public_key().subject_public_key.data);
+    let cert_id = der::seq(&[
+        &der::seq(&[&der::oid("1.3.14.3.2.26"), &der::null()]),
+        &der::octet_string(&sha1(cert.issuer().as_raw())),
+        &der::octet_string(&key_hash),
+        &der::tlv(0x02, cert.raw_serial()),
+    ]);
+    let this_update = der::tlv(0x18, b"20241231000000Z");
+    let next_update = der::explicit(0, &der::tlv(0x18, b"20250102000000Z"));
+    let tbs = der::seq(&[
+        &der::explicit(2, &der::octet_string(&key_hash)),
+        &this_update,
+        &der::seq(&[&der::seq(&[
+            &cert_id,
+            &[0x80, 0x00],
+            &this_update,
+            &next_update,
+        ])]),
+    ]);
+    let signer = sim::keys::FakeP384Key::from_label("not NVIDIA's OCSP responder");
+    let basic = der::seq(&[
+        &tbs,
+        &der::seq(&[&der::oid("1.2.840.10045.4.3.3")]),
+        &der::bit_string(&signer.sign_der(&tbs)),
+    ]);
+    let bytes = der::explicit(
+        0,
+        &der::seq(&[
+            &der::oid("1.3.6.1.5.5.7.48.1.1"),
+            &der::octet_string(&basic),
+        ]),
+    );
+    der::seq(&[&der::enumerated(response_status), &bytes])
+}
+
+/// Issue 15, revocation: OCSP response files (DER) given with GPU evidence are recognised
+/// and verified; one for the real device certificate signed by another key is
+/// `ocsp_signature_invalid`, an unsuccessful one `ocsp_unsuccessful`; without any the
+/// output says revocation was not checked.
+#[test]
+fn ocsp_files_are_verified_with_gpu_evidence() {
+    let (vector, report, chain) = GPU_VECTORS[0];
+    let at = nvidia_manifest(vector, "verification_time");
+    let report = nvidia_file(vector, report);
+    let chain = nvidia_file(vector, chain);
+    let chain_der = attestation::x509::certs_from_pem(&std::fs::read(&chain).unwrap()).unwrap();
+    let dir = std::env::temp_dir().join(format!("veritee-ocsp-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (status, reason) in [(0, "ocsp_signature_invalid"), (3, "ocsp_unsuccessful")] {
+        let path = dir.join(format!("device-{status}.ocsp"));
+        std::fs::write(&path, foreign_ocsp(&chain_der, 1, status)).unwrap();
+        let (code, json, _) = run_args(&[
+            report.as_os_str(),
+            chain.as_os_str(),
+            path.as_os_str(),
+            "--at".as_ref(),
+            at.as_ref(),
+            "--json".as_ref(),
+        ]);
+        assert_eq!(code, 1, "{json:#}");
+        assert_eq!(json["reason"], reason, "{json:#}");
+        let inputs = json["gpu"]["inputs"].as_array().unwrap();
+        assert_eq!(
+            inputs[2]["recognised_as"],
+            "OCSP response (DER, RFC 6960) #0"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    let (code, _, text) = run_args(&[
+        report.as_os_str(),
+        chain.as_os_str(),
+        "--at".as_ref(),
+        at.as_ref(),
+    ]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("revocation not checked"), "{text}");
+}

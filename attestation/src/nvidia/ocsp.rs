@@ -239,6 +239,16 @@ fn parse_generalized_time(text: &[u8]) -> Option<Timestamp> {
     ))
 }
 
+/// Whether `bytes` look like a DER OCSPResponse: a SEQUENCE whose first element is the
+/// one-byte ENUMERATED responseStatus (recognition only; [`parse`] decides).
+pub fn looks_like_ocsp_response(bytes: &[u8]) -> bool {
+    let mut der = Der::new(bytes, "");
+    let Ok((0x30, content, _)) = der.any("") else {
+        return false;
+    };
+    der.at_end() && content.bytes().starts_with(&[0x0a, 0x01])
+}
+
 /// Parse a DER OCSPResponse. `what` names it in messages ("OCSP response #0").
 pub fn parse<'a>(der: &'a [u8], what: &'a str) -> Result<OcspResponse<'a>, Rejection> {
     let mut top = Der::new(der, what);
