@@ -63,6 +63,8 @@ struct Ocsp {
     serial: Option<Vec<u8>>,
     /// Key label that signs; `None`: the certificate's issuer.
     signer: Option<&'static str>,
+    /// A delegated responder certificate embedded in the response (its key signs).
+    responder: Option<(Vec<u8>, &'static str)>,
 }
 
 impl Ocsp {
@@ -74,6 +76,7 @@ impl Ocsp {
             next_update: Some(AT + 3600),
             serial: None,
             signer: None,
+            responder: None,
         }
     }
 
@@ -105,20 +108,31 @@ impl Ocsp {
         }
         let single_refs: Vec<&[u8]> = single.iter().map(Vec::as_slice).collect();
         let issuer_label = ["", "nvidia-gh100-identity", "nvidia-root"][self.index];
-        let signer = key(self.signer.unwrap_or(issuer_label));
-        let tbs = der::seq(&[
-            &der::explicit(
-                2,
-                &der::octet_string(&sha1(&issuer.public_key().subject_public_key.data)),
+        let (signer, signer_key_hash) = match &self.responder {
+            Some((cert, label)) => {
+                let (_, c) = X509Certificate::from_der(cert).unwrap();
+                (key(label), sha1(&c.public_key().subject_public_key.data))
+            }
+            None => (
+                key(self.signer.unwrap_or(issuer_label)),
+                sha1(&issuer.public_key().subject_public_key.data),
             ),
+        };
+        let tbs = der::seq(&[
+            &der::explicit(2, &der::octet_string(&signer_key_hash)),
             &gtime(self.this_update),
             &der::seq(&[&der::seq(&single_refs)]),
         ]);
-        let basic = der::seq(&[
-            &tbs,
-            &der::seq(&[&der::oid("1.2.840.10045.4.3.3")]),
-            &der::bit_string(&signer.sign_der(&tbs)),
-        ]);
+        let mut basic_parts = vec![
+            tbs.clone(),
+            der::seq(&[&der::oid("1.2.840.10045.4.3.3")]),
+            der::bit_string(&signer.sign_der(&tbs)),
+        ];
+        if let Some((cert, _)) = &self.responder {
+            basic_parts.push(der::explicit(0, &der::seq(&[cert])));
+        }
+        let basic_refs: Vec<&[u8]> = basic_parts.iter().map(Vec::as_slice).collect();
+        let basic = der::seq(&basic_refs);
         der::seq(&[
             &der::enumerated(0),
             &der::explicit(
@@ -358,4 +372,79 @@ fn policy_revocation_require_needs_ocsp_and_absent_keeps_todays_behaviour() {
          revocation = \"skip\""
     ))
     .is_err());
+}
+
+/// A delegated responder certificate (key `label`) issued by `issuer_label` under the
+/// name `issuer_cn`, with the id-kp-OCSPSigning EKU when `eku`.
+fn responder_cert(label: &str, issuer_label: &str, issuer_cn: &str, eku: bool) -> Vec<u8> {
+    use sim::x509::{
+        issue_certificate, CertificateTemplate, DistinguishedName, Extension, NameAttribute, Signer,
+    };
+    let name = |cn: &str| {
+        DistinguishedName(vec![
+            NameAttribute::CommonName(cn.into()),
+            NameAttribute::Organization("SIMULATED NVIDIA (never trusted by default)".into()),
+        ])
+    };
+    let mut extensions = vec![Extension::key_usage(&[0])];
+    if eku {
+        extensions.push(Extension::new(
+            "2.5.29.37",
+            false,
+            der::seq(&[&der::oid("1.3.6.1.5.5.7.3.9")]),
+        ));
+    }
+    issue_certificate(
+        &CertificateTemplate {
+            serial: vec![0x77],
+            issuer: name(issuer_cn),
+            subject: name("SIMULATED NVIDIA OCSP Responder"),
+            not_before: AT - 86_400,
+            not_after: AT + 86_400,
+            subject_spki: key(label).spki_der(),
+            extensions,
+        },
+        Signer::P384(&key(issuer_label)),
+        false,
+    )
+}
+
+#[test]
+fn a_delegated_responder_needs_the_ocsp_signing_eku_and_a_chain_issuer() {
+    const ROOT_CN: &str = "SIMULATED NVIDIA Device Identity CA";
+    let delegated = responder_cert("ocsp", "nvidia-root", ROOT_CN, true);
+    // Issued by the root, for the device certificate (issued by the GH100 identity) and the
+    // GH100 identity (issued by the root): as NVIDIA's verifier accepts it.
+    let by = |index| Ocsp {
+        responder: Some((delegated.clone(), "ocsp")),
+        ..Ocsp::good(index)
+    };
+    assert!(run(&[by(1), by(2)]).unwrap());
+    // Without the EKU.
+    let plain = responder_cert("ocsp", "nvidia-root", ROOT_CN, false);
+    let (r, _) = reason(&[Ocsp {
+        responder: Some((plain, "ocsp")),
+        ..Ocsp::good(1)
+    }]);
+    assert_eq!(r, Reason::OcspResponderUntrusted);
+    // Named as issued by the root, signed by another key.
+    let forged = responder_cert("ocsp", "someone else", ROOT_CN, true);
+    let (r, _) = reason(&[Ocsp {
+        responder: Some((forged, "ocsp")),
+        ..Ocsp::good(1)
+    }]);
+    assert_eq!(r, Reason::OcspResponderUntrusted);
+    // Issued by a CA outside the chain.
+    let outside = responder_cert("ocsp", "someone else", "Some Other CA", true);
+    let (r, _) = reason(&[Ocsp {
+        responder: Some((outside, "ocsp")),
+        ..Ocsp::good(1)
+    }]);
+    assert_eq!(r, Reason::OcspResponderUntrusted);
+    // The delegated certificate embedded but the response signed by another key.
+    let (r, _) = reason(&[Ocsp {
+        responder: Some((delegated.clone(), "someone else")),
+        ..Ocsp::good(1)
+    }]);
+    assert_eq!(r, Reason::OcspSignatureInvalid);
 }
