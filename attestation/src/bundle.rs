@@ -16,8 +16,8 @@
 //! [`inputs`](crate::inputs) recogniser already understands (report or quote,
 //! certificates, CRLs, TDX collateral), so a bundle verifies exactly as the same files
 //! given to `veritee-verify evidence` would. GPU entries (`gpu{i}`, `gpu{i}-chain`,
-//! `gpu{i}-rim-driver`, `gpu{i}-rim-vbios`; [`GPU_EVIDENCE_MEDIA_TYPE`],
-//! [`GPU_CHAIN_MEDIA_TYPE`], [`GPU_RIM_MEDIA_TYPE`]) are not CPU evidence: they are
+//! `gpu{i}-rim-driver`, `gpu{i}-rim-vbios`, `gpu{i}-ocsp-{k}`; [`GPU_EVIDENCE_MEDIA_TYPE`],
+//! [`GPU_CHAIN_MEDIA_TYPE`], [`GPU_RIM_MEDIA_TYPE`], [`GPU_OCSP_MEDIA_TYPE`]) are not CPU evidence: they are
 //! verified after the claims are bound, against claim 8 and the policy's `[gpu]`
 //! ([`crate::policy::GpuPolicy`]). The bundle travels in the attested TLS
 //! certificate (extension `id-pe-cmw`, 1.3.6.1.5.5.7.1.35) and from
@@ -50,6 +50,9 @@ pub const GPU_CHAIN_MEDIA_TYPE: &str = "application/pem-certificate-chain";
 /// An NVIDIA reference integrity manifest (SWID XML with XMLDSig; labels
 /// `gpu{i}-rim-driver` and `gpu{i}-rim-vbios`, indicator endorsement).
 pub const GPU_RIM_MEDIA_TYPE: &str = "application/vnd.veritee.nvidia-rim+xml";
+/// An OCSP response (DER, RFC 6960) for a certificate of GPU `i`'s device chain (labels
+/// `gpu{i}-ocsp-0`, `gpu{i}-ocsp-1`, ... without gaps; indicator endorsement).
+pub const GPU_OCSP_MEDIA_TYPE: &str = "application/ocsp-response";
 /// CMW indicator bits (draft-ietf-rats-msg-wrap).
 pub const IND_ENDORSEMENT: u8 = 2;
 pub const IND_EVIDENCE: u8 = 4;
@@ -369,6 +372,7 @@ pub fn is_gpu_media_type(media_type: &str) -> bool {
         GPU_EVIDENCE_MEDIA_TYPE,
         GPU_CHAIN_MEDIA_TYPE,
         GPU_RIM_MEDIA_TYPE,
+        GPU_OCSP_MEDIA_TYPE,
     ]
     .contains(&media_type)
 }

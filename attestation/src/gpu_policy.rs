@@ -34,7 +34,9 @@
 
 use super::{Constraint, Hex};
 use crate::binding::{gpu_evidence_digest, RuntimeClaims};
-use crate::bundle::{Entry, GPU_CHAIN_MEDIA_TYPE, GPU_EVIDENCE_MEDIA_TYPE, GPU_RIM_MEDIA_TYPE};
+use crate::bundle::{
+    Entry, GPU_CHAIN_MEDIA_TYPE, GPU_EVIDENCE_MEDIA_TYPE, GPU_OCSP_MEDIA_TYPE, GPU_RIM_MEDIA_TYPE,
+};
 use crate::nvidia::{self, Architecture, ExpectedNonce, NvidiaTrustAnchors, VerifiedGpuEvidence};
 use crate::reason::{reject, Reason, Rejection};
 use crate::time::Timestamp;
@@ -385,10 +387,13 @@ pub(crate) struct ServedGpu<'a> {
     pub chain: &'a [u8],
     pub rim_driver: Option<&'a [u8]>,
     pub rim_vbios: Option<&'a [u8]>,
+    /// `gpu{i}-ocsp-0`, `gpu{i}-ocsp-1`, ...: OCSP responses for the device chain.
+    pub ocsp: Vec<Vec<u8>>,
 }
 
 /// The GPUs of a bundle: entries `gpu0`, `gpu1`, ... (GPU evidence) each with
-/// `gpu{i}-chain` and optionally `gpu{i}-rim-driver` / `gpu{i}-rim-vbios`. Any other
+/// `gpu{i}-chain` and optionally `gpu{i}-rim-driver` / `gpu{i}-rim-vbios` and
+/// `gpu{i}-ocsp-0`, `gpu{i}-ocsp-1`, ... (no gaps). Any other
 /// label with a GPU media type, a gap, or a missing chain is malformed.
 pub(crate) fn served_gpus(entries: &[Entry]) -> Result<Vec<ServedGpu<'_>>, Rejection> {
     let bad = |detail: String| Rejection::new(Reason::BundleMalformed, detail);
@@ -407,15 +412,20 @@ pub(crate) fn served_gpus(entries: &[Entry]) -> Result<Vec<ServedGpu<'_>>, Rejec
         let i = gpus.len();
         let chain = find(&format!("gpu{i}-chain"), GPU_CHAIN_MEDIA_TYPE)?
             .ok_or_else(|| bad(format!("bundle entry gpu{i} has no gpu{i}-chain")))?;
+        let mut ocsp = Vec::new();
+        while let Some(r) = find(&format!("gpu{i}-ocsp-{}", ocsp.len()), GPU_OCSP_MEDIA_TYPE)? {
+            ocsp.push(r.to_vec());
+        }
         gpus.push(ServedGpu {
             evidence,
             chain,
             rim_driver: find(&format!("gpu{i}-rim-driver"), GPU_RIM_MEDIA_TYPE)?,
             rim_vbios: find(&format!("gpu{i}-rim-vbios"), GPU_RIM_MEDIA_TYPE)?,
+            ocsp,
         });
     }
     let known = |label: &str| {
-        (0..gpus.len()).any(|i| {
+        gpus.iter().enumerate().any(|(i, g)| {
             [
                 format!("gpu{i}"),
                 format!("gpu{i}-chain"),
@@ -424,6 +434,7 @@ pub(crate) fn served_gpus(entries: &[Entry]) -> Result<Vec<ServedGpu<'_>>, Rejec
             ]
             .iter()
             .any(|l| l == label)
+                || (0..g.ocsp.len()).any(|k| label == format!("gpu{i}-ocsp-{k}"))
         })
     };
     for e in entries {
@@ -431,6 +442,7 @@ pub(crate) fn served_gpus(entries: &[Entry]) -> Result<Vec<ServedGpu<'_>>, Rejec
             GPU_EVIDENCE_MEDIA_TYPE,
             GPU_CHAIN_MEDIA_TYPE,
             GPU_RIM_MEDIA_TYPE,
+            GPU_OCSP_MEDIA_TYPE,
         ]
         .contains(&e.media_type.as_str());
         if gpu_media && !known(&e.label) {
@@ -451,7 +463,7 @@ pub(crate) fn served_gpus(entries: &[Entry]) -> Result<Vec<ServedGpu<'_>>, Rejec
 /// 2. claim 8 present: it must equal [`gpu_evidence_digest`] of the served GPUs
 ///    (`gpu_evidence_not_bound`);
 /// 3. at least `count` GPUs, no device twice;
-/// 4. each GPU: [`nvidia::verify`] with the nonce [`RuntimeClaims::gpu_nonce`]
+/// 4. each GPU: [`nvidia::verify_with_ocsp`] (its served OCSP responses) with the nonce [`RuntimeClaims::gpu_nonce`]
 ///    (`gpu_nonce_mismatch` for evidence made for other keys), then
 ///    [`GpuPolicy::appraise_gpu`].
 pub(crate) fn verify_bound_gpus(
@@ -517,9 +529,10 @@ pub(crate) fn verify_bound_gpus(
                 anchors = anchors.dangerous_trust_device_root(last.clone());
             }
         }
-        let v = nvidia::verify(
+        let v = nvidia::verify_with_ocsp(
             g.evidence,
             &chain,
+            &g.ocsp,
             ExpectedNonce::Exactly(nonce),
             &anchors,
             at,

@@ -713,3 +713,46 @@ fn served_simulated_rims_are_appraised_with_versions_and_measurements() {
 fn both_err(b: &EvidenceBundle, policy: &PolicyFile) -> attestation::Rejection {
     b.verify_with(policy, now()).map(|_| ()).unwrap_err()
 }
+
+/// `[gpu] revocation = "require"`: the bundle's `gpu{i}-ocsp-{k}` responses (DER, signed by
+/// the simulated chain's CAs) must cover the device chain below the root; without them,
+/// or with one missing, `ocsp_missing`; absent field: accepted as before.
+#[test]
+fn revocation_required_uses_the_ocsp_responses_the_bundle_serves() {
+    use attestation::bundle::GPU_OCSP_MEDIA_TYPE;
+    let at = now().unix();
+    let with_ocsp = |indices: &[usize]| {
+        let mut b = bound_bundle(1);
+        for (k, &index) in indices.iter().enumerate() {
+            b.push(
+                &format!("gpu0-ocsp-{k}"),
+                GPU_OCSP_MEDIA_TYPE,
+                gpus().ocsp_good(0, index, at - 3600, at + 3600),
+                IND_ENDORSEMENT,
+            );
+        }
+        EvidenceBundle::from_cbor(&b.to_cbor()).unwrap()
+    };
+    let require = policy_file(&(gpu_section(1, "") + "revocation = \"require\"\n"));
+    assert_eq!(outcome(&with_ocsp(&[1, 2]), &require), Ok(1));
+    let attested = with_ocsp(&[1, 2]).verify_with(&require, now()).unwrap();
+    assert!(attested.gpus()[0].revocation_checked());
+    assert_eq!(outcome(&with_ocsp(&[]), &require), Err(Reason::OcspMissing));
+    assert_eq!(
+        outcome(&with_ocsp(&[2]), &require),
+        Err(Reason::OcspMissing)
+    );
+    assert_eq!(
+        outcome(&with_ocsp(&[]), &policy_file(&gpu_section(1, ""))),
+        Ok(1)
+    );
+    // A served response for GPU 0 under another label is malformed.
+    let mut b = bound_bundle(1);
+    b.push(
+        "gpu0-ocsp-1",
+        GPU_OCSP_MEDIA_TYPE,
+        gpus().ocsp_good(0, 1, at - 3600, at + 3600),
+        IND_ENDORSEMENT,
+    );
+    assert_eq!(outcome(&b, &require), Err(Reason::BundleMalformed));
+}

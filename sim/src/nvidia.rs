@@ -61,6 +61,8 @@ struct Gpu {
 
 /// A set of simulated GPUs sharing one FAKE root.
 pub struct SimulatedGpus {
+    /// The seed the keys derive from (for OCSP responses signed by the chain's CAs).
+    seed: String,
     root_der: Vec<u8>,
     gpus: Vec<Gpu>,
     /// The FAKE RIM root and signer (DER), and the signer's key.
@@ -182,12 +184,83 @@ impl SimulatedGpus {
             vec![Extension::key_usage(&[0])],
         );
         SimulatedGpus {
+            seed: seed.to_owned(),
             root_der,
             gpus,
             rim_root_der,
             rim_signer_der,
             rim_signer,
         }
+    }
+
+    /// A DER OCSP response (RFC 6960) saying `good` for certificate `index` of GPU `i`'s
+    /// chain (1: the device certificate, 2: the "GH100 Identity"), signed by its issuer
+    /// (responderID byKey, CertID with SHA-1), current from `this_update` to
+    /// `next_update` (Unix seconds).
+    pub fn ocsp_good(&self, i: usize, index: usize, this_update: i64, next_update: i64) -> Vec<u8> {
+        use x509_parser::prelude::{FromDer, X509Certificate};
+        let chain = &self.gpus[i].chain;
+        let (_, cert) = X509Certificate::from_der(&chain[index]).expect("own certificate");
+        let (_, issuer) = X509Certificate::from_der(&chain[index + 1]).expect("own certificate");
+        let sha1 = |b: &[u8]| {
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, b)
+                .as_ref()
+                .to_vec()
+        };
+        let key_hash = sha1(&issuer.public_key().subject_public_key.data);
+        let gtime = |unix: i64| {
+            let t = time::OffsetDateTime::from_unix_timestamp(unix).expect("time in range");
+            let text = format!(
+                "{:04}{:02}{:02}{:02}{:02}{:02}Z",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            );
+            der::tlv(0x18, text.as_bytes())
+        };
+        let cert_id = der::seq(&[
+            &der::seq(&[&der::oid("1.3.14.3.2.26"), &der::null()]),
+            &der::octet_string(&sha1(cert.issuer().as_raw())),
+            &der::octet_string(&key_hash),
+            &der::tlv(0x02, cert.raw_serial()),
+        ]);
+        let single = der::seq(&[
+            &cert_id,
+            &[0x80, 0x00],
+            &gtime(this_update),
+            &der::explicit(0, &gtime(next_update)),
+        ]);
+        let tbs = der::seq(&[
+            &der::explicit(2, &der::octet_string(&key_hash)),
+            &gtime(this_update),
+            &der::seq(&[&single]),
+        ]);
+        let issuer_label = if index + 2 == chain.len() {
+            "nvidia-root"
+        } else if index + 3 == chain.len() {
+            "nvidia-gh100-identity"
+        } else {
+            panic!("OCSP responses are for the device certificate (1) and the GH100 identity (2)")
+        };
+        let signer = FakeP384Key::from_label(&format!("{}/{issuer_label}", self.seed));
+        let basic = der::seq(&[
+            &tbs,
+            &der::seq(&[&der::oid("1.2.840.10045.4.3.3")]),
+            &der::bit_string(&signer.sign_der(&tbs)),
+        ]);
+        der::seq(&[
+            &der::enumerated(0),
+            &der::explicit(
+                0,
+                &der::seq(&[
+                    &der::oid("1.3.6.1.5.5.7.48.1.1"),
+                    &der::octet_string(&basic),
+                ]),
+            ),
+        ])
     }
 
     /// `count` GPUs with the seed kept in `dir/simulated-gpu-seed` (created with a random
