@@ -22,7 +22,7 @@ use seed_runner::{fuzz_dir, run_target, Target};
 
 /// Every fuzz target of this crate, named as its `fuzz/fuzz_targets/<name>.rs` and corpus
 /// directory.
-const TARGETS: [(&str, Target); 15] = [
+const TARGETS: [(&str, Target); 16] = [
     ("snp_report", fuzzing::snp_report),
     ("snp_certificate", fuzzing::snp_certificate),
     ("tdx_quote", fuzzing::tdx_quote),
@@ -38,6 +38,7 @@ const TARGETS: [(&str, Target); 15] = [
     ("audit_bundle", fuzzing::audit_bundle),
     ("gpu_evidence", fuzzing::gpu_evidence),
     ("gpu_rim", fuzzing::gpu_rim),
+    ("gpu_ocsp", fuzzing::gpu_ocsp),
 ];
 
 fn run(target: &str) {
@@ -138,6 +139,11 @@ fn gpu_evidence_seeds() {
 #[test]
 fn gpu_rim_seeds() {
     run("gpu_rim");
+}
+
+#[test]
+fn gpu_ocsp_seeds() {
+    run("gpu_ocsp");
 }
 
 #[test]

@@ -366,11 +366,11 @@ fn policy_revocation_require_needs_ocsp_and_absent_keeps_todays_behaviour() {
     let skip = gpu_policy("revocation = \"dangerous_skip\"");
     assert!(skip.appraise_gpu(0, &unchecked, (None, None), at).is_ok());
     // Misspelt values are refused at load.
-    assert!(toml::from_str::<attestation::policy::GpuPolicy>(&format!(
+    assert!(toml::from_str::<attestation::policy::GpuPolicy>(
         "count = 1\narchitectures = [\"hopper\"]\nmin_driver_version = \"any\"\n\
          min_vbios_version = \"any\"\nrim = \"dangerous_skip\"\ndangerous_trusted_roots = []\n\
          revocation = \"skip\""
-    ))
+    )
     .is_err());
 }
 
