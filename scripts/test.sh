@@ -43,3 +43,12 @@ cargo test --workspace --no-fail-fast
 echo "== what of the real-hardware corpus the tests above exercised (counts; same tests, output shown)"
 cargo test -q --workspace --test corpus --test vectors --test measure_fixtures -- --nocapture --test-threads 1 2>&1 \
     | grep -oE "(corpus: snp .*|manifest hashes checked: .*|measure fixtures: .*|(snp|tdx): [0-9]+ real-hardware vectors.*)"
+echo "== the sealed image (scripts/image-test.sh, steps 1-3): the release image built twice, bit-identical;"
+echo "   it boots under QEMU (TCG) and the runtime fails closed without a TEE; one changed root byte fails dm-verity"
+if [ "${VERITEE_SKIP_IMAGE_TESTS:-0}" = 1 ]; then
+    echo "SKIPPED: the image step (VERITEE_SKIP_IMAGE_TESTS=1); CI runs it"
+elif [ "$(id -u)" != 0 ]; then
+    echo "SKIPPED: the image step needs root (mmdebstrap, unshare and chroot build the image without loop devices)"
+else
+    VERITEE_IMAGE_TEST_ONLY=release bash scripts/image-test.sh target/image-test
+fi
