@@ -32,20 +32,6 @@ fn sha1(bytes: &[u8]) -> Vec<u8> {
         .to_vec()
 }
 
-fn gtime(unix: i64) -> Vec<u8> {
-    let t = ::time::OffsetDateTime::from_unix_timestamp(unix).unwrap();
-    let text = format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    der::tlv(0x18, text.as_bytes())
-}
-
 #[derive(Clone)]
 enum Status {
     Good,
@@ -99,12 +85,16 @@ impl Ocsp {
             Status::Unknown => vec![0x82, 0x00],
             Status::Revoked(t) => der::tlv(
                 0xa1,
-                &[gtime(t), der::explicit(0, &der::enumerated(1))].concat(),
+                &[
+                    der::generalized_time(t),
+                    der::explicit(0, &der::enumerated(1)),
+                ]
+                .concat(),
             ),
         };
-        let mut single = vec![cert_id, status, gtime(self.this_update)];
+        let mut single = vec![cert_id, status, der::generalized_time(self.this_update)];
         if let Some(n) = self.next_update {
-            single.push(der::explicit(0, &gtime(n)));
+            single.push(der::explicit(0, &der::generalized_time(n)));
         }
         let single_refs: Vec<&[u8]> = single.iter().map(Vec::as_slice).collect();
         let issuer_label = ["", "nvidia-gh100-identity", "nvidia-root"][self.index];
@@ -120,7 +110,7 @@ impl Ocsp {
         };
         let tbs = der::seq(&[
             &der::explicit(2, &der::octet_string(&signer_key_hash)),
-            &gtime(self.this_update),
+            &der::generalized_time(self.this_update),
             &der::seq(&[&der::seq(&single_refs)]),
         ]);
         let mut basic_parts = vec![

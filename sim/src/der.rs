@@ -171,9 +171,27 @@ fn push_base128(out: &mut Vec<u8>, value: u64) {
 /// X.509 Time: UTCTime for years 1950..2049, GeneralizedTime otherwise
 /// (RFC 5280 section 4.1.2.5).
 pub fn x509_time(unix_secs: i64) -> Vec<u8> {
+    let (year, rest) = time_text(unix_secs);
+    if (1950..2050).contains(&year) {
+        tlv(
+            tag::UTC_TIME,
+            format!("{:02}{rest}", year.rem_euclid(100)).as_bytes(),
+        )
+    } else {
+        generalized_time(unix_secs)
+    }
+}
+
+/// GeneralizedTime (YYYYMMDDHHMMSSZ) whatever the year, as OCSP's times are.
+pub fn generalized_time(unix_secs: i64) -> Vec<u8> {
+    let (year, rest) = time_text(unix_secs);
+    tlv(tag::GENERALIZED_TIME, format!("{year:04}{rest}").as_bytes())
+}
+
+/// The year, and "MMDDHHMMSSZ" of a Unix time.
+fn time_text(unix_secs: i64) -> (i32, String) {
     let t = time::OffsetDateTime::from_unix_timestamp(unix_secs)
         .expect("time within the range the time crate supports");
-    let year = t.year();
     let rest = format!(
         "{:02}{:02}{:02}{:02}{:02}Z",
         u8::from(t.month()),
@@ -182,14 +200,7 @@ pub fn x509_time(unix_secs: i64) -> Vec<u8> {
         t.minute(),
         t.second()
     );
-    if (1950..2050).contains(&year) {
-        tlv(
-            tag::UTC_TIME,
-            format!("{:02}{rest}", year.rem_euclid(100)).as_bytes(),
-        )
-    } else {
-        tlv(tag::GENERALIZED_TIME, format!("{year:04}{rest}").as_bytes())
-    }
+    (t.year(), rest)
 }
 
 /// A forward-only DER reader, enough to read PKCS#1 RSA private keys.

@@ -208,19 +208,6 @@ impl SimulatedGpus {
                 .to_vec()
         };
         let key_hash = sha1(&issuer.public_key().subject_public_key.data);
-        let gtime = |unix: i64| {
-            let t = time::OffsetDateTime::from_unix_timestamp(unix).expect("time in range");
-            let text = format!(
-                "{:04}{:02}{:02}{:02}{:02}{:02}Z",
-                t.year(),
-                u8::from(t.month()),
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second()
-            );
-            der::tlv(0x18, text.as_bytes())
-        };
         let cert_id = der::seq(&[
             &der::seq(&[&der::oid("1.3.14.3.2.26"), &der::null()]),
             &der::octet_string(&sha1(cert.issuer().as_raw())),
@@ -230,12 +217,12 @@ impl SimulatedGpus {
         let single = der::seq(&[
             &cert_id,
             &[0x80, 0x00],
-            &gtime(this_update),
-            &der::explicit(0, &gtime(next_update)),
+            &der::generalized_time(this_update),
+            &der::explicit(0, &der::generalized_time(next_update)),
         ]);
         let tbs = der::seq(&[
             &der::explicit(2, &der::octet_string(&key_hash)),
-            &gtime(this_update),
+            &der::generalized_time(this_update),
             &der::seq(&[&single]),
         ]);
         let issuer_label = if index + 2 == chain.len() {
