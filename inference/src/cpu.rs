@@ -181,14 +181,14 @@ struct Quant {
 
 impl Quant {
     /// Quantizes `x` (`rows × cols`) for every kind the matrices `ws` need.
-    fn prepare(&mut self, x: &[f32], cols: usize, ws: &[&PackedMatrix]) {
+    fn prepare(&mut self, isa: Isa, x: &[f32], cols: usize, ws: &[&PackedMatrix]) {
         for kind in [InputKind::Q8_1, InputKind::Q8_0] {
             if ws.iter().any(|w| w.input_kind() == kind) {
                 let q = match kind {
                     InputKind::Q8_1 => &mut self.q8_1,
                     InputKind::Q8_0 => &mut self.q8_0,
                 };
-                q.quantize(kind, x, cols);
+                q.quantize(isa, kind, x, cols);
             }
         }
     }
@@ -438,7 +438,7 @@ impl CpuModel {
             // Attention.
             rms_norm(&x, &layer.attn_norm, c.rms_eps, &mut h);
             let ws = [&layer.wq, &layer.wk, &layer.wv];
-            q.prepare(&h, dim, &ws);
+            q.prepare(isa, &h, dim, &ws);
             let cols = mm_group(isa, &ws, &q, tid, n, &mut part, &mut part2);
             ex.run(seq, qkv_w, cols, &part, &mut qkv);
             for sg in segs {
@@ -513,7 +513,7 @@ impl CpuModel {
                     seg_kv.push((k, v));
                 }
             }
-            q.prepare(&full, q_dim, &[&layer.wo]);
+            q.prepare(isa, &full, q_dim, &[&layer.wo]);
             let cols = mm_group(isa, &[&layer.wo], &q, tid, n, &mut part, &mut part2);
             ex.run(seq, dim, cols, &part, &mut full);
             for (x, a) in x.iter_mut().zip(&full) {
@@ -523,7 +523,7 @@ impl CpuModel {
             // Feed-forward: each thread computes the same rows of gate and up, so it applies
             // silu(g)·u to its own rows before the exchange.
             rms_norm(&x, &layer.ffn_norm, c.rms_eps, &mut h);
-            q.prepare(&h, dim, &[&layer.gate, &layer.up]);
+            q.prepare(isa, &h, dim, &[&layer.gate, &layer.up]);
             let tiles = split(layer.gate.tiles(), tid, n);
             mm(isa, &layer.gate, &q, tiles.clone(), &mut part);
             mm(isa, &layer.up, &q, tiles.clone(), &mut part2);
@@ -533,7 +533,7 @@ impl CpuModel {
             let cols = tiles.start * TILE..(tiles.end * TILE).min(ffn);
             trim(&mut part, seq, tiles.len() * TILE, cols.len());
             ex.run(seq, ffn, cols, &part, &mut full);
-            q.prepare(&full, ffn, &[&layer.down]);
+            q.prepare(isa, &full, ffn, &[&layer.down]);
             let cols = mm_group(isa, &[&layer.down], &q, tid, n, &mut part, &mut part2);
             ex.run(seq, dim, cols, &part, &mut full);
             for (x, a) in x.iter_mut().zip(&full) {
@@ -550,7 +550,7 @@ impl CpuModel {
         }
         let mut hidden = Vec::new();
         rms_norm(&full, &self.output_norm, c.rms_eps, &mut hidden);
-        q.prepare(&hidden, dim, &[&self.output]);
+        q.prepare(isa, &hidden, dim, &[&self.output]);
         let tiles = split(self.output.tiles(), tid, n);
         mm(isa, &self.output, &q, tiles.clone(), &mut part);
         let cols = tiles.start * TILE..(tiles.end * TILE).min(self.output.rows());

@@ -583,7 +583,8 @@ pub fn fingerprint_of_prefill(
     prompt_ids: &[u32],
     output_ids: &[u32],
 ) -> Result<Fingerprint> {
-    let out = crate::score::teacher_forced(model, prompt_ids, output_ids)?;
+    let threads = candle_core::utils::get_num_threads();
+    let out = crate::score::teacher_forced(model, prompt_ids, output_ids, threads)?;
     let rows = (0..out.rows).map(|i| out.hidden_row(i));
     Ok(Fingerprint::from_rows(
         model.config().embedding_length,

@@ -50,9 +50,23 @@ pub fn score_with(
     prompt_ids: &[u32],
     output_ids: &[u32],
     top_k: usize,
+    visit: impl FnMut(usize, &[f32]),
+) -> Result<Scored> {
+    let threads = candle_core::utils::get_num_threads();
+    score_on_threads(model, prompt_ids, output_ids, top_k, threads, visit)
+}
+
+/// Like [`score_with`], with the forward on `threads` threads (the results do not depend
+/// on it; an auditor running several jobs at once gives each one thread).
+pub fn score_on_threads(
+    model: &Model,
+    prompt_ids: &[u32],
+    output_ids: &[u32],
+    top_k: usize,
+    threads: usize,
     mut visit: impl FnMut(usize, &[f32]),
 ) -> Result<Scored> {
-    let out = teacher_forced(model, prompt_ids, output_ids)?;
+    let out = teacher_forced(model, prompt_ids, output_ids, threads)?;
     let (p, n) = (prompt_ids.len(), output_ids.len());
     let mut positions = Vec::with_capacity(n);
     let mut hidden = Vec::with_capacity(n);
@@ -86,6 +100,7 @@ pub(crate) fn teacher_forced(
     model: &Model,
     prompt_ids: &[u32],
     output_ids: &[u32],
+    threads: usize,
 ) -> Result<ForwardOutput> {
     let c = model.config();
     if prompt_ids.is_empty() {
@@ -120,7 +135,13 @@ pub(crate) fn teacher_forced(
     tokens.extend_from_slice(prompt_ids);
     tokens.extend_from_slice(&output_ids[..n - 1]);
     let mut cache = model.new_cache();
-    model.forward(&tokens, 0, &mut cache, Output::Rows(p - 1..p + n - 1))
+    model.forward_with_threads(
+        &tokens,
+        0,
+        &mut cache,
+        Output::Rows(p - 1..p + n - 1),
+        threads.max(1),
+    )
 }
 
 /// The `k` highest `(id, logit)`, logit descending, ties by id ascending.

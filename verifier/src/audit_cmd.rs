@@ -48,6 +48,8 @@ pub struct Args<'a> {
     pub cost_model: Option<&'a Path>,
     pub fraud_dir: Option<&'a Path>,
     pub every_signature: bool,
+    /// Sampled jobs re-executed at once, one forward thread each (≥ 1).
+    pub parallel_jobs: usize,
     pub json: bool,
 }
 
@@ -316,17 +318,40 @@ pub fn run(args: &Args<'_>) -> ExitCode {
     let mut reports = Vec::with_capacity(chosen.len());
     let mut proofs_written = 0usize;
     let mut proof_errors = Vec::new();
-    for &k in &chosen {
+    // The re-executions, `parallel_jobs` at a time with one forward thread each (an
+    // auditor's throughput: no barrier waits between the threads of one pass), in sample
+    // order; each job's CPU time is its own thread's.
+    let model = model.with_forward_threads(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<Option<(JobAudit, f64, f64)>> = Vec::new();
+    done.resize_with(chosen.len(), || None);
+    let done = std::sync::Mutex::new(done);
+    std::thread::scope(|scope| {
+        for _ in 0..args.parallel_jobs.clamp(1, chosen.len().max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&k) = chosen.get(i) else { break };
+                let job = &jobs[k];
+                let started = std::time::Instant::now();
+                let cpu_start = inference::metering::job_cpu_time();
+                let audit = match &job.transcript {
+                    Err(why) => JobAudit::withheld(why.clone()),
+                    Ok(t) => model.audit(&job.claims, t, cost, &others),
+                };
+                let reexec_ms = started.elapsed().as_secs_f64() * 1e3;
+                let reexec_device_ms =
+                    (inference::metering::job_cpu_time().saturating_sub(cpu_start)).as_secs_f64()
+                        * 1e3;
+                done.lock().unwrap_or_else(|e| e.into_inner())[i] =
+                    Some((audit, reexec_ms, reexec_device_ms));
+            });
+        }
+    });
+    let done = done.into_inner().unwrap_or_else(|e| e.into_inner());
+    for (&k, result) in chosen.iter().zip(done) {
         let job = &jobs[k];
-        let started = std::time::Instant::now();
-        let cpu_start = inference::metering::job_cpu_time();
-        let audit = match &job.transcript {
-            Err(why) => JobAudit::withheld(why.clone()),
-            Ok(t) => model.audit(&job.claims, t, cost, &others),
-        };
-        let reexec_ms = started.elapsed().as_secs_f64() * 1e3;
-        let reexec_device_ms =
-            (inference::metering::job_cpu_time().saturating_sub(cpu_start)).as_secs_f64() * 1e3;
+        let (audit, reexec_ms, reexec_device_ms) =
+            result.expect("every sampled job was re-executed (a worker panicked otherwise)");
         let mut fraud_proof = None;
         if let (Some(dir), Some(class), Ok(t)) = (args.fraud_dir, audit.class, &job.transcript) {
             let related = audit

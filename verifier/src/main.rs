@@ -134,6 +134,10 @@ enum Command {
         /// Verify every receipt's signature, not only those the chain needs.
         #[arg(long)]
         every_signature: bool,
+        /// Re-execute this many sampled jobs at once, each on one thread (default: the
+        /// number of CPUs; results do not depend on it).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -247,6 +251,7 @@ fn main() -> ExitCode {
             cost_model,
             fraud_dir,
             every_signature,
+            jobs,
             json,
         } => audit_cmd::run(&audit_cmd::Args {
             bundle: &bundle,
@@ -263,6 +268,10 @@ fn main() -> ExitCode {
             cost_model: cost_model.as_deref(),
             fraud_dir: fraud_dir.as_deref(),
             every_signature,
+            parallel_jobs: jobs.map_or_else(
+                || std::thread::available_parallelism().map_or(1, |n| n.get()),
+                usize::from,
+            ),
             json,
         }),
         Command::FraudProof {

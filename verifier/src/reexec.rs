@@ -188,6 +188,8 @@ pub struct ReferenceModel {
     pub tokenizer: Tokenizer,
     pub template: ChatTemplate,
     pub digest: [u8; 32],
+    /// Threads of each re-execution's forward (the results do not depend on it).
+    pub forward_threads: usize,
 }
 
 impl ReferenceModel {
@@ -202,7 +204,16 @@ impl ReferenceModel {
             model,
             tokenizer,
             template,
+            forward_threads: candle_core::utils::get_num_threads(),
         })
+    }
+
+    /// The same model with each re-execution's forward on `threads` threads.
+    pub fn with_forward_threads(self, threads: usize) -> Self {
+        ReferenceModel {
+            forward_threads: threads.max(1),
+            ..self
+        }
     }
 
     /// Run every check on one job whose transcript opened. `receipt` is verified (its
@@ -543,11 +554,12 @@ impl ReferenceModel {
         let mut failing = Vec::new();
         let mut max_tie_gap = 0f64;
         let mut replay_error = None;
-        let scored = inference::score::score_with(
+        let scored = inference::score::score_on_threads(
             &self.model,
             &t.prompt_ids,
             &t.output_ids,
             0,
+            self.forward_threads,
             |j, logits| {
                 let claimed = t.output_ids[j];
                 match sampler.replay(logits, &context, claimed) {

@@ -191,9 +191,11 @@ impl QuantizedInput {
         self.kind
     }
 
-    /// Quantizes `x` (`rows × cols`, row-major; `cols` a multiple of 32) as `kind`.
-    pub fn quantize(&mut self, kind: InputKind, x: &[f32], cols: usize) {
+    /// Quantizes `x` (`rows × cols`, row-major; `cols` a multiple of 32) as `kind`, with
+    /// `isa`'s code (every path gives the same bytes; panics if `isa` is not available).
+    pub fn quantize(&mut self, isa: Isa, kind: InputKind, x: &[f32], cols: usize) {
         assert!(cols > 0 && cols.is_multiple_of(BLOCK) && x.len().is_multiple_of(cols));
+        assert!(isa.is_available(), "{isa:?} is not available on this CPU");
         self.kind = Some(kind);
         self.rows = x.len() / cols;
         self.blocks = cols / BLOCK;
@@ -211,29 +213,18 @@ impl QuantizedInput {
             }
         }
         for (k, xs) in x.chunks_exact(BLOCK).enumerate() {
+            let xs: &[f32; BLOCK] = xs.try_into().expect("a whole block");
             // candle's BlockQ8_1::from_float / BlockQ8_0::from_float, value for value.
-            let mut amax = 0f32;
-            for &v in xs {
-                amax = amax.max(v.abs());
-            }
-            let d = amax / 127.0;
-            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-            let d16 = f32_to_f16(d);
-            self.d[k] = f16_to_f32(d16);
-            let qs = &mut self.qs[k];
-            let mut sum = 0i32;
-            for (q, &v) in qs.iter_mut().zip(xs) {
-                *q = (v * id).round() as i8;
-                sum += *q as i32;
-            }
+            let (d, sum) = quantize_block(isa, xs, &mut self.qs[k]);
+            self.d[k] = d;
             match kind {
                 InputKind::Q8_1 => {
                     // half's f16 × f16: both widened, multiplied in f32, rounded to f16.
-                    let s = f16_to_f32(f32_to_f16(sum as f32)) * self.d[k];
+                    let s = f16_to_f32(f32_to_f16(sum as f32)) * d;
                     self.s[k] = f16_to_f32(f32_to_f16(s));
                 }
                 InputKind::Q8_0 => {
-                    for (u, &q) in self.qu[k].iter_mut().zip(qs.iter()) {
+                    for (u, &q) in self.qu[k].iter_mut().zip(self.qs[k].iter()) {
                         *u = (q as u8) ^ 0x80;
                     }
                 }
@@ -252,6 +243,110 @@ impl QuantizedInput {
             s: self.s.get(r).unwrap_or(&[]),
         }
     }
+}
+
+/// One block of activations to 8 bits: writes the values, returns the scale (f16,
+/// widened) and the sum of the values. Rounds half away from zero and saturates like
+/// `f32::round` and `as i8`.
+fn quantize_block(isa: Isa, xs: &[f32; BLOCK], qs: &mut [i8; BLOCK]) -> (f32, i32) {
+    #[cfg(target_arch = "x86_64")]
+    if isa != Isa::Scalar {
+        // SAFETY: `quantize` checked that `isa` (AVX2 or better, which includes AVX2) is
+        // available.
+        if let Some(r) = unsafe { quantize_block_avx2(xs, qs) } {
+            return r;
+        }
+    }
+    let _ = isa;
+    quantize_block_scalar(xs, qs)
+}
+
+/// The reference: what the SIMD path must reproduce bit for bit.
+fn quantize_block_scalar(xs: &[f32; BLOCK], qs: &mut [i8; BLOCK]) -> (f32, i32) {
+    let mut amax = 0f32;
+    for &v in xs {
+        amax = amax.max(v.abs());
+    }
+    let d = amax / 127.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let mut sum = 0i32;
+    for (q, &v) in qs.iter_mut().zip(xs) {
+        *q = (v * id).round() as i8;
+        sum += *q as i32;
+    }
+    (f16_to_f32(f32_to_f16(d)), sum)
+}
+
+/// AVX2: `None` for a block holding a NaN or an infinity, or whose scale's inverse
+/// overflows (the scalar code's saturating casts of NaN and ±inf are not what the SIMD
+/// conversion gives; such blocks never occur in a sane forward, and the scalar code then
+/// does them).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn quantize_block_avx2(xs: &[f32; BLOCK], qs: &mut [i8; BLOCK]) -> Option<(f32, i32)> {
+    use std::arch::x86_64::*;
+    // SAFETY: 4 loads of 8 floats within the 32 of `xs`.
+    let v: [__m256; 4] =
+        std::array::from_fn(|i| unsafe { _mm256_loadu_ps(xs.as_ptr().add(i * 8)) });
+    let abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+    let mut amax = _mm256_setzero_ps();
+    let mut unordered = _mm256_setzero_ps();
+    for v in v {
+        // `max(|v|, acc)` keeps `acc` when `|v|` is NaN, as `f32::max` does.
+        amax = _mm256_max_ps(_mm256_and_ps(v, abs_mask), amax);
+        unordered = _mm256_or_ps(unordered, _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v));
+    }
+    if _mm256_movemask_ps(unordered) != 0 {
+        return None;
+    }
+    let mut lanes = [0f32; 8];
+    // SAFETY: 8 floats into an 8-float array.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), amax) };
+    let amax = lanes.iter().fold(0f32, |a, &b| a.max(b));
+    if !amax.is_finite() {
+        return None;
+    }
+    let d = amax / 127.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    if !id.is_finite() {
+        // A subnormal scale: every value would be ±inf before the saturating cast.
+        return None;
+    }
+    let idv = _mm256_set1_ps(id);
+    let half = _mm256_set1_ps(0.5);
+    let sign_mask = _mm256_castsi256_ps(_mm256_set1_epi32(i32::MIN));
+    let one = _mm256_set1_ps(1.0);
+    let mut sum = _mm256_setzero_si256();
+    let q: [__m256i; 4] = std::array::from_fn(|i| {
+        let y = _mm256_mul_ps(v[i], idv);
+        // Round half away from zero: truncate, then step away from zero when the
+        // (exact) fraction is at least one half.
+        let t = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(y);
+        let frac = _mm256_and_ps(_mm256_sub_ps(y, t), abs_mask);
+        let step = _mm256_or_ps(_mm256_and_ps(y, sign_mask), one);
+        let r = _mm256_add_ps(
+            t,
+            _mm256_and_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(frac, half), step),
+        );
+        let q = _mm256_cvttps_epi32(r);
+        sum = _mm256_add_epi32(sum, q);
+        q
+    });
+    // Saturating packs (as `as i8` saturates), then the 4-byte groups back in order.
+    let w = _mm256_packs_epi16(
+        _mm256_packs_epi32(q[0], q[1]),
+        _mm256_packs_epi32(q[2], q[3]),
+    );
+    let w = _mm256_permutevar8x32_epi32(w, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    // SAFETY: 32 bytes into the 32-byte `qs`.
+    unsafe { _mm256_storeu_si256(qs.as_mut_ptr() as *mut __m256i, w) };
+    let mut s = [0i32; 8];
+    // SAFETY: 8 i32 into an 8-i32 array.
+    unsafe { _mm256_storeu_si256(s.as_mut_ptr() as *mut __m256i, sum) };
+    Some((f16_to_f32(f32_to_f16(d)), s.iter().sum()))
 }
 
 /// One quantized input row, as the kernels read it.

@@ -147,6 +147,87 @@ fn f16_conversions_match_candle() {
     assert!(same_bits(&ours, &candle));
 }
 
+/// The kernel tests quantize their inputs with the reference code (the quantizers have
+/// their own test below).
+fn isa_for_input() -> Isa {
+    Isa::Scalar
+}
+
+/// Blocks built to hit the rounding and saturation corners: exact halves after scaling,
+/// signed zeros, subnormals, one huge value among tiny ones, NaN and infinities (which the
+/// SIMD path hands to the scalar code).
+fn hostile_block(rng: &mut Rng, kind: u64) -> [f32; BLOCK] {
+    let mut b = [0f32; BLOCK];
+    for (j, v) in b.iter_mut().enumerate() {
+        *v = match kind {
+            0 => (j as f32 - 16.0) + 0.5,
+            // amax 127 → scale 1: every k + 0.5 is an exact half after scaling.
+            1 if j == 0 => 127.0,
+            1 => (rng.below(254) as f32 - 127.0) / 2.0,
+            2 => -0.0,
+            3 => {
+                f32::from_bits(1 + rng.below(0x7f_ffff) as u32)
+                    * if j % 2 == 0 { 1.0 } else { -1.0 }
+            }
+            4 if j == 5 => 3.0e38,
+            4 => 1e-30 * rng.unit(),
+            5 if j == 9 => f32::NAN,
+            5 => rng.unit(),
+            6 if j == 3 => f32::INFINITY,
+            6 if j == 4 => f32::NEG_INFINITY,
+            6 => rng.unit(),
+            7 if j == 11 => f32::NAN,
+            _ => 50.0 * rng.unit(),
+        };
+    }
+    b
+}
+
+#[test]
+fn input_quantization_is_the_same_on_every_path() {
+    let isas = Isa::available();
+    let mut rng = Rng(77);
+    let mut blocks = Vec::new();
+    for i in 0..4000u64 {
+        blocks.push(if i < 800 {
+            hostile_block(&mut rng, i % 8)
+        } else {
+            let x = input(&mut rng, 1, BLOCK);
+            x.try_into().unwrap()
+        });
+    }
+    let x: Vec<f32> = blocks.iter().flatten().copied().collect();
+    let cols = 4 * BLOCK;
+    for kind in [InputKind::Q8_1, InputKind::Q8_0] {
+        let mut want = QuantizedInput::new();
+        want.quantize(Isa::Scalar, kind, &x, cols);
+        // The reference itself against the formula, block by block.
+        for (k, xs) in x.chunks_exact(BLOCK).enumerate() {
+            let amax = xs.iter().fold(0f32, |a, v| a.max(v.abs()));
+            let d = amax / 127.0;
+            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+            for (q, v) in want.qs[k].iter().zip(xs) {
+                assert_eq!(*q, (v * id).round() as i8, "block {k}");
+            }
+        }
+        for &isa in &isas[1..] {
+            let mut got = QuantizedInput::new();
+            got.quantize(isa, kind, &x, cols);
+            let first_diff = (0..want.qs.len()).find(|&k| got.qs[k] != want.qs[k]);
+            assert_eq!(
+                first_diff, None,
+                "{isa:?} {kind:?}: values of the first block that differs"
+            );
+            assert!(got.qu == want.qu, "{isa:?} {kind:?} unsigned values");
+            assert!(same_bits(&got.d, &want.d), "{isa:?} {kind:?} scales");
+            assert!(same_bits(&got.s, &want.s), "{isa:?} {kind:?} sums");
+        }
+    }
+    if isas.len() == 1 {
+        eprintln!("SKIPPED: no SIMD path on this CPU to compare with the scalar quantizer");
+    }
+}
+
 #[test]
 fn simd_paths_are_bit_identical_to_scalar() {
     let isas = Isa::available();
@@ -164,7 +245,12 @@ fn simd_paths_are_bit_identical_to_scalar() {
                     };
                     let w = PackedMatrix::from_ggml(dtype, &raw, rows, cols).unwrap();
                     let mut x = QuantizedInput::new();
-                    x.quantize(w.input_kind(), &input(&mut rng, n, cols), cols);
+                    x.quantize(
+                        isa_for_input(),
+                        w.input_kind(),
+                        &input(&mut rng, n, cols),
+                        cols,
+                    );
                     let want = run(Isa::Scalar, &w, &x, 0..w.tiles());
                     for &isa in &isas[1..] {
                         let got = run(isa, &w, &x, 0..w.tiles());
@@ -194,7 +280,12 @@ fn simd_paths_are_bit_identical_to_scalar() {
         };
         let w = PackedMatrix::from_ggml(dtype, &raw, rows, cols).unwrap();
         let mut x = QuantizedInput::new();
-        x.quantize(w.input_kind(), &input(&mut rng, n, cols), cols);
+        x.quantize(
+            isa_for_input(),
+            w.input_kind(),
+            &input(&mut rng, n, cols),
+            cols,
+        );
         let want = run(Isa::Scalar, &w, &x, 0..w.tiles());
         for &isa in &isas[1..] {
             assert!(
@@ -221,11 +312,16 @@ fn results_do_not_depend_on_batch_or_tile_split() {
         let xs = input(&mut rng, n, cols);
         for isa in Isa::available() {
             let mut x = QuantizedInput::new();
-            x.quantize(w.input_kind(), &xs, cols);
+            x.quantize(isa_for_input(), w.input_kind(), &xs, cols);
             let all = run(isa, &w, &x, 0..3);
             for s in 0..n {
                 let mut one = QuantizedInput::new();
-                one.quantize(w.input_kind(), &xs[s * cols..(s + 1) * cols], cols);
+                one.quantize(
+                    isa_for_input(),
+                    w.input_kind(),
+                    &xs[s * cols..(s + 1) * cols],
+                    cols,
+                );
                 for t in 0..3 {
                     let part = run(isa, &w, &one, t..t + 1);
                     let o = s * rows + t * TILE;
@@ -264,7 +360,7 @@ fn agrees_with_candle() {
             .unwrap();
         let w = PackedMatrix::from_ggml(dtype, &raw, rows, cols).unwrap();
         let mut x = QuantizedInput::new();
-        x.quantize(w.input_kind(), &xs, cols);
+        x.quantize(isa_for_input(), w.input_kind(), &xs, cols);
         for isa in Isa::available() {
             let got = run(isa, &w, &x, 0..w.tiles());
             match dtype {
