@@ -58,6 +58,8 @@ pub struct Attester {
     gpus: Vec<crate::gpu::GpuEvidence>,
     /// The RIMs served for each GPU (public collateral, not bound by the claims).
     gpu_rims: Vec<crate::gpu::rims::GpuRims>,
+    /// OCSP responses for the GPUs' device chains (public collateral, refreshed).
+    gpu_ocsp: Option<crate::gpu::ocsp::OcspServer>,
 }
 
 impl Attester {
@@ -91,6 +93,7 @@ impl Attester {
             simulated,
             gpus: Vec::new(),
             gpu_rims: Vec::new(),
+            gpu_ocsp: None,
         }
     }
 
@@ -113,6 +116,25 @@ impl Attester {
     pub fn serve_gpu_rims(&mut self, rims: &[crate::gpu::rims::HostRim]) -> Vec<String> {
         let (chosen, notes) = crate::gpu::rims::select(&self.gpus, rims);
         self.gpu_rims = chosen;
+        notes
+    }
+
+    /// Serve, with every bundle, the OCSP responses in `collateral_dir/nvidia-ocsp/` that
+    /// verify for the bound GPUs with `anchors` ([`crate::gpu::ocsp`]), re-read every
+    /// minute. Returns the log lines of the first read.
+    pub fn serve_gpu_ocsp(
+        &mut self,
+        collateral_dir: &std::path::Path,
+        anchors: attestation::nvidia::NvidiaTrustAnchors,
+    ) -> Vec<String> {
+        let (server, notes) = crate::gpu::ocsp::OcspServer::open(
+            collateral_dir,
+            &self.gpus,
+            self.claims.gpu_nonce(),
+            anchors,
+            crate::gpu::ocsp::now(),
+        );
+        self.gpu_ocsp = Some(server);
         notes
     }
 
@@ -173,6 +195,10 @@ impl Attester {
         }
         crate::gpu::push_entries(&mut bundle, &self.gpus);
         crate::gpu::rims::push_entries(&mut bundle, &self.gpu_rims);
+        if let Some(ocsp) = &self.gpu_ocsp {
+            let now = crate::gpu::ocsp::now();
+            crate::gpu::ocsp::push_entries(&mut bundle, &ocsp.current(now), now);
+        }
         Ok(bundle)
     }
 }

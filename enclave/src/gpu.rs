@@ -27,6 +27,7 @@ pub struct GpuEvidence {
 }
 
 pub mod nvml;
+pub mod ocsp;
 pub mod rims;
 
 /// Why GPU evidence could not be collected.
@@ -75,6 +76,12 @@ pub trait GpuEvidenceSource: Send + Sync {
     fn describe(&self) -> String;
     /// Evidence of every GPU, in a fixed order, each answering `nonce`.
     fn collect(&self, nonce: [u8; 32]) -> Result<Vec<GpuEvidence>, GpuError>;
+    /// The roots the runtime's own check of OCSP responses before serving them
+    /// ([`ocsp::select`]) trusts: NVIDIA's device root; simulated GPUs add their FAKE
+    /// one (only for choosing what to serve: clients decide what they trust).
+    fn device_anchors(&self) -> attestation::nvidia::NvidiaTrustAnchors {
+        attestation::nvidia::NvidiaTrustAnchors::nvidia()
+    }
 }
 
 /// The real GPUs through NVML ([`nvml`]): exactly `gpus` of them, in NVML index order.
@@ -155,6 +162,61 @@ pub fn collect_checked(
     Ok(gpus)
 }
 
+/// The files of `dir` (absent: none) that the host handed in as GPU collateral, sorted by
+/// name, hidden names skipped: at most `max_files`, each at most `max_bytes`; and a line
+/// for each file (or the directory) left out, for the log. `what` names the files in
+/// those lines ("RIM", "OCSP response").
+pub(crate) fn read_collateral_files(
+    dir: &std::path::Path,
+    what: &str,
+    max_files: usize,
+    max_bytes: u64,
+) -> (Vec<(String, Vec<u8>)>, Vec<String>) {
+    use std::io::Read;
+    let mut files = Vec::new();
+    let mut skipped = Vec::new();
+    let listing = match std::fs::read_dir(dir) {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (files, skipped),
+        Err(e) => {
+            skipped.push(format!("{}: {e}: no {what} served", dir.display()));
+            return (files, skipped);
+        }
+    };
+    let mut names: Vec<String> = listing
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    for name in names {
+        let path = dir.join(&name);
+        if files.len() >= max_files {
+            skipped.push(format!(
+                "{}: skipped, more than {max_files} {what} files",
+                path.display()
+            ));
+            continue;
+        }
+        let mut bytes = Vec::new();
+        let read =
+            std::fs::File::open(&path).and_then(|f| f.take(max_bytes + 1).read_to_end(&mut bytes));
+        if let Err(e) = read {
+            skipped.push(format!("{}: skipped: {e}", path.display()));
+            continue;
+        }
+        if bytes.len() as u64 > max_bytes {
+            skipped.push(format!(
+                "{}: skipped: larger than {max_bytes} bytes",
+                path.display()
+            ));
+            continue;
+        }
+        files.push((name, bytes));
+    }
+    (files, skipped)
+}
+
 /// Claim 8 of a collected set (None when there is no GPU).
 pub fn evidence_digest(gpus: &[GpuEvidence]) -> Option<[u8; 32]> {
     if gpus.is_empty() {
@@ -213,6 +275,11 @@ impl GpuEvidenceSource for SimulatedGpuSource {
             self.gpus.count(),
             hex::encode(self.gpus.root_sha256())
         )
+    }
+
+    fn device_anchors(&self) -> attestation::nvidia::NvidiaTrustAnchors {
+        attestation::nvidia::NvidiaTrustAnchors::nvidia()
+            .dangerous_trust_device_root(self.gpus.root_der().to_vec())
     }
 
     fn collect(&self, nonce: [u8; 32]) -> Result<Vec<GpuEvidence>, GpuError> {

@@ -163,6 +163,11 @@ pub async fn start(opts: Options) -> Result<Runtime, String> {
                 attester.served_rims(),
                 rims.len()
             );
+            // OCSP responses for the device chains (collateral-dir/nvidia-ocsp/): served
+            // when they verify now, re-read every minute; a bad one is logged.
+            for line in attester.serve_gpu_ocsp(dir, gpus.device_anchors()) {
+                eprintln!("veritee-enclave: NVIDIA OCSP: {line}");
+            }
         }
     }
     let bundle = attester

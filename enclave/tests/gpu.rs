@@ -206,6 +206,35 @@ fn the_runtime_refuses_gpu_evidence_for_other_keys() {
     assert!(attester.claims().gpu_evidence_digest.is_some());
 }
 
+/// Files (name, bytes) a test puts in a collateral subdirectory, made from the runtime's
+/// simulated GPUs.
+type CollateralFiles = dyn Fn(&sim::nvidia::SimulatedGpus) -> Vec<(&'static str, Vec<u8>)>;
+
+/// A runtime with one simulated GPU and a collateral directory whose `subdir` holds
+/// `files`. The GPUs derive from the seed in the state directory: it is made first, so
+/// that the files are about (or signed for) the runtime's own GPU.
+fn start_with_gpu_collateral(
+    model_path: &std::path::Path,
+    what: &str,
+    subdir: &str,
+    files: &CollateralFiles,
+) -> (std::path::PathBuf, Server) {
+    let state = fresh_dir(what);
+    let gpus = sim::nvidia::SimulatedGpus::open_or_create(&state.join("simulated-gpu"), 1).unwrap();
+    let collateral = state.join("collateral");
+    std::fs::create_dir_all(collateral.join(subdir)).unwrap();
+    for (name, bytes) in files(&gpus) {
+        std::fs::write(collateral.join(subdir).join(name), bytes).unwrap();
+    }
+    let collateral = collateral.to_str().unwrap().to_owned();
+    let server = Server::start_in(
+        model_path,
+        &state,
+        &["--simulate-gpus", "1", "--collateral-dir", &collateral],
+    );
+    (state, server)
+}
+
 /// Issue 15, RIMs served: the host puts NVIDIA RIMs in the collateral directory's
 /// `nvidia-rims/`; the runtime serves those whose versions are its GPUs' as
 /// `gpu{i}-rim-driver` / `gpu{i}-rim-vbios`. Here the simulated GPU's RIMs (FAKE RIM root,
@@ -214,31 +243,12 @@ fn the_runtime_refuses_gpu_evidence_for_other_keys() {
 /// with `gpu_rim_missing`, a runtime without RIMs and one handed only a driver RIM for
 /// another driver version (which it does not serve, and logs). A file that is not a RIM
 /// is logged and does not stop the runtime.
-/// The files (name, bytes) a test puts in `nvidia-rims/`, from the runtime's GPUs.
-type RimFiles = dyn Fn(&sim::nvidia::SimulatedGpus) -> Vec<(&'static str, Vec<u8>)>;
-
 #[test]
 fn rims_in_the_collateral_directory_are_served_and_appraised() {
-    use sim::nvidia::{sim_measurement, RimKind, SimulatedGpus};
+    use sim::nvidia::{sim_measurement, RimKind};
     let model_path = common::model();
-    // state dir, collateral files (name, bytes) in nvidia-rims/
-    let start = |what: &str, rims: &RimFiles| {
-        let state = fresh_dir(what);
-        // The runtime's simulated GPUs derive from the seed in this directory: make it
-        // first, so that the RIMs are signed by the same FAKE RIM root.
-        let gpus = SimulatedGpus::open_or_create(&state.join("simulated-gpu"), 1).unwrap();
-        let collateral = state.join("collateral");
-        std::fs::create_dir_all(collateral.join("nvidia-rims")).unwrap();
-        for (name, bytes) in rims(&gpus) {
-            std::fs::write(collateral.join("nvidia-rims").join(name), bytes).unwrap();
-        }
-        let collateral = collateral.to_str().unwrap().to_owned();
-        let server = Server::start_in(
-            &model_path,
-            &state,
-            &["--simulate-gpus", "1", "--collateral-dir", &collateral],
-        );
-        (state, server)
+    let start = |what: &str, rims: &CollateralFiles| {
+        start_with_gpu_collateral(&model_path, what, "nvidia-rims", rims)
     };
     let (with_state, with) = start("gpu-rims", &|g| {
         let (driver, vbios) = g.rims();
@@ -311,6 +321,91 @@ fn rims_in_the_collateral_directory_are_served_and_appraised() {
     );
     drop((with, without, other));
     for d in [with_state, without_state, other_state] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
+/// Issue 15, GPU revocation: the host puts OCSP responses for the device chain in the
+/// collateral directory's `nvidia-ocsp/`; the runtime serves those that verify for its
+/// GPUs as `gpu{i}-ocsp-{k}`. A client policy requiring revocation checks accepts the
+/// runtime handed responses for both certificates below the root (the per-boot leaf
+/// excepted), and refuses, with `ocsp_missing`, a runtime handed none and one handed only
+/// a stale response (which it does not serve, and logs). The written policies accept all
+/// three.
+#[test]
+fn ocsp_responses_in_the_collateral_directory_are_served_and_required() {
+    let model_path = common::model();
+    let unix_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let (hour, day) = (3_600, 86_400);
+    let start = |what: &str, files: &CollateralFiles| {
+        start_with_gpu_collateral(&model_path, what, "nvidia-ocsp", files)
+    };
+    let (with_state, with) = start("gpu-ocsp", &move |g| {
+        vec![
+            (
+                "device.der",
+                g.ocsp_good(0, 1, unix_now - hour, unix_now + day),
+            ),
+            (
+                "identity.der",
+                g.ocsp_good(0, 2, unix_now - hour, unix_now + day),
+            ),
+            ("notes.txt", b"not an OCSP response".to_vec()),
+        ]
+    });
+    let (without_state, without) = start("gpu-no-ocsp", &|_| vec![]);
+    let (stale_state, stale) = start("gpu-stale-ocsp", &move |g| {
+        vec![(
+            "device-old.der",
+            g.ocsp_good(0, 1, unix_now - 3 * day, unix_now - day),
+        )]
+    });
+    let require = |server: &Server| {
+        let mut p = server.policy();
+        assert_eq!(
+            p.gpu.revocation,
+            attestation::policy::GpuRevocation::DangerousSkip
+        );
+        p.gpu.revocation = attestation::policy::GpuRevocation::Require;
+        p
+    };
+    rt().block_on(async {
+        let c = connect(with.addr, &require(&with))
+            .await
+            .expect("the served responses verify and cover the chain");
+        assert_eq!(c.attested.gpus().len(), 1);
+        for server in [&without, &stale] {
+            let err = connect(server.addr, &require(server))
+                .await
+                .err()
+                .expect("refused");
+            assert_eq!(err.reason, Reason::OcspMissing, "{err}");
+        }
+        for s in [&with, &without, &stale] {
+            connect(s.addr, &s.policy()).await.expect("accepted");
+        }
+    });
+    assert!(
+        with.stderr()
+            .contains("notes.txt: skipped, not an OCSP response")
+            && with
+                .stderr()
+                .contains("NVIDIA OCSP: 2 served for 1 GPU(s) (2 file(s) handed in)"),
+        "{}",
+        with.stderr()
+    );
+    assert!(
+        stale
+            .stderr()
+            .contains("NVIDIA OCSP: device-old.der: serves no GPU, not served (GPU 0:"),
+        "{}",
+        stale.stderr()
+    );
+    drop((with, without, stale));
+    for d in [with_state, without_state, stale_state] {
         std::fs::remove_dir_all(d).unwrap();
     }
 }

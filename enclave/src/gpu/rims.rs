@@ -20,14 +20,13 @@
 
 use super::GpuEvidence;
 use attestation::bundle::{EvidenceBundle, GPU_RIM_MEDIA_TYPE, IND_ENDORSEMENT};
-use std::io::Read;
 use std::path::Path;
 
 /// The subdirectory of the collateral directory that holds the RIMs.
 pub const RIMS_SUBDIR: &str = crate::platform::NVIDIA_RIMS_SUBDIR;
 /// Largest RIM file read (NVIDIA's are about 20 KiB).
 pub const MAX_RIM_FILE: u64 = 1 << 20;
-/// Most RIM files read.
+/// Most RIM files read (hidden names aside, whether they parse or not).
 pub const MAX_RIMS: usize = 64;
 
 /// A RIM the host handed in: it parses; nothing about it is verified.
@@ -51,45 +50,10 @@ pub struct GpuRims {
 /// sorted by file name, and a line for each file skipped (for the log).
 pub fn load(collateral_dir: &Path) -> (Vec<HostRim>, Vec<String>) {
     let dir = collateral_dir.join(RIMS_SUBDIR);
+    let (files, mut skipped) = super::read_collateral_files(&dir, "RIM", MAX_RIMS, MAX_RIM_FILE);
     let mut rims = Vec::new();
-    let mut skipped = Vec::new();
-    let listing = match std::fs::read_dir(&dir) {
-        Ok(l) => l,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (rims, skipped),
-        Err(e) => {
-            skipped.push(format!("{}: {e}: no RIM served", dir.display()));
-            return (rims, skipped);
-        }
-    };
-    let mut names: Vec<String> = listing
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-        .filter(|n| !n.starts_with('.'))
-        .collect();
-    names.sort();
-    for name in names {
+    for (name, bytes) in files {
         let path = dir.join(&name);
-        if rims.len() >= MAX_RIMS {
-            skipped.push(format!(
-                "{}: skipped, more than {MAX_RIMS} RIM files",
-                path.display()
-            ));
-            continue;
-        }
-        let mut bytes = Vec::new();
-        let read = std::fs::File::open(&path)
-            .and_then(|f| f.take(MAX_RIM_FILE + 1).read_to_end(&mut bytes));
-        if let Err(e) = read {
-            skipped.push(format!("{}: skipped: {e}", path.display()));
-            continue;
-        }
-        if bytes.len() as u64 > MAX_RIM_FILE {
-            skipped.push(format!(
-                "{}: skipped: larger than {MAX_RIM_FILE} bytes",
-                path.display()
-            ));
-            continue;
-        }
         match attestation::nvidia::Rim::parse(&bytes) {
             Ok(rim) => match rim.colloquial_version {
                 Some(version) => rims.push(HostRim {

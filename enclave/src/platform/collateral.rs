@@ -2,9 +2,10 @@
 //! (PEM or DER) and CRLs, Intel TDX collateral (PCS JSON bodies, dcap-qvl JSON, PCK chain).
 //! The runtime serves these with its evidence so clients need no network. Each file must be
 //! recognised by [`attestation::inputs::EvidenceInputs`] now, at start-up, rather than
-//! surprise every client later. The one subdirectory allowed, `nvidia-rims/`, holds NVIDIA
-//! reference integrity manifests, read by `crate::gpu::rims` (a bad one is logged, not
-//! fatal).
+//! surprise every client later. Two subdirectories are allowed: `nvidia-rims/` holds NVIDIA
+//! reference integrity manifests, read by `crate::gpu::rims`, and `nvidia-ocsp/` OCSP
+//! responses for the GPUs' device chains, read by `crate::gpu::ocsp` (a bad file in either
+//! is logged, not fatal).
 
 use super::error::{PlatformError, PlatformErrorKind};
 use attestation::inputs::EvidenceInputs;
@@ -18,12 +19,16 @@ pub const MAX_COLLATERAL_FILE: u64 = 4 << 20;
 /// The subdirectory of the collateral directory holding NVIDIA RIMs (`crate::gpu::rims`),
 /// skipped here.
 pub const NVIDIA_RIMS_SUBDIR: &str = "nvidia-rims";
+/// The subdirectory holding OCSP responses for the GPUs' device chains
+/// (`crate::gpu::ocsp`), skipped here.
+pub const NVIDIA_OCSP_SUBDIR: &str = "nvidia-ocsp";
 
 /// Largest collateral directory in total.
 pub const MAX_COLLATERAL_TOTAL: u64 = 16 << 20;
 
 /// Load every file in `dir`, sorted by name, skipping names that start with `.` (editor
-/// leftovers, Kubernetes' `..data` links) and the `nvidia-rims` subdirectory, following
+/// leftovers, Kubernetes' `..data` links) and the `nvidia-rims` and `nvidia-ocsp`
+/// subdirectories, following
 /// symbolic links. Fails on any other subdirectory or special file, a file over [`MAX_COLLATERAL_FILE`], a total over
 /// [`MAX_COLLATERAL_TOTAL`], a file not recognised as collateral, and on a report or quote
 /// (evidence is made fresh, never loaded).
@@ -62,7 +67,7 @@ fn load_with_caps(
     for name in names {
         let path = dir.join(&name);
         let meta = fs::metadata(&path).map_err(|e| PlatformError::io("stat", &path, &e))?;
-        if name == NVIDIA_RIMS_SUBDIR && meta.is_dir() {
+        if (name == NVIDIA_RIMS_SUBDIR || name == NVIDIA_OCSP_SUBDIR) && meta.is_dir() {
             continue;
         }
         if !meta.is_file() {
@@ -227,14 +232,13 @@ mod tests {
         assert_eq!(e.kind(), PlatformErrorKind::Io);
         assert!(e.detail().contains("absent"), "{e}");
 
-        // The RIM subdirectory is not CPU collateral: skipped here, whatever it holds.
+        // The RIM and OCSP subdirectories are not CPU collateral: skipped here, whatever
+        // they hold.
         let dir = tempfile::tempdir().unwrap();
-        fs::create_dir(dir.path().join(NVIDIA_RIMS_SUBDIR)).unwrap();
-        write(
-            &dir.path().join(NVIDIA_RIMS_SUBDIR),
-            "x.xml",
-            b"not read here",
-        );
+        for sub in [NVIDIA_RIMS_SUBDIR, NVIDIA_OCSP_SUBDIR] {
+            fs::create_dir(dir.path().join(sub)).unwrap();
+            write(&dir.path().join(sub), "x.xml", b"not read here");
+        }
         assert!(load_collateral_dir(dir.path()).unwrap().is_empty());
         // A file of that name is still a file to recognise.
         let dir = tempfile::tempdir().unwrap();

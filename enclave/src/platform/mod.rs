@@ -27,7 +27,8 @@ mod fake_configfs;
 
 pub use cert_table::{certificate_name, parse_cert_table};
 pub use collateral::{
-    load_collateral_dir, MAX_COLLATERAL_FILE, MAX_COLLATERAL_TOTAL, NVIDIA_RIMS_SUBDIR,
+    load_collateral_dir, MAX_COLLATERAL_FILE, MAX_COLLATERAL_TOTAL, NVIDIA_OCSP_SUBDIR,
+    NVIDIA_RIMS_SUBDIR,
 };
 pub use configfs::ConfigfsTsm;
 pub use error::{PlatformError, PlatformErrorKind};
