@@ -196,8 +196,7 @@ impl Attester {
         crate::gpu::push_entries(&mut bundle, &self.gpus);
         crate::gpu::rims::push_entries(&mut bundle, &self.gpu_rims);
         if let Some(ocsp) = &self.gpu_ocsp {
-            let now = crate::gpu::ocsp::now();
-            crate::gpu::ocsp::push_entries(&mut bundle, &ocsp.current(now), now);
+            ocsp.push_entries(&mut bundle, crate::gpu::ocsp::now());
         }
         Ok(bundle)
     }

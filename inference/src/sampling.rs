@@ -216,7 +216,7 @@ impl Sampler {
             };
             return Ok(Replay { token, gap });
         }
-        let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        let order = by_logit_descending;
         let mut cands: Vec<(u32, f32)> = logits
             .iter()
             .enumerate()
@@ -285,6 +285,11 @@ impl Sampler {
     }
 }
 
+/// The candidates' order: logit descending (`f32::total_cmp`), ties by id ascending.
+pub(crate) fn by_logit_descending(a: &(u32, f32), b: &(u32, f32)) -> std::cmp::Ordering {
+    b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+}
+
 /// Sorts `(id, logit)` pairs given in ascending id order by logit descending
 /// (`f32::total_cmp`), ties by id ascending: a stable least-significant-digit radix sort
 /// on a key whose unsigned order is the reverse of `total_cmp`'s, so equal logits keep
@@ -294,7 +299,7 @@ fn sort_by_logit_descending(cands: &mut Vec<(u32, f32)>, scratch: &mut Vec<(u32,
     const BUCKETS: usize = 1 << BITS;
     debug_assert!(cands.windows(2).all(|w| w[0].0 < w[1].0), "ids ascending");
     if cands.len() < 4 * BUCKETS {
-        cands.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        cands.sort_unstable_by(by_logit_descending);
         return;
     }
     // `total_cmp`'s order as unsigned integers (negative values flipped whole, positive
@@ -353,7 +358,6 @@ mod tests {
 
     #[test]
     fn radix_order_is_the_comparison_order() {
-        let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
         let mut rng = ChaCha20Rng::seed_from_u64(5);
         let specials = [
             0.0,
@@ -379,7 +383,7 @@ mod tests {
                 })
                 .collect();
             let mut want = cands.clone();
-            want.sort_unstable_by(order);
+            want.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             let mut scratch = Vec::new();
             sort_by_logit_descending(&mut cands, &mut scratch);
             let same = cands.len() == want.len()

@@ -149,7 +149,7 @@ pub fn top_k_of(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
     if k == 0 {
         return Vec::new();
     }
-    let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    let order = crate::sampling::by_logit_descending;
     let mut all: Vec<(u32, f32)> = logits
         .iter()
         .enumerate()

@@ -44,6 +44,8 @@ pub struct HostOcsp {
     /// The file name in `nvidia-ocsp/`.
     pub name: String,
     pub bytes: Vec<u8>,
+    /// Its earliest nextUpdate (None: a SingleResponse without one, which never verifies).
+    pub expires: Option<Timestamp>,
 }
 
 /// A response served for one GPU, until `expires` (its earliest nextUpdate, exclusive).
@@ -63,7 +65,14 @@ pub fn load(collateral_dir: &Path) -> (Vec<HostOcsp>, Vec<String>) {
     let mut found = Vec::new();
     for (name, bytes) in files {
         match attestation::nvidia::ocsp::parse(&bytes, "OCSP response") {
-            Ok(_) => found.push(HostOcsp { name, bytes }),
+            Ok(parsed) => {
+                let expires = parsed.responses.iter().filter_map(|s| s.next_update).min();
+                found.push(HostOcsp {
+                    name,
+                    bytes,
+                    expires,
+                })
+            }
             Err(e) => skipped.push(format!(
                 "{}: skipped, not an OCSP response: {e}",
                 dir.join(&name).display()
@@ -90,10 +99,6 @@ pub fn select(
         .map(|g| attestation::nvidia::chain_from_pem(&g.chain_pem).ok())
         .collect();
     for r in responses {
-        let expires = match attestation::nvidia::ocsp::parse(&r.bytes, "OCSP response") {
-            Ok(p) => p.responses.iter().filter_map(|s| s.next_update).min(),
-            Err(_) => None,
-        };
         let mut why = Vec::new();
         for (i, (g, chain)) in gpus.iter().zip(&chains).enumerate() {
             let Some(chain) = chain else {
@@ -108,7 +113,7 @@ pub fn select(
                 anchors,
                 now,
             );
-            match (verified, expires) {
+            match (verified, r.expires) {
                 (Ok(_), Some(expires)) => served[i].push(ServedOcsp {
                     name: r.name.clone(),
                     bytes: r.bytes.clone(),
@@ -199,10 +204,10 @@ impl OcspServer {
         (served, notes)
     }
 
-    /// The responses current at `now`, per GPU, reading the directory again first when
-    /// the last read is older than [`RELOAD_EVERY`] (its log lines go to stderr when they
-    /// differ from the previous read's).
-    pub fn current(&self, now: Timestamp) -> Vec<Vec<ServedOcsp>> {
+    /// Add the responses current at `now` to a bundle ([`push_entries`]), reading the
+    /// directory again first when the last read is older than [`RELOAD_EVERY`] (its log
+    /// lines go to stderr when they differ from the previous read's).
+    pub fn push_entries(&self, bundle: &mut EvidenceBundle, now: Timestamp) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if state.loaded.elapsed() >= RELOAD_EVERY {
             let (served, notes) = self.read(now);
@@ -217,11 +222,7 @@ impl OcspServer {
                 notes,
             };
         }
-        state
-            .served
-            .iter()
-            .map(|rs| rs.iter().filter(|r| now < r.expires).cloned().collect())
-            .collect()
+        push_entries(bundle, &state.served, now);
     }
 }
 
@@ -354,11 +355,19 @@ mod tests {
                 .contains("4 served for 2 GPU(s) (5 file(s) handed in)"),
             "{open_notes:?}"
         );
+        // The bundle's labels at time `t`, per GPU.
         let count = |t: i64| -> Vec<usize> {
-            server
-                .current(Timestamp::from_unix(t))
-                .iter()
-                .map(Vec::len)
+            let mut bundle = EvidenceBundle::new(vec![0xa0]);
+            server.push_entries(&mut bundle, Timestamp::from_unix(t));
+            (0..2)
+                .map(|i| {
+                    let prefix = format!("gpu{i}-ocsp-");
+                    bundle
+                        .entries
+                        .iter()
+                        .filter(|e| e.label.starts_with(&prefix))
+                        .count()
+                })
                 .collect()
         };
         assert_eq!(count(NOW), [2, 2]);
@@ -366,7 +375,7 @@ mod tests {
         assert_eq!(count(NOW + DAY), [1, 1]);
         assert_eq!(count(NOW + 2 * DAY), [0, 0]);
         let mut bundle = EvidenceBundle::new(vec![0xa0]);
-        push_entries(&mut bundle, &server.current(at), at);
+        server.push_entries(&mut bundle, at);
         let labels: Vec<&str> = bundle.entries.iter().map(|e| e.label.as_str()).collect();
         assert_eq!(
             labels,
@@ -388,6 +397,8 @@ mod tests {
             Timestamp::from_unix(NOW),
         );
         assert_eq!(notes, ["0 served for 1 GPU(s) (0 file(s) handed in)"]);
-        assert_eq!(server.current(Timestamp::from_unix(NOW)), [Vec::new()]);
+        let mut bundle = EvidenceBundle::new(vec![0xa0]);
+        server.push_entries(&mut bundle, Timestamp::from_unix(NOW));
+        assert!(bundle.entries.is_empty());
     }
 }
